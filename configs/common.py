@@ -1,0 +1,70 @@
+"""Defaults shared by every translation experiment; experiment files override them."""
+
+import ml_collections
+
+
+def translation_config() -> ml_collections.ConfigDict:
+    """A complete translation config; every key an experiment may override is here."""
+    config = ml_collections.ConfigDict()
+    config.task = "translation"
+    config.seed = 42
+
+    # Data preparation (pipelines.prepare) and input pipeline (pipelines.inputs.text).
+    config.data = ml_collections.ConfigDict()
+    config.data.input_dir = ""  # raw line-aligned files: {split}.{lang}[.gz]
+    config.data.prepared_dir = ""  # where prepare writes shards + manifest.json
+    config.data.source_lang = "en"
+    config.data.target_lang = "de"
+    config.data.train_split = "train"
+    config.data.eval_split = "val"
+    config.data.test_split = "test"
+    config.data.vocab_size = 8000  # per side, or in total when joint_vocab
+    config.data.joint_vocab = False
+    config.data.subword_model = "unigram"  # SentencePiece model_type: unigram | bpe
+    config.data.character_coverage = 1.0
+    config.data.max_length = 100  # subword tokens per side; longer pairs are dropped at prep
+    config.data.num_shards = 4
+    config.data.shuffle_buffer = 20000
+    config.data.bucket_boundaries = (8, 12, 16, 20, 24, 32, 48, 64, 100)
+
+    # Model: front-end -> bidirectional encoder -> attention decoder.
+    config.model = ml_collections.ConfigDict()
+    config.model.frontend = "embedding"
+    config.model.embedding_dim = 256
+    config.model.encoder_cell = "gru"  # gru | lstm
+    config.model.encoder_units = 256  # per direction
+    config.model.encoder_layers = 2
+    config.model.encoder_residual = True
+    config.model.dropout = 0.2
+    config.model.decoder_cell = "gru"
+    config.model.decoder_units = 512
+    config.model.attention = "luong"  # luong | bahdanau
+    config.model.attention_units = 256  # bahdanau only
+    config.model.input_feeding = True
+
+    # Training (pipelines.train).
+    config.batch_size = 64  # sentences per batch when batch_by_tokens is False
+    config.batch_by_tokens = False
+    config.max_tokens = 2048  # target tokens per batch when batch_by_tokens is True
+    config.num_train_steps = 20000
+    config.max_train_minutes = 0.0  # 0: no wall-clock limit
+    config.learning_rate = 1e-3
+    config.warmup_steps = 500
+    config.decay_steps = 20000  # cosine decay after warm-up, down to min_learning_rate
+    config.min_learning_rate = 1e-5
+    config.clip_norm = 5.0
+    config.label_smoothing = 0.1
+    config.log_every = 50
+    config.checkpoint_every = 500
+    config.keep_checkpoints = 3
+    config.eval_every = 1000
+    config.eval_max_examples = 500  # validation sentences decoded for BLEU
+    config.early_stopping_patience = 0  # evaluations without BLEU improvement; 0 disables
+
+    # Decoding.
+    config.decode = ml_collections.ConfigDict()
+    config.decode.beam_size = 5
+    config.decode.length_penalty = 0.6  # alpha in log_prob / length**alpha
+    config.decode.max_length_ratio = 2.0  # max target tokens = ratio * source tokens + 10
+    config.decode.max_length = 150
+    return config

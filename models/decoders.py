@@ -1,0 +1,121 @@
+"""Attention decoder with input feeding; one step function serves training and search.
+
+Each step (Luong et al. 2015 "global attention", with either score function):
+    x_t   = [embed(y_{t-1}); a_{t-1}]          (input feeding: last attentional vector)
+    h_t   = RNN(x_t, h_{t-1})
+    c_t, alignment_t = attention(h_t, memory)
+    a_t   = tanh(W [h_t; c_t])                 (attentional vector)
+    logits_t = V a_t
+Teacher forcing runs this step over the gold prefix inside a tf.while_loop; beam search calls
+`step` directly, so training and inference share every weight and every line of the step.
+"""
+
+import keras
+import tensorflow as tf
+
+from models.attention import build_attention
+from models.masking import sequence_mask
+
+CELLS = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}
+
+
+@keras.saving.register_keras_serializable("lipseq")
+class AttentionDecoder(keras.layers.Layer):
+    """Target ids [B, T] + encoder memory [B, S, D] -> logits [B, T, V] and alignments."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        units: int,
+        memory_dim: int,
+        encoder_state_dim: int,
+        cell: str = "gru",
+        attention: str = "luong",
+        attention_units: int = 256,
+        input_feeding: bool = True,
+        dropout: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if cell not in CELLS:
+            raise ValueError(f"unknown decoder cell {cell!r}; known: {sorted(CELLS)}")
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.units = units
+        self.memory_dim = memory_dim
+        self.encoder_state_dim = encoder_state_dim
+        self.cell_type = cell
+        self.input_feeding = input_feeding
+        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+        self.cell = CELLS[cell](units, name="cell")
+        self.attention = build_attention(attention, units, attention_units)
+        self.attention_projection = keras.layers.Dense(
+            units, activation="tanh", use_bias=False, name="attention_projection"
+        )
+        self.bridge = keras.layers.Dense(units, activation="tanh", name="bridge")
+        self.output_projection = keras.layers.Dense(vocab_size, name="output_projection")
+        self.dropout = keras.layers.Dropout(dropout)
+
+    def build(self, input_shape=None):
+        self.embedding.build((None,))
+        cell_input = self.embedding_dim + (self.units if self.input_feeding else 0)
+        self.cell.build((None, cell_input))
+        self.attention.build((None, self.units), None, (None, None, self.memory_dim), None)
+        self.attention_projection.build((None, self.units + self.memory_dim))
+        self.bridge.build((None, self.encoder_state_dim))
+        self.output_projection.build((None, self.units))
+        super().build(input_shape)
+
+    def prepare_memory(self, memory, memory_lengths) -> dict:
+        """Everything the steps read from the encoder, computed once: memory, keys, mask."""
+        mask = sequence_mask(memory_lengths, tf.shape(memory)[1])
+        return {"memory": memory, "keys": self.attention.prepare_keys(memory), "mask": mask}
+
+    def initial_state(self, encoder_state) -> dict:
+        """Decoder state before the first step, bridged from the encoder's final state."""
+        h = self.bridge(encoder_state)
+        state = {"h": h, "attention_vector": tf.zeros_like(h)}
+        if self.cell_type == "lstm":
+            state["c"] = tf.zeros_like(h)
+        return state
+
+    def _step_embedded(self, embedded, state, memory, training=False):
+        if self.input_feeding:
+            embedded = tf.concat([embedded, state["attention_vector"]], axis=-1)
+        cell_state = [state["h"], state["c"]] if self.cell_type == "lstm" else [state["h"]]
+        h, new_cell_state = self.cell(embedded, cell_state, training=training)
+        context, alignment = self.attention(h, memory["keys"], memory["memory"], memory["mask"])
+        attention_vector = self.attention_projection(tf.concat([h, context], axis=-1))
+        new_state = {"h": h, "attention_vector": attention_vector}
+        if self.cell_type == "lstm":
+            new_state["c"] = new_cell_state[1]
+        return attention_vector, alignment, new_state
+
+    def step(self, token_ids, state, memory):
+        """One inference step: ids [B] -> logits [B, V], new state, alignment [B, S]."""
+        attention_vector, alignment, new_state = self._step_embedded(
+            self.embedding(token_ids), state, memory
+        )
+        return self.output_projection(attention_vector), new_state, alignment
+
+    def call(self, targets, memory, state, training=False):
+        """Teacher forcing: inputs [B, T] -> (logits [B, T, V], alignments [B, T, S])."""
+        embedded = self.dropout(self.embedding(targets), training=training)
+        embedded_tm = tf.transpose(embedded, [1, 0, 2])
+        num_steps = tf.shape(targets)[1]
+        vectors = tf.TensorArray(embedded.dtype, size=num_steps)
+        alignments = tf.TensorArray(embedded.dtype, size=num_steps)
+
+        def body(t, state, vectors, alignments):
+            vector, alignment, state = self._step_embedded(
+                embedded_tm[t], state, memory, training=training
+            )
+            return t + 1, state, vectors.write(t, vector), alignments.write(t, alignment)
+
+        _, _, vectors, alignments = tf.while_loop(
+            lambda t, *_: t < num_steps, body, (tf.constant(0), state, vectors, alignments)
+        )
+        vectors = tf.transpose(vectors.stack(), [1, 0, 2])
+        logits = self.output_projection(self.dropout(vectors, training=training))
+        return logits, tf.transpose(alignments.stack(), [1, 0, 2])

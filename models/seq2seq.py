@@ -1,0 +1,73 @@
+"""The shared sequence-to-sequence model: front-end -> encoder -> attention decoder.
+
+    outputs = model({"inputs": x, "input_lengths": n, "targets": y_in}, training=...)
+    outputs["logits"]: [B, T, V]; outputs["alignments"]: [B, T, S]
+Lip reading and translation differ only in the front-end chosen by config.
+"""
+
+import keras
+import tensorflow as tf
+
+from models.decoders import AttentionDecoder
+from models.encoders import build_encoder
+from models.frontends import build_frontend
+
+
+@keras.saving.register_keras_serializable("lipseq")
+class Seq2Seq(keras.Model):
+    """Composes a front-end, a bidirectional encoder and an attention decoder."""
+
+    def __init__(self, frontend, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.frontend = frontend
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def build(self, input_shape=None):
+        self.frontend.build((None, None))
+        self.encoder.build((None, None, self.frontend.output_dim))
+        self.decoder.build()
+        super().build(input_shape)
+
+    def encode(self, inputs, input_lengths, training=False):
+        """Inputs -> (memory [B, S, D], memory_lengths [B], encoder_state [B, 2U])."""
+        features, lengths = self.frontend(inputs, input_lengths, training=training)
+        memory, encoder_state, memory_lengths = self.encoder(features, lengths, training=training)
+        return memory, memory_lengths, encoder_state
+
+    def call(self, batch, training=False):
+        memory, memory_lengths, encoder_state = self.encode(
+            batch["inputs"], batch["input_lengths"], training=training
+        )
+        prepared = self.decoder.prepare_memory(memory, memory_lengths)
+        state = self.decoder.initial_state(encoder_state)
+        logits, alignments = self.decoder(batch["targets"], prepared, state, training=training)
+        return {"logits": logits, "alignments": alignments}
+
+
+def build_model(model_config, input_vocab_size: int | None, target_vocab_size: int) -> Seq2Seq:
+    """Builds (and creates the variables of) the model described by `model_config`."""
+    frontend = build_frontend(model_config, input_vocab_size)
+    encoder = build_encoder(model_config)
+    decoder = AttentionDecoder(
+        vocab_size=target_vocab_size,
+        embedding_dim=model_config.embedding_dim,
+        units=model_config.decoder_units,
+        memory_dim=encoder.output_dim,
+        encoder_state_dim=encoder.output_dim,
+        cell=model_config.decoder_cell,
+        attention=model_config.attention,
+        attention_units=model_config.attention_units,
+        input_feeding=model_config.input_feeding,
+        dropout=model_config.dropout,
+        name="decoder",
+    )
+    model = Seq2Seq(frontend, encoder, decoder, name="seq2seq")
+    model.build()
+    dummy = {
+        "inputs": tf.ones([1, 2], tf.int32),
+        "input_lengths": tf.constant([2], tf.int32),
+        "targets": tf.ones([1, 2], tf.int32),
+    }
+    model(dummy, training=False)
+    return model
