@@ -12,7 +12,7 @@ every run and every process. The translation is a deterministic function of the 
 sentence; `translate` parses a source sentence and renders the target from the parse.
 
 Both sides are lowercase, tokens are separated by single spaces, and every sentence ends
-with a detached period (" .").
+with the period attached to the last word ("... the cat.").
 """
 
 from __future__ import annotations
@@ -308,8 +308,7 @@ def render_source(clause: Clause) -> str:
         words.extend(_render_source_np(clause.prep_object))
     if clause.final_adverb:
         words.append(clause.final_adverb)
-    words.append(PERIOD)
-    return " ".join(words)
+    return " ".join(words) + PERIOD
 
 
 def _person(subject: NounPhrase | str) -> str:
@@ -353,8 +352,7 @@ def render_target(clause: Clause) -> str:
     if clause.negated:
         words.append(stems[_NEGATION_KEY])
     words.append(stems[clause.verb] + VERB_SUFFIX[_person(clause.subject)])
-    words.append(PERIOD)
-    return " ".join(words)
+    return " ".join(words) + PERIOD
 
 
 class _Parser:

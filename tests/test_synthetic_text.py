@@ -13,6 +13,11 @@ from data_prep import synthetic_text as st
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def words(sentence: str) -> list[str]:
+    """Tokens of a generated sentence, with the attached final period as its own token."""
+    return sentence[:-1].split() + ["."]
+
+
 @pytest.fixture(scope="module")
 def pairs():
     return st.generate_pairs(20000, seed=0)
@@ -49,17 +54,17 @@ def test_negative_count_rejected():
         st.generate_pairs(-1, seed=0)
 
 
-def test_format_lowercase_with_detached_period(pairs):
+def test_format_lowercase_with_attached_period(pairs):
     for source, target in pairs[:2000]:
         for sentence in (source, target):
             assert sentence == sentence.lower()
-            assert sentence.endswith(" .")
+            assert sentence.endswith(".") and not sentence.endswith(" .")
             assert sentence.count(".") == 1
             assert "  " not in sentence and sentence == sentence.strip()
 
 
 def test_source_length_range(pairs):
-    lengths = [len(source.split()) - 1 for source, _ in pairs]
+    lengths = [len(words(source)) - 1 for source, _ in pairs]
     assert min(lengths) >= 4
     assert max(lengths) <= 21
     assert max(lengths) >= 15
@@ -67,8 +72,8 @@ def test_source_length_range(pairs):
 
 
 def test_vocabulary_sizes(pairs):
-    source_types = {w for source, _ in pairs for w in source.split()}
-    target_types = {w for _, target in pairs for w in target.split()}
+    source_types = {w for source, _ in pairs for w in words(source)}
+    target_types = {w for _, target in pairs for w in words(target)}
     assert len(source_types) >= 300
     assert len(target_types) >= 300
     assert len(st.NOUNS) >= 150 and len(set(st.NOUNS)) == len(st.NOUNS)
@@ -96,21 +101,21 @@ def test_translation_is_deterministic_function_of_source(pairs):
 
 def test_svo_becomes_sov_with_postposed_adjectives():
     lex = st.target_lexicon()
-    tokens = st.translate("the big dog sees the cat .").split()
+    tokens = words(st.translate("the big dog sees the cat ."))
     assert tokens[-1] == "."
     assert tokens[-2].startswith(lex["see"])
     dog = next(i for i, t in enumerate(tokens) if t.startswith(lex["dog"]))
     big = next(i for i, t in enumerate(tokens) if t.startswith(lex["big"]))
     cat = next(i for i, t in enumerate(tokens) if t.startswith(lex["cat"]))
     assert dog < big < cat < len(tokens) - 2
-    swapped = st.translate("the big cat sees the dog .").split()
+    swapped = words(st.translate("the big cat sees the dog ."))
     assert swapped.index(next(t for t in swapped if t.startswith(lex["cat"]))) < swapped.index(
         next(t for t in swapped if t.startswith(lex["dog"])))
 
 
 def test_adjectives_mirror_order_and_postposition_precedes_object():
     lex = st.target_lexicon()
-    tokens = st.translate("i see the big red dog in the house .").split()
+    tokens = words(st.translate("i see the big red dog in the house ."))
     red = next(i for i, t in enumerate(tokens) if t.startswith(lex["red"]))
     big = next(i for i, t in enumerate(tokens) if t.startswith(lex["big"]))
     house = next(i for i, t in enumerate(tokens) if t.startswith(lex["house"]))
@@ -123,13 +128,13 @@ def test_generated_target_is_verb_final(pairs):
     verb_stems = {st.target_lexicon()[v] for v in st.VERBS}
     suffixes = set(st.VERB_SUFFIX.values())
     for _, target in pairs[:2000]:
-        last = target.split()[-2]
+        last = words(target)[-2]
         assert any(last == stem + suffix for stem in verb_stems for suffix in suffixes)
 
 
 def test_number_agreement_on_determiner_adjective_and_noun():
-    singular = st.translate("the big dog sees the cat .").split()
-    plural = st.translate("the big dogs see the cat .").split()
+    singular = words(st.translate("the big dog sees the cat ."))
+    plural = words(st.translate("the big dogs see the cat ."))
     assert len(singular) == len(plural)
     differing = [i for i, (a, b) in enumerate(zip(singular, plural, strict=True)) if a != b]
     # determiner, noun, adjective of the subject and the verb ending all change
@@ -143,8 +148,8 @@ def test_number_agreement_on_determiner_adjective_and_noun():
 
 def test_gender_agreement():
     masculine, feminine = _gender_pair()
-    m_tokens = st.translate(f"the old {masculine} sees the cat .").split()
-    f_tokens = st.translate(f"the old {feminine} sees the cat .").split()
+    m_tokens = words(st.translate(f"the old {masculine} sees the cat ."))
+    f_tokens = words(st.translate(f"the old {feminine} sees the cat ."))
     assert m_tokens[0] != f_tokens[0]
     assert m_tokens[2] != f_tokens[2]
     assert m_tokens[2].startswith(st.target_lexicon()["old"])
@@ -153,14 +158,14 @@ def test_gender_agreement():
 
 def test_verb_conjugation_by_person():
     verbs = {
-        pronoun: st.translate(f"{pronoun} {verb} the cat .").split()[-2]
+        pronoun: words(st.translate(f"{pronoun} {verb} the cat ."))[-2]
         for pronoun, verb in (("i", "see"), ("you", "see"), ("he", "sees"), ("we", "see"),
                               ("they", "see"))
     }
     assert len(set(verbs.values())) == 5
-    assert st.translate("he sees the cat .").split()[-2] == st.translate(
-        "the dog sees the cat .").split()[-2]
-    negated = st.translate("the dog does not see the cat .").split()
+    assert words(st.translate("he sees the cat ."))[-2] == words(st.translate(
+        "the dog sees the cat ."))[-2]
+    negated = words(st.translate("the dog does not see the cat ."))
     assert negated[-2] == verbs["he"]
     assert negated[-3] == st.target_lexicon()["<neg>"]
 

@@ -1,0 +1,178 @@
+"""Scores a translation model with sacrebleu BLEU and chrF (detokenised, cased).
+
+    python -m pipelines.evaluate --saved_model=runs/multi30k/export \
+        --source=../shared/data/multi30k/test_2016_flickr.en.gz \
+        --reference=../shared/data/multi30k/test_2016_flickr.de.gz --output=report.json
+    python -m pipelines.evaluate --workdir=runs/multi30k --split=test_2016_flickr
+
+Writes a JSON report (summary + one entry per sentence) and prints a one-line summary.
+"""
+
+import gzip
+import json
+import os
+import time
+from pathlib import Path
+
+import sacrebleu
+import tensorflow as tf
+from absl import app, flags
+
+MODES = ("beam", "greedy")
+
+
+def read_text_lines(path: str | Path) -> list[str]:
+    """Lines of a UTF-8 text file, plain or .gz, without line endings."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            return [line.rstrip("\r\n") for line in f]
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not valid UTF-8 ({error})") from error
+
+
+def load_saved_model_translate(saved_model_dir: str | Path, mode: str):
+    """A function strings -> outputs dict, backed by an exported SavedModel."""
+    import tensorflow_text  # noqa: F401  registers the SentencePiece ops the export uses
+
+    loaded = tf.saved_model.load(str(saved_model_dir))
+    signature = loaded.signatures["serving_default" if mode == "beam" else "greedy"]
+    return lambda strings: signature(source=strings)
+
+
+def load_checkpoint_translate(workdir: str | Path, mode: str, checkpoint: str = "best"):
+    """A function strings -> outputs dict, backed by a training checkpoint."""
+    from pipelines import experiment
+
+    config, manifest, model, _ = experiment.restore_model(workdir, checkpoint)
+    translator = experiment.translator_for(
+        model, config, experiment.prepared_dir_of(config), manifest
+    )
+    translate = translator.translate_beam if mode == "beam" else translator.translate_greedy
+    return translate, config
+
+
+def score_translations(
+    sources: list[str], hypotheses: list[str], references: list[str], ids: list[str] | None = None
+) -> dict:
+    """Corpus BLEU/chrF plus per-sentence scores."""
+    if not (len(sources) == len(hypotheses) == len(references)):
+        raise ValueError(
+            f"length mismatch: {len(sources)} sources, {len(hypotheses)} hypotheses, "
+            f"{len(references)} references"
+        )
+    bleu = sacrebleu.metrics.BLEU()
+    chrf = sacrebleu.metrics.CHRF()
+    sentence_bleu = sacrebleu.metrics.BLEU(effective_order=True)
+    corpus_bleu = bleu.corpus_score(hypotheses, [references])
+    corpus_chrf = chrf.corpus_score(hypotheses, [references])
+    sentences = [
+        {
+            "id": ids[i] if ids else str(i),
+            "source": sources[i],
+            "reference": references[i],
+            "hypothesis": hypotheses[i],
+            "bleu": round(sentence_bleu.sentence_score(hypotheses[i], [references[i]]).score, 2),
+            "chrf": round(chrf.sentence_score(hypotheses[i], [references[i]]).score, 2),
+        }
+        for i in range(len(sources))
+    ]
+    return {
+        "summary": {
+            "bleu": round(corpus_bleu.score, 2),
+            "chrf": round(corpus_chrf.score, 2),
+            "bleu_signature": str(bleu.get_signature()),
+            "chrf_signature": str(chrf.get_signature()),
+            "num_sentences": len(sources),
+        },
+        "sentences": sentences,
+    }
+
+
+def evaluate(translate_fn, sources, references, batch_size: int = 64) -> dict:
+    """Translates `sources` and scores them against `references`."""
+    from pipelines.translator import translate_all
+
+    started = time.monotonic()
+    hypotheses = translate_all(translate_fn, sources, batch_size)["text"]
+    report = score_translations(sources, hypotheses, references)
+    seconds = time.monotonic() - started
+    report["summary"]["seconds"] = round(seconds, 2)
+    report["summary"]["sentences_per_second"] = round(len(sources) / max(seconds, 1e-9), 2)
+    return report
+
+
+def write_report(report: dict, path: str | Path) -> None:
+    """Writes the JSON report atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    os.replace(tmp, path)
+
+
+def summary_line(summary: dict) -> str:
+    """One human-readable line: BLEU, chrF, size, mode."""
+    return (
+        f"BLEU = {summary['bleu']:.2f}  chrF = {summary['chrf']:.2f}  "
+        f"({summary['num_sentences']} sentences, {summary.get('mode', '?')} search, "
+        f"{summary.get('sentences_per_second', 0):.1f} sentences/s)  {summary['bleu_signature']}"
+    )
+
+
+_SAVED_MODEL = flags.DEFINE_string("saved_model", None, "Exported SavedModel directory.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (evaluates a checkpoint).")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "With --workdir: best, latest or a path.")
+_SOURCE = flags.DEFINE_string("source", None, "Source sentences, one per line (.gz ok).")
+_REFERENCE = flags.DEFINE_string("reference", None, "Reference translations, line-aligned.")
+_PREPARED_DIR = flags.DEFINE_string("prepared_dir", None, "Prepared dataset (with --split).")
+_SPLIT = flags.DEFINE_string("split", "test", "Prepared split to score when no --source.")
+_MODE = flags.DEFINE_enum("mode", "beam", MODES, "Search: beam (config beam size) or greedy.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Sentences per batch.")
+_OUTPUT = flags.DEFINE_string("output", None, "JSON report path [<model dir>/eval_<split>.json].")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if bool(_SAVED_MODEL.value) == bool(_WORKDIR.value):
+        raise app.UsageError("give exactly one of --saved_model or --workdir")
+    prepared_dir = _PREPARED_DIR.value
+    if _SAVED_MODEL.value:
+        translate = load_saved_model_translate(_SAVED_MODEL.value, _MODE.value)
+        model_dir = Path(_SAVED_MODEL.value)
+    else:
+        translate, config = load_checkpoint_translate(_WORKDIR.value, _MODE.value,
+                                                      _CHECKPOINT.value)
+        prepared_dir = prepared_dir or config.data.prepared_dir
+        model_dir = Path(_WORKDIR.value)
+    if _SOURCE.value or _REFERENCE.value:
+        if not (_SOURCE.value and _REFERENCE.value):
+            raise app.UsageError("--source and --reference go together")
+        source_path, reference_path = Path(_SOURCE.value), Path(_REFERENCE.value)
+        name = source_path.name.split(".")[0]
+    else:
+        if not prepared_dir:
+            raise app.UsageError("give --source/--reference, or --prepared_dir with --split")
+        source_path = Path(prepared_dir) / f"{_SPLIT.value}.source.txt"
+        reference_path = Path(prepared_dir) / f"{_SPLIT.value}.target.txt"
+        name = _SPLIT.value
+    sources, references = read_text_lines(source_path), read_text_lines(reference_path)
+    if len(sources) != len(references):
+        raise app.UsageError(
+            f"{source_path} has {len(sources)} lines but {reference_path} has {len(references)}"
+        )
+    report = evaluate(translate, sources, references, _BATCH_SIZE.value)
+    report["summary"].update(
+        mode=_MODE.value, model=str(model_dir), source=str(source_path),
+        reference=str(reference_path),
+    )
+    output = Path(_OUTPUT.value or model_dir / f"eval_{name}_{_MODE.value}.json")
+    write_report(report, output)
+    print(summary_line(report["summary"]))
+    print(f"report: {output}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,83 @@
+"""Exports a trained model as a SavedModel that maps raw strings to translations.
+
+    python -m pipelines.export --workdir=runs/multi30k --export_dir=runs/multi30k/export
+
+Signatures (load with `tf.saved_model.load` after `import tensorflow_text`; no project code):
+    serving_default(source: string [B]) -> text [B], scores [B], alignments [B, T, S], lengths [B]
+        beam search with the config's beam_size and length_penalty
+    greedy(source: string [B]) -> the same keys, greedy search
+The directory is written under a temporary name and renamed into place, so a crash never
+leaves a half-written export behind.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import tensorflow as tf
+from absl import app, flags, logging
+
+from pipelines import experiment
+
+
+def _replace_directory(tmp: Path, target: Path) -> None:
+    backup = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, backup)
+    os.replace(tmp, target)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def export_translation(
+    workdir: str | Path, export_dir: str | Path, checkpoint: str = "best"
+) -> Path:
+    """Writes the SavedModel for the `checkpoint` (best, latest or a path) of a training run."""
+    workdir, export_dir = Path(workdir), Path(export_dir)
+    config, manifest, model, checkpoint_path = experiment.restore_model(workdir, checkpoint)
+    prepared_dir = experiment.prepared_dir_of(config)
+    translator = experiment.translator_for(model, config, prepared_dir, manifest)
+    signatures = {
+        "serving_default": translator.translate_beam.get_concrete_function(),
+        "greedy": translator.translate_greedy.get_concrete_function(),
+    }
+    export_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = export_dir.with_name(f".{export_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tf.saved_model.save(translator, str(tmp), signatures=signatures)
+    info = {
+        "task": "translation",
+        "checkpoint": checkpoint_path,
+        "config": config.to_dict(),
+        "vocab": manifest["vocab"],
+        "signatures": {
+            "serving_default": f"beam search, beam_size={config.decode.beam_size}, "
+            f"length_penalty={config.decode.length_penalty}",
+            "greedy": "greedy search",
+        },
+        "requires": ["tensorflow", "tensorflow_text (import it before loading)"],
+    }
+    extra = tmp / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    (extra / "lipseq.json").write_text(json.dumps(info, indent=2, default=str))
+    _replace_directory(tmp, export_dir)
+    logging.info("exported %s (from %s)", export_dir, checkpoint_path)
+    return export_dir
+
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir to export from.")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Output SavedModel directory "
+                                  "[<workdir>/export].")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "best, latest, or a checkpoint path.")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    export_dir = _EXPORT_DIR.value or str(Path(_WORKDIR.value) / "export")
+    print(export_translation(_WORKDIR.value, export_dir, _CHECKPOINT.value))
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["workdir"])
+    app.run(main)

@@ -1,0 +1,129 @@
+"""tf.data input pipeline for prepared translation shards.
+
+Each element is a dict ready for the model:
+    inputs [B, S] source ids + eos, input_lengths [B],
+    targets [B, T] bos + target ids (decoder input), labels [B, T] target ids + eos,
+    target_lengths [B], id [B] (string).
+Batches are bucketed by length and padded with 0 (the pad id).
+"""
+
+import json
+from pathlib import Path
+
+import tensorflow as tf
+
+FEATURES = {
+    "id": tf.io.FixedLenFeature([], tf.string),
+    "source": tf.io.FixedLenFeature([], tf.string),
+    "target": tf.io.FixedLenFeature([], tf.string),
+    "source_ids": tf.io.VarLenFeature(tf.int64),
+    "target_ids": tf.io.VarLenFeature(tf.int64),
+}
+
+
+def load_manifest(prepared_dir: str | Path) -> dict:
+    """The manifest.json written by `pipelines.prepare`, with a clear error when absent."""
+    path = Path(prepared_dir) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: run `python -m pipelines.prepare --task=translation "
+            f"--config=<config>` first (or set --config.data.prepared_dir)"
+        )
+    return json.loads(path.read_text())
+
+
+def split_files(prepared_dir: str | Path, manifest: dict, split: str) -> list[str]:
+    """Shard paths of `split`, as listed in the manifest."""
+    if split not in manifest["splits"]:
+        raise KeyError(f"split {split!r} not in {Path(prepared_dir) / 'manifest.json'}; "
+                       f"have {sorted(manifest['splits'])}")
+    return [str(Path(prepared_dir) / f["path"]) for f in manifest["splits"][split]["files"]]
+
+
+def parse_example(serialized, bos_id: int, eos_id: int) -> dict:
+    """One serialised record -> model-ready tensors (unbatched)."""
+    example = tf.io.parse_single_example(serialized, FEATURES)
+    source = tf.cast(tf.sparse.to_dense(example["source_ids"]), tf.int32)
+    target = tf.cast(tf.sparse.to_dense(example["target_ids"]), tf.int32)
+    inputs = tf.concat([source, [eos_id]], axis=0)
+    return {
+        "id": example["id"],
+        "inputs": inputs,
+        "input_lengths": tf.shape(inputs)[0],
+        "targets": tf.concat([[bos_id], target], axis=0),
+        "labels": tf.concat([target, [eos_id]], axis=0),
+        "target_lengths": tf.shape(target)[0] + 1,
+    }
+
+
+def _bucket_batch_sizes(boundaries, batch_size, batch_by_tokens, max_tokens, max_length):
+    if not batch_by_tokens:
+        return [batch_size] * (len(boundaries) + 1)
+    upper = list(boundaries) + [max(max_length + 2, boundaries[-1] + 1)]
+    return [max(1, max_tokens // bound) for bound in upper]
+
+
+def make_dataset(
+    files: list[str],
+    *,
+    bos_id: int,
+    eos_id: int,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    epoch: int = 0,
+    bucket_boundaries=(8, 12, 16, 20, 24, 32, 48, 64, 100),
+    batch_by_tokens: bool = False,
+    max_tokens: int = 2048,
+    max_length: int = 100,
+    shuffle_buffer: int = 20000,
+) -> tf.data.Dataset:
+    """One epoch of batches; the order is a function of (seed, epoch) alone when training."""
+    if not files:
+        raise ValueError("no input files given to the text pipeline")
+    epoch_seed = seed * 1000003 + epoch
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        dataset = dataset.shuffle(len(files), seed=epoch_seed)
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(files), 4),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=epoch_seed)
+    dataset = dataset.map(
+        lambda x: parse_example(x, bos_id, eos_id),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    if training:
+        dataset = dataset.bucket_by_sequence_length(
+            element_length_func=lambda x: tf.maximum(x["input_lengths"], x["target_lengths"]),
+            bucket_boundaries=list(bucket_boundaries),
+            bucket_batch_sizes=_bucket_batch_sizes(
+                bucket_boundaries, batch_size, batch_by_tokens, max_tokens, max_length
+            ),
+        )
+    else:
+        dataset = dataset.padded_batch(batch_size)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def make_config_dataset(config, prepared_dir, manifest, split, training, epoch=0):
+    """`make_dataset` with every setting read from a translation config."""
+    return make_dataset(
+        split_files(prepared_dir, manifest, split),
+        bos_id=manifest["vocab"]["bos_id"],
+        eos_id=manifest["vocab"]["eos_id"],
+        batch_size=config.batch_size,
+        training=training,
+        seed=config.seed,
+        epoch=epoch,
+        bucket_boundaries=tuple(config.data.bucket_boundaries),
+        batch_by_tokens=config.batch_by_tokens,
+        max_tokens=config.max_tokens,
+        max_length=config.data.max_length,
+        shuffle_buffer=config.data.shuffle_buffer,
+    )

@@ -1,0 +1,388 @@
+"""Prepare a dataset: raw corpus in, sharded TFRecords + subword models + manifest.json out.
+
+  python -m pipelines.prepare --task=translation --config=configs/multi30k_gru_attention.py \
+      [--config.data.vocab_size=8000] [--input_dir=...] [--output_dir=...]
+
+Translation reads line-aligned files `{input_dir}/{split}.{lang}` (or `.gz`), or a TFDS
+translate dataset already on disk (`--tfds_name`, `--tfds_data_dir`; split names come from the
+config, so TFDS's "validation" needs `--config.data.eval_split=validation`).
+
+Output layout (paths in the manifest are relative to the output directory):
+  spm_source.model/.vocab, spm_target.model/.vocab   or  spm_joint.model/.vocab when joint
+  {split}-{i:05d}-of-{n:05d}.tfrecord   train: config.data.num_shards shards; eval/test: 1 shard
+  {split}.source.txt, {split}.target.txt   normalised kept pairs, in record order
+  manifest.json   written last; removed at the start of a run, so it exists only for a full run
+
+Train shards hold contiguous blocks, so reading the shards in name order gives the order of
+the reference text files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import json
+import os
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from data_prep import records, subwords
+from data_prep.corpora import text
+from data_prep.paths import PROJECT_ROOT
+
+TASKS = ("translation", "lipreading")
+DEFAULT_VERSION = "0.1.0"
+LOG_EVERY_SECONDS = 10.0
+
+PairReader = Callable[[], Iterator[text.Pair]]
+
+
+def project_version() -> str:
+    """The version in pyproject.toml, or "0.1.0" when it cannot be read."""
+    try:
+        with open(PROJECT_ROOT / "pyproject.toml", "rb") as f:
+            return str(tomllib.load(f)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return DEFAULT_VERSION
+
+
+class _Progress:
+    """Logs "<label>: N lines (R lines/s)" at most every LOG_EVERY_SECONDS."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.start = self.last = time.monotonic()
+
+    def track(self, pairs: Iterable[text.Pair]) -> Iterator[text.Pair]:
+        count = 0
+        for count, pair in enumerate(pairs, start=1):
+            now = time.monotonic()
+            if now - self.last >= LOG_EVERY_SECONDS:
+                self.last = now
+                logging.info("%s: %d lines (%.0f lines/s)", self.label, count, self.rate(count))
+            yield pair
+        logging.info(
+            "%s: %d lines in %.1fs (%.0f lines/s)",
+            self.label,
+            count,
+            time.monotonic() - self.start,
+            self.rate(count),
+        )
+
+    def rate(self, count: int) -> float:
+        return count / max(time.monotonic() - self.start, 1e-9)
+
+
+@dataclass
+class _SplitStats:
+    num_input_lines: int = 0
+    num_examples: int = 0
+    dropped: text.DropCounts = field(default_factory=text.DropCounts)
+    num_tokens: dict[str, int] = field(default_factory=lambda: {"source": 0, "target": 0})
+    max_length: dict[str, int] = field(default_factory=lambda: {"source": 0, "target": 0})
+
+    def add(self, pair: text.EncodedPair) -> None:
+        self.num_examples += 1
+        for side, ids in (("source", pair.source_ids), ("target", pair.target_ids)):
+            self.num_tokens[side] += len(ids)
+            self.max_length[side] = max(self.max_length[side], len(ids))
+
+    def summary(self) -> dict[str, Any]:
+        n = self.num_examples
+        source, target = self.num_tokens["source"], self.num_tokens["target"]
+        return {
+            "num_examples": n,
+            "num_input_lines": self.num_input_lines,
+            "dropped": self.dropped.as_dict(),
+            "max_source_length": self.max_length["source"],
+            "max_target_length": self.max_length["target"],
+            "mean_source_length": round(source / n, 3) if n else 0.0,
+            "mean_target_length": round(target / n, 3) if n else 0.0,
+            "num_source_tokens": source,
+            "num_target_tokens": target,
+        }
+
+
+def _counted(pairs: Iterable[text.Pair], stats: _SplitStats) -> Iterator[text.Pair]:
+    for pair in pairs:
+        stats.num_input_lines += 1
+        yield pair
+
+
+def _file_reader(
+    input_dir: Path, split: str, source_lang: str, target_lang: str
+) -> PairReader | None:
+    langs = (source_lang, target_lang)
+    paths = {lang: text.find_text_file(input_dir, f"{split}.{lang}") for lang in langs}
+    if not any(paths.values()):
+        return None
+    for lang, path in paths.items():
+        if path is None:
+            raise text.CorpusError(
+                f"split {split!r}: {input_dir / f'{split}.{lang}'} (or .gz) is missing, "
+                f"but the other side of the pair exists"
+            )
+    source_path, target_path = paths[source_lang], paths[target_lang]
+    logging.info("split %s: %s, %s", split, source_path, target_path)
+    return functools.partial(text.read_parallel, source_path, target_path)
+
+
+def _split_readers(
+    data: ml_collections.ConfigDict,
+    input_dir: Path | None,
+    tfds_name: str | None,
+    tfds_data_dir: str | None,
+) -> dict[str, PairReader]:
+    """Readers for the configured splits that exist, train first; a missing train is an error."""
+    if not data.train_split:
+        raise ValueError("config.data.train_split is empty")
+    configured = (data.train_split, data.eval_split, data.test_split)
+    names = list(dict.fromkeys(s for s in configured if s))
+    if tfds_name:
+        available = text.tfds_splits(tfds_name, tfds_data_dir)
+        readers = {
+            split: functools.partial(
+                text.read_tfds_pairs,
+                tfds_name,
+                split,
+                data.source_lang,
+                data.target_lang,
+                tfds_data_dir,
+            )
+            for split in names
+            if split in available
+        }
+        where = f"TFDS dataset {tfds_name!r} (splits: {', '.join(available)})"
+    else:
+        if input_dir is None or not input_dir.is_dir():
+            raise text.CorpusError(f"input directory not found: {input_dir}")
+        readers = {}
+        for split in names:
+            reader = _file_reader(input_dir, split, data.source_lang, data.target_lang)
+            if reader is not None:
+                readers[split] = reader
+        where = str(input_dir)
+    if data.train_split not in readers:
+        raise text.CorpusError(
+            f"train split {data.train_split!r} not found in {where} "
+            f"(expected {data.train_split}.{data.source_lang}[.gz] and "
+            f"{data.train_split}.{data.target_lang}[.gz])"
+        )
+    for split in names:
+        if split not in readers:
+            logging.warning("split %r not found in %s; skipping it", split, where)
+    return readers
+
+
+def _write_training_text(pairs: Iterable[text.Pair], source_file: Path, target_file: Path) -> int:
+    """Write normalised non-empty pairs one sentence per line; return how many were written."""
+    count = 0
+    with (
+        open(source_file, "w", encoding="utf-8") as src,
+        open(target_file, "w", encoding="utf-8") as tgt,
+    ):
+        for _, source, target in text.normalize_pairs(pairs):
+            if text.empty_reason(source, target) is None:
+                src.write(source + "\n")
+                tgt.write(target + "\n")
+                count += 1
+    return count
+
+
+def _write_split(
+    split: str,
+    pairs: Iterable[text.Pair],
+    processors: dict[str, Any],
+    output_dir: Path,
+    num_shards: int,
+    expected: int,
+    max_length: int,
+) -> dict[str, Any]:
+    """Encode, filter and write a split's shards and reference texts; return its manifest entry."""
+    stats = _SplitStats()
+    encoded = text.encode_pairs(
+        text.normalize_pairs(_counted(pairs, stats)),
+        lambda s: subwords.encode(processors["source"], s),
+        lambda s: subwords.encode(processors["target"], s),
+        max_length,
+        stats.dropped,
+    )
+    reference_paths = {side: output_dir / f"{split}.{side}.txt" for side in ("source", "target")}
+    with contextlib.ExitStack() as stack:
+        refs = {
+            side: stack.enter_context(records.atomic_open(path, "w", encoding="utf-8"))
+            for side, path in reference_paths.items()
+        }
+
+        def examples() -> Iterator[dict[str, Any]]:
+            for pair in encoded:
+                refs["source"].write(pair.source + "\n")
+                refs["target"].write(pair.target + "\n")
+                stats.add(pair)
+                yield {
+                    "id": records.bytes_feature(f"{split}-{pair.index:06d}"),
+                    "source": records.bytes_feature(pair.source),
+                    "target": records.bytes_feature(pair.target),
+                    "source_ids": records.int64_feature(pair.source_ids),
+                    "target_ids": records.int64_feature(pair.target_ids),
+                }
+
+        shards = records.write_shards(
+            examples(), output_dir, split, num_shards, strategy="contiguous", num_records=expected
+        )
+    entry = stats.summary()
+    entry["files"] = [shard.to_dict() for shard in shards]
+    entry["references"] = {
+        side: {"path": path.name, "sha256": records.sha256_file(path)}
+        for side, path in reference_paths.items()
+    }
+    logging.info(
+        "split %s: kept %d of %d pairs (dropped %s) in %d shard(s)",
+        split,
+        entry["num_examples"],
+        entry["num_input_lines"],
+        entry["dropped"],
+        len(shards),
+    )
+    return entry
+
+
+def prepare_translation(
+    config: ml_collections.ConfigDict,
+    input_dir: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike | None = None,
+    tfds_name: str | None = None,
+    tfds_data_dir: str | None = None,
+    num_threads: int | None = None,
+) -> dict[str, Any]:
+    """Train subword models on the train split, write every split's shards; return the manifest.
+
+    `input_dir`/`output_dir` default to config.data.input_dir / config.data.prepared_dir. With
+    `tfds_name`, pairs come from that TFDS dataset on disk instead of files.
+    """
+    data = config.data
+    raw_input_dir, raw_output_dir = input_dir or data.input_dir, output_dir or data.prepared_dir
+    if not raw_output_dir:
+        raise ValueError("no output directory: pass output_dir or set config.data.prepared_dir")
+    input_dir = Path(raw_input_dir) if raw_input_dir else None
+    output_dir = Path(raw_output_dir)
+    readers = _split_readers(data, input_dir, tfds_name, tfds_data_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / records.MANIFEST_NAME).unlink(missing_ok=True)
+    started = time.monotonic()
+
+    with tempfile.TemporaryDirectory(dir=output_dir, prefix=".spm-train-") as tmp:
+        source_file, target_file = Path(tmp) / "train.source", Path(tmp) / "train.target"
+        progress = _Progress(f"{data.train_split} (subword training text)")
+        num_train = _write_training_text(
+            progress.track(readers[data.train_split]()), source_file, target_file
+        )
+        if num_train == 0:
+            raise text.CorpusError(f"train split {data.train_split!r} has no non-empty pairs")
+        infos = subwords.train_vocabularies(
+            source_file,
+            target_file,
+            output_dir,
+            vocab_size=data.vocab_size,
+            joint=data.joint_vocab,
+            model_type=data.subword_model,
+            character_coverage=data.character_coverage,
+            seed=config.get("seed", 42),
+            num_threads=num_threads,
+        )
+    processors = {side: subwords.load_model(info.path) for side, info in infos.items()}
+
+    splits = {}
+    for split, reader in readers.items():
+        is_train = split == data.train_split
+        splits[split] = _write_split(
+            split,
+            _Progress(split).track(reader()),
+            processors,
+            output_dir,
+            num_shards=data.num_shards if is_train else 1,
+            expected=num_train if is_train else 0,
+            max_length=data.max_length,
+        )
+
+    settings = json.loads(data.to_json())
+    settings.update(input_dir=str(input_dir or ""), prepared_dir=str(output_dir))
+    if tfds_name:
+        settings.update(input_dir="", tfds_name=tfds_name, tfds_data_dir=tfds_data_dir or "")
+    manifest = {
+        "task": "translation",
+        "version": project_version(),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "seed": config.get("seed", 42),
+        "settings": settings,
+        "vocab": subwords.vocab_manifest(infos, data.joint_vocab, output_dir),
+        "splits": splits,
+    }
+    records.write_manifest(output_dir, manifest)
+    logging.info("prepared %s in %.1fs", output_dir, time.monotonic() - started)
+    return manifest
+
+
+def prepare(
+    task: str,
+    config: ml_collections.ConfigDict,
+    input_dir: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Run the preparation for `task` ("translation" or "lipreading"); return the manifest."""
+    if task == "translation":
+        return prepare_translation(config, input_dir, output_dir, **kwargs)
+    if task == "lipreading":
+        raise NotImplementedError("--task=lipreading: video preparation is not implemented yet")
+    raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+
+
+_TASK = flags.DEFINE_enum("task", "translation", TASKS, "What to prepare.")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
+_INPUT_DIR = flags.DEFINE_string("input_dir", None, "Raw corpus directory [config.data.input_dir].")
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", None, "Where to write shards and manifest.json [config.data.prepared_dir]."
+)
+_TFDS_NAME = flags.DEFINE_string(
+    "tfds_name", None, "Read a TFDS translate dataset already on disk, e.g. wmt14_translate/de-en."
+)
+_TFDS_DATA_DIR = flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir for --tfds_name.")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    config = _CONFIG.value
+    if config is None:
+        raise app.UsageError("--config is required, e.g. --config=configs/demo_toy.py")
+    if _TASK.value == "translation" and config.get("task", "translation") != "translation":
+        raise app.UsageError(f"--task=translation but the config is for task {config.task!r}")
+    try:
+        manifest = prepare(
+            _TASK.value,
+            config,
+            _INPUT_DIR.value,
+            _OUTPUT_DIR.value,
+            tfds_name=_TFDS_NAME.value,
+            tfds_data_dir=_TFDS_DATA_DIR.value,
+        )
+    except (NotImplementedError, text.CorpusError, subwords.SubwordError, FileNotFoundError) as e:
+        sys.exit(f"prepare: error: {e}")
+    for split, entry in manifest["splits"].items():
+        print(f"{split}: {entry['num_examples']} examples (dropped {entry['dropped']})")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,293 @@
+"""Trains a seq2seq model from a config: `python -m pipelines.train --config=... --workdir=...`.
+
+Resumes automatically from the latest checkpoint in --workdir, including the position in the
+data order (epoch and batch). Writes TensorBoard scalars, metrics.jsonl, training_curves.png,
+periodic validation BLEU, and keeps the best checkpoint (by BLEU) in workdir/best.
+"""
+
+import json
+import math
+import time
+from pathlib import Path
+
+import keras
+import ml_collections
+import sacrebleu
+import tensorflow as tf
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from models.losses import sequence_cross_entropy
+from pipelines import experiment
+from pipelines.inputs.text import load_manifest, make_config_dataset
+from pipelines.plots import plot_training_curves
+from pipelines.translator import translate_all
+
+MODEL_KEYS = ("inputs", "input_lengths", "targets")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when the training loss becomes NaN or Inf."""
+
+
+def learning_rate_schedule(config: ml_collections.ConfigDict):
+    """Linear warm-up to config.learning_rate, then cosine decay to config.min_learning_rate."""
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if config.warmup_steps else config.learning_rate,
+        decay_steps=max(1, config.decay_steps),
+        alpha=config.min_learning_rate / config.learning_rate,
+        warmup_target=config.learning_rate if config.warmup_steps else None,
+        warmup_steps=config.warmup_steps,
+    )
+
+
+def _batch_signature():
+    ids = tf.TensorSpec([None, None], tf.int32)
+    lengths = tf.TensorSpec([None], tf.int32)
+    return {
+        "inputs": ids,
+        "input_lengths": lengths,
+        "targets": ids,
+        "labels": ids,
+        "target_lengths": lengths,
+    }
+
+
+def read_lines(path: Path, limit: int | None = None) -> list[str]:
+    """The first `limit` lines of a UTF-8 text file, without newlines."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return lines[:limit] if limit else lines
+
+
+def corpus_bleu(hypotheses: list[str], references: list[str]) -> float:
+    """Detokenised, cased sacrebleu BLEU."""
+    return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+
+
+class MetricsLog:
+    """Appends one JSON object per line to workdir/metrics.jsonl and mirrors to TensorBoard."""
+
+    def __init__(self, workdir: Path):
+        self.path = workdir / "metrics.jsonl"
+        self.writer = tf.summary.create_file_writer(str(workdir / "tensorboard"))
+
+    def write(self, step: int, **scalars: float) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **scalars}) + "\n")
+        with self.writer.as_default(step=step):
+            for name, value in scalars.items():
+                tf.summary.scalar(name, value)
+        self.writer.flush()
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+    """Runs (or resumes) training; returns a summary dict (also written to workdir)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    experiment.save_config(config, workdir)
+    keras.utils.set_random_seed(config.seed)
+    if config.get("deterministic", False):
+        tf.config.experimental.enable_op_determinism()
+
+    prepared_dir = experiment.prepared_dir_of(config)
+    manifest = load_manifest(prepared_dir)
+    model = experiment.model_for(config, manifest)
+    translator = experiment.translator_for(model, config, prepared_dir, manifest)
+    optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
+    optimizer.build(model.trainable_variables)
+
+    progress = {
+        "epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+        "batch_in_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+        "best_bleu": tf.Variable(-1.0, dtype=tf.float64, trainable=False),
+        "evals_without_improvement": tf.Variable(0, dtype=tf.int64, trainable=False),
+    }
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **progress)
+    manager = tf.train.CheckpointManager(
+        checkpoint, str(workdir / "checkpoints"), max_to_keep=config.keep_checkpoints
+    )
+    best_manager = tf.train.CheckpointManager(checkpoint, str(workdir / "best"), max_to_keep=1)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        logging.info(
+            "resumed from %s at step %d (epoch %d, batch %d)",
+            manager.latest_checkpoint,
+            int(optimizer.iterations),
+            int(progress["epoch"]),
+            int(progress["batch_in_epoch"]),
+        )
+
+    variables = model.trainable_variables
+
+    @tf.function(input_signature=[_batch_signature()])
+    def train_step(batch):
+        with tf.GradientTape() as tape:
+            outputs = model({k: batch[k] for k in MODEL_KEYS}, training=True)
+            loss_sum, num_tokens = sequence_cross_entropy(
+                outputs["logits"], batch["labels"], batch["target_lengths"],
+                config.label_smoothing,
+            )
+            loss = loss_sum / tf.maximum(num_tokens, 1.0)
+        gradients = tape.gradient(loss, variables)
+        gradients, grad_norm = tf.clip_by_global_norm(gradients, config.clip_norm)
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return loss, num_tokens, grad_norm
+
+    eval_split = config.data.eval_split
+    eval_sources = eval_references = None
+    if eval_split in manifest["splits"]:
+        eval_sources = read_lines(prepared_dir / f"{eval_split}.source.txt",
+                                  config.eval_max_examples)
+        eval_references = read_lines(prepared_dir / f"{eval_split}.target.txt",
+                                     config.eval_max_examples)
+    else:
+        logging.warning("no %r split prepared: validation BLEU is skipped", eval_split)
+
+    metrics = MetricsLog(workdir)
+
+    def evaluate(step: int) -> float | None:
+        if not eval_sources:
+            return None
+        started = time.monotonic()
+        hypotheses = translate_all(translator.translate_greedy, eval_sources)["text"]
+        bleu = corpus_bleu(hypotheses, eval_references)
+        metrics.write(step, val_bleu=bleu)
+        logging.info(
+            "step %d: validation BLEU %.2f on %d sentences (greedy, %.1fs); e.g. %r",
+            step, bleu, len(eval_sources), time.monotonic() - started, hypotheses[0],
+        )
+        if bleu > float(progress["best_bleu"]):
+            progress["best_bleu"].assign(bleu)
+            progress["evals_without_improvement"].assign(0)
+            best_manager.save(checkpoint_number=step)
+        else:
+            progress["evals_without_improvement"].assign_add(1)
+        return bleu
+
+    step = int(optimizer.iterations)
+    start_step = step
+    started = time.monotonic()
+    window = {"time": time.monotonic(), "tokens": 0.0, "sentences": 0, "loss": 0.0, "steps": 0}
+    stop_reason = "reached num_train_steps"
+    last_eval_step = last_save_step = -1
+
+    def time_is_up() -> bool:
+        limit = config.max_train_minutes
+        return bool(limit) and time.monotonic() - started > 60.0 * limit
+
+    while step < config.num_train_steps:
+        dataset = make_config_dataset(
+            config, prepared_dir, manifest, config.data.train_split, training=True,
+            epoch=int(progress["epoch"]),
+        ).skip(int(progress["batch_in_epoch"]))
+        batches_seen = 0
+        for batch in dataset:
+            batches_seen += 1
+            loss, num_tokens, grad_norm = train_step({k: batch[k] for k in _batch_signature()})
+            step += 1
+            progress["batch_in_epoch"].assign_add(1)
+            loss = float(loss)
+            if not math.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"training loss became {loss} at step {step}; the last good checkpoint is "
+                    f"{manager.latest_checkpoint or 'none (no checkpoint written yet)'}; "
+                    f"lower --config.learning_rate or check the data"
+                )
+            window["tokens"] += float(num_tokens)
+            window["sentences"] += int(tf.shape(batch["labels"])[0])
+            window["loss"] += loss
+            window["steps"] += 1
+            if step % config.log_every == 0:
+                elapsed = time.monotonic() - window["time"]
+                steps_per_second = window["steps"] / elapsed
+                remaining = (config.num_train_steps - step) / steps_per_second
+                if config.max_train_minutes:
+                    remaining = min(
+                        remaining, 60.0 * config.max_train_minutes - (time.monotonic() - started)
+                    )
+                learning_rate = float(optimizer.learning_rate)
+                metrics.write(
+                    step,
+                    loss=window["loss"] / window["steps"],
+                    learning_rate=learning_rate,
+                    grad_norm=float(grad_norm),
+                    target_tokens_per_second=window["tokens"] / elapsed,
+                    sentences_per_second=window["sentences"] / elapsed,
+                )
+                logging.info(
+                    "step %d/%d epoch %d: loss %.3f lr %.2e | %.1f steps/s %.0f tokens/s "
+                    "%.0f sentences/s | ETA %s",
+                    step, config.num_train_steps, int(progress["epoch"]),
+                    window["loss"] / window["steps"], learning_rate, steps_per_second,
+                    window["tokens"] / elapsed, window["sentences"] / elapsed,
+                    _format_duration(remaining),
+                )
+                window = {"time": time.monotonic(), "tokens": 0.0, "sentences": 0,
+                          "loss": 0.0, "steps": 0}
+            if step % config.checkpoint_every == 0:
+                manager.save(checkpoint_number=step)
+                last_save_step = step
+            if config.eval_every and step % config.eval_every == 0:
+                evaluate(step)
+                last_eval_step = step
+                patience = config.early_stopping_patience
+                if patience and int(progress["evals_without_improvement"]) >= patience:
+                    stop_reason = f"early stopping: no BLEU gain in {patience} evaluations"
+                    break
+            if step >= config.num_train_steps:
+                break
+            if time_is_up():
+                stop_reason = f"reached max_train_minutes={config.max_train_minutes}"
+                break
+        else:
+            if batches_seen == 0 and int(progress["batch_in_epoch"]) == 0:
+                raise ValueError(f"the {config.data.train_split!r} split in {prepared_dir} "
+                                 "yields no batches")
+            progress["epoch"].assign_add(1)
+            progress["batch_in_epoch"].assign(0)
+            continue
+        break
+
+    if last_save_step != step:
+        manager.save(checkpoint_number=step)
+    if last_eval_step != step:
+        evaluate(step)
+    summary = {
+        "workdir": str(workdir),
+        "start_step": start_step,
+        "final_step": step,
+        "stop_reason": stop_reason,
+        "train_minutes": (time.monotonic() - started) / 60.0,
+        "best_val_bleu": float(progress["best_bleu"]),
+        "latest_checkpoint": manager.latest_checkpoint,
+        "best_checkpoint": best_manager.latest_checkpoint,
+    }
+    (workdir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    plot_training_curves(metrics.read(), workdir / "training_curves.png")
+    logging.info("training finished (%s): %s", stop_reason, json.dumps(summary))
+    return summary
+
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints and logs go (resumes from it).")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    train(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["config", "workdir"])
+    app.run(main)

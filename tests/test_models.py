@@ -1,0 +1,143 @@
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs.common import translation_config
+from models.losses import sequence_cross_entropy
+from models.search import beam_search, greedy_search, max_decode_lengths
+from models.seq2seq import build_model
+
+BOS, EOS = 2, 3
+
+
+def tiny_model(attention="luong", cell="gru", vocab=(30, 20), **overrides):
+    config = translation_config().model
+    config.embedding_dim = 8
+    config.encoder_units = 8
+    config.decoder_units = 16
+    config.attention_units = 8
+    config.encoder_layers = 2
+    config.attention = attention
+    config.encoder_cell = cell
+    config.decoder_cell = cell
+    config.update(overrides)
+    tf.keras.utils.set_random_seed(1)
+    return build_model(config, *vocab)
+
+
+VARIANTS = [("luong", "gru"), ("bahdanau", "gru"), ("luong", "lstm"), ("bahdanau", "lstm")]
+
+
+@pytest.mark.parametrize("attention,cell", VARIANTS)
+def test_padding_never_changes_outputs(attention, cell):
+    model = tiny_model(attention, cell)
+    rng = np.random.default_rng(0)
+    inputs = rng.integers(4, 30, size=(2, 5)).astype(np.int32)
+    targets = rng.integers(4, 20, size=(2, 4)).astype(np.int32)
+    lengths = np.array([5, 3], np.int32)
+    base = model({"inputs": inputs, "input_lengths": lengths, "targets": targets})
+    # Extra padding columns filled with junk ids must not change anything on real positions.
+    junk = rng.integers(4, 30, size=(2, 4)).astype(np.int32)
+    padded_inputs = np.concatenate([inputs, junk], axis=1)
+    padded_inputs[1, 3:] = rng.integers(4, 30, size=6)
+    padded = model({"inputs": padded_inputs, "input_lengths": lengths, "targets": targets})
+    np.testing.assert_allclose(base["logits"][0], padded["logits"][0], atol=1e-5)
+    # Row 1 had real length 3 in both cases; its positions 3..4 were junk in one and real
+    # tokens in the other, so its outputs agree only because padding is masked.
+    np.testing.assert_allclose(base["logits"][1], padded["logits"][1], atol=1e-5)
+    alignments = padded["alignments"].numpy()
+    assert np.all(alignments[1, :, 3:] == 0.0)
+    np.testing.assert_allclose(alignments.sum(-1), 1.0, atol=1e-5)
+
+
+def test_output_shapes():
+    model = tiny_model()
+    out = model({
+        "inputs": tf.ones([3, 7], tf.int32),
+        "input_lengths": tf.constant([7, 2, 1]),
+        "targets": tf.ones([3, 6], tf.int32),
+    })
+    assert out["logits"].shape == (3, 6, 20)
+    assert out["alignments"].shape == (3, 6, 7)
+
+
+def test_loss_ignores_padding_and_matches_plain_cross_entropy():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 4, 6)).astype(np.float32)
+    labels = rng.integers(0, 6, size=(2, 4)).astype(np.int32)
+    lengths = np.array([4, 2], np.int32)
+    total, count = sequence_cross_entropy(logits, labels, lengths)
+    assert float(count) == 6.0
+    changed = logits.copy()
+    changed[1, 2:] += 100.0 * rng.normal(size=(2, 6))
+    total_changed, _ = sequence_cross_entropy(changed, labels, lengths)
+    assert float(total) == pytest.approx(float(total_changed), rel=1e-6)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected = -sum(log_probs[b, t, labels[b, t]] for b in range(2) for t in range(lengths[b]))
+    assert float(total) == pytest.approx(expected, rel=1e-5)
+
+
+def test_label_smoothing_adds_uniform_term():
+    logits = np.zeros((1, 1, 4), np.float32)
+    logits[0, 0, 1] = 2.0
+    labels = np.array([[1]], np.int32)
+    plain, _ = sequence_cross_entropy(logits, labels, np.array([1]))
+    smooth, _ = sequence_cross_entropy(logits, labels, np.array([1]), label_smoothing=0.2)
+    log_probs = logits[0, 0] - np.log(np.exp(logits[0, 0]).sum())
+    assert float(smooth) == pytest.approx(0.8 * float(plain) - 0.2 * log_probs.mean(), rel=1e-5)
+
+
+@pytest.mark.parametrize("attention,cell", VARIANTS[:2])
+def test_beam_of_one_equals_greedy(attention, cell):
+    model = tiny_model(attention, cell)
+    inputs = tf.random.stateless_uniform([4, 6], [1, 2], 4, 30, tf.int32)
+    lengths = tf.constant([6, 4, 2, 1])
+    limits = max_decode_lengths(lengths, 1.5, 12)
+    greedy = greedy_search(model, inputs, lengths, BOS, EOS, limits)
+    beam = beam_search(model, inputs, lengths, BOS, EOS, limits, beam_size=1, length_penalty=0.0)
+    np.testing.assert_array_equal(greedy["lengths"], beam["lengths"])
+    for row in range(4):
+        n = int(greedy["lengths"][row])
+        np.testing.assert_array_equal(greedy["ids"][row, :n], beam["ids"][row, :n])
+    np.testing.assert_allclose(greedy["scores"], beam["scores"], rtol=1e-5)
+
+
+def _sequence_log_prob(model, inputs, lengths, tokens):
+    targets = np.array([[BOS] + tokens], np.int32)
+    labels = np.array([tokens + [EOS]])
+    logits = model({"inputs": inputs, "input_lengths": lengths, "targets": targets})["logits"]
+    log_probs = tf.nn.log_softmax(logits[0]).numpy()
+    return sum(log_probs[t, labels[0, t]] for t in range(labels.shape[1]))
+
+
+def test_wide_beam_finds_the_exact_best_sequence():
+    vocab = 5
+    model = tiny_model(vocab=(12, vocab))
+    inputs = tf.constant([[5, 7, 9]], tf.int32)
+    lengths = tf.constant([3])
+    max_steps = 3  # up to 2 tokens, then eos is forced
+    non_eos = [v for v in range(vocab) if v != EOS]
+    candidates = [
+        list(seq) for n in range(max_steps) for seq in itertools.product(non_eos, repeat=n)
+    ]
+    brute = {tuple(c): _sequence_log_prob(model, inputs, lengths, c) for c in candidates}
+    best_tokens, best_score = max(brute.items(), key=lambda kv: kv[1])
+    result = beam_search(model, inputs, lengths, BOS, EOS, tf.constant([max_steps]),
+                         beam_size=len(candidates) + 4, length_penalty=0.0)
+    n = int(result["lengths"][0])
+    assert tuple(result["ids"][0, :n].numpy()) == best_tokens
+    assert float(result["scores"][0]) == pytest.approx(best_score, abs=1e-4)
+
+
+def test_beam_search_compiles_and_respects_limits():
+    model = tiny_model(attention="bahdanau")
+    inputs = tf.random.stateless_uniform([3, 5], [3, 4], 4, 30, tf.int32)
+    lengths = tf.constant([5, 3, 1])
+    limits = tf.constant([4, 2, 6])
+    search = tf.function(lambda x, n, m: beam_search(model, x, n, BOS, EOS, m, beam_size=4))
+    out = search(inputs, lengths, limits)
+    assert np.all(out["lengths"].numpy() <= limits.numpy() - 1)
+    assert out["alignments"].shape[0] == 3 and out["alignments"].shape[2] == 5
+    assert np.all(np.isfinite(out["scores"].numpy()))
