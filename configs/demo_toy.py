@@ -17,11 +17,11 @@ def get_config():
     config.model.decoder_units = 256
     config.model.dropout = 0.1
     config.batch_size = 64
-    config.num_train_steps = 3000
+    config.num_train_steps = 2500
     config.learning_rate = 2e-3
     config.warmup_steps = 200
-    config.decay_steps = 3000
-    config.eval_every = 1000
+    config.decay_steps = 2500
+    config.eval_every = 500
     config.eval_max_examples = 200
     config.checkpoint_every = 500
     return config

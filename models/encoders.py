@@ -39,22 +39,26 @@ class BidirectionalRNNEncoder(keras.layers.Layer):
         self.units = units
         self.num_layers = num_layers
         self.residual = residual
-        self.layers_ = [
-            keras.layers.Bidirectional(
+        # Each layer is its own attribute: TensorFlow checkpoints do not follow Keras lists.
+        for i in range(num_layers):
+            layer = keras.layers.Bidirectional(
                 make_rnn(cell, units, return_sequences=True, return_state=True),
                 name=f"birnn_{i}",
             )
-            for i in range(num_layers)
-        ]
+            setattr(self, f"birnn_{i}", layer)
         self.dropout = keras.layers.Dropout(dropout)
 
     @property
     def output_dim(self) -> int:
         return 2 * self.units
 
+    @property
+    def rnn_layers(self) -> list[keras.layers.Layer]:
+        return [getattr(self, f"birnn_{i}") for i in range(self.num_layers)]
+
     def build(self, input_shape):
         shape = tuple(input_shape)
-        for layer in self.layers_:
+        for layer in self.rnn_layers:
             layer.build(shape)
             shape = shape[:-1] + (2 * self.units,)
         super().build(input_shape)
@@ -63,7 +67,7 @@ class BidirectionalRNNEncoder(keras.layers.Layer):
         mask = sequence_mask(lengths, tf.shape(features)[1])
         outputs = features
         state = None
-        for i, layer in enumerate(self.layers_):
+        for i, layer in enumerate(self.rnn_layers):
             if i > 0:
                 outputs = self.dropout(outputs, training=training)
             results = layer(outputs, mask=mask, training=training)

@@ -125,7 +125,8 @@ def beam_search(
         step_log_probs = tf.reshape(step_log_probs, [batch_size, beam_size, vocab_size])
         must_end = (t + 1 >= beam_max_lengths)[:, :, None]
         step_log_probs = tf.where(
-            must_end, tf.where(tf.range(vocab_size) == eos_id, step_log_probs, neg_inf),
+            must_end,
+            tf.where(tf.range(vocab_size) == eos_id, step_log_probs, neg_inf),
             step_log_probs,
         )
         # A finished hypothesis may only be extended by eos, at no cost and no length.
@@ -139,9 +140,7 @@ def beam_search(
         next_tokens = top % vocab_size
         log_probs = tf.gather(tf.reshape(total, [batch_size, -1]), top, batch_dims=1)
         lengths = tf.gather(new_lengths, parents, batch_dims=1)
-        finished = tf.logical_or(
-            tf.gather(finished, parents, batch_dims=1), next_tokens == eos_id
-        )
+        finished = tf.logical_or(tf.gather(finished, parents, batch_dims=1), next_tokens == eos_id)
         flat_parents = tf.reshape(parents + batch_offsets, [-1])
         state = tf.nest.map_structure(lambda x: _gather_beams(x, flat_parents), state)
         alignment = tf.reshape(

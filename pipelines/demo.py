@@ -16,9 +16,14 @@ from pipelines.export import export_translation
 from pipelines.prepare import prepare_translation
 from pipelines.train import train
 
-_WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Where the demo writes everything.")
-_MIN_BLEU = flags.DEFINE_float("min_bleu", 90.0, "Fail when test BLEU ends below this.")
-_TRAIN_STEPS = flags.DEFINE_integer("train_steps", None, "Override the config's step count.")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines this entry point's flags (only when run as a program)."""
+    flags.DEFINE_string("workdir", "runs/demo", "Where the demo writes everything.")
+    flags.DEFINE_float("min_bleu", 90.0, "Fail when test BLEU ends below this.")
+    flags.DEFINE_integer("train_steps", None, "Override the config's step count.")
 
 
 def run_demo(workdir: Path, train_steps: int | None = None) -> dict:
@@ -58,19 +63,22 @@ def run_demo(workdir: Path, train_steps: int | None = None) -> dict:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    workdir = Path(_WORKDIR.value)
-    report = run_demo(workdir, _TRAIN_STEPS.value)
+    workdir = Path(FLAGS.workdir)
+    report = run_demo(workdir, FLAGS.train_steps)
     summary = report["summary"]
     for example in report["sentences"][:3]:
-        print(f"  source:     {example['source']}\n  reference:  {example['reference']}\n"
-              f"  hypothesis: {example['hypothesis']}\n")
+        print(
+            f"  source:     {example['source']}\n  reference:  {example['reference']}\n"
+            f"  hypothesis: {example['hypothesis']}\n"
+        )
     print(f"stage seconds: {summary['stage_seconds']}")
     print(f"toy test set: {summary_line(summary)}")
     print(f"outputs: {workdir}/ (export/, train/training_curves.png, eval_test.json)")
-    if summary["bleu"] < _MIN_BLEU.value:
-        logging.error("test BLEU %.2f is below --min_bleu=%.1f", summary["bleu"], _MIN_BLEU.value)
+    if summary["bleu"] < FLAGS.min_bleu:
+        logging.error("test BLEU %.2f is below --min_bleu=%.1f", summary["bleu"], FLAGS.min_bleu)
         raise SystemExit(1)
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

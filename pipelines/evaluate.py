@@ -121,58 +121,65 @@ def summary_line(summary: dict) -> str:
     )
 
 
-_SAVED_MODEL = flags.DEFINE_string("saved_model", None, "Exported SavedModel directory.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (evaluates a checkpoint).")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "With --workdir: best, latest or a path.")
-_SOURCE = flags.DEFINE_string("source", None, "Source sentences, one per line (.gz ok).")
-_REFERENCE = flags.DEFINE_string("reference", None, "Reference translations, line-aligned.")
-_PREPARED_DIR = flags.DEFINE_string("prepared_dir", None, "Prepared dataset (with --split).")
-_SPLIT = flags.DEFINE_string("split", "test", "Prepared split to score when no --source.")
-_MODE = flags.DEFINE_enum("mode", "beam", MODES, "Search: beam (config beam size) or greedy.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Sentences per batch.")
-_OUTPUT = flags.DEFINE_string("output", None, "JSON report path [<model dir>/eval_<split>.json].")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines this entry point's flags (only when run as a program)."""
+    flags.DEFINE_string("saved_model", None, "Exported SavedModel directory.")
+    flags.DEFINE_string("workdir", None, "Training workdir (evaluates a checkpoint).")
+    flags.DEFINE_string("checkpoint", "best", "With --workdir: best, latest or a path.")
+    flags.DEFINE_string("source", None, "Source sentences, one per line (.gz ok).")
+    flags.DEFINE_string("reference", None, "Reference translations, line-aligned.")
+    flags.DEFINE_string("prepared_dir", None, "Prepared dataset (with --split).")
+    flags.DEFINE_string("split", "test", "Prepared split to score when no --source.")
+    flags.DEFINE_enum("mode", "beam", MODES, "Search: beam (config beam size) or greedy.")
+    flags.DEFINE_integer("batch_size", 64, "Sentences per batch.")
+    flags.DEFINE_string("output", None, "JSON report path [<model dir>/eval_<split>.json].")
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if bool(_SAVED_MODEL.value) == bool(_WORKDIR.value):
+    if bool(FLAGS.saved_model) == bool(FLAGS.workdir):
         raise app.UsageError("give exactly one of --saved_model or --workdir")
-    prepared_dir = _PREPARED_DIR.value
-    if _SAVED_MODEL.value:
-        translate = load_saved_model_translate(_SAVED_MODEL.value, _MODE.value)
-        model_dir = Path(_SAVED_MODEL.value)
+    prepared_dir = FLAGS.prepared_dir
+    if FLAGS.saved_model:
+        translate = load_saved_model_translate(FLAGS.saved_model, FLAGS.mode)
+        model_dir = Path(FLAGS.saved_model)
     else:
-        translate, config = load_checkpoint_translate(_WORKDIR.value, _MODE.value,
-                                                      _CHECKPOINT.value)
+        translate, config = load_checkpoint_translate(FLAGS.workdir, FLAGS.mode, FLAGS.checkpoint)
         prepared_dir = prepared_dir or config.data.prepared_dir
-        model_dir = Path(_WORKDIR.value)
-    if _SOURCE.value or _REFERENCE.value:
-        if not (_SOURCE.value and _REFERENCE.value):
+        model_dir = Path(FLAGS.workdir)
+    if FLAGS.source or FLAGS.reference:
+        if not (FLAGS.source and FLAGS.reference):
             raise app.UsageError("--source and --reference go together")
-        source_path, reference_path = Path(_SOURCE.value), Path(_REFERENCE.value)
+        source_path, reference_path = Path(FLAGS.source), Path(FLAGS.reference)
         name = source_path.name.split(".")[0]
     else:
         if not prepared_dir:
             raise app.UsageError("give --source/--reference, or --prepared_dir with --split")
-        source_path = Path(prepared_dir) / f"{_SPLIT.value}.source.txt"
-        reference_path = Path(prepared_dir) / f"{_SPLIT.value}.target.txt"
-        name = _SPLIT.value
+        source_path = Path(prepared_dir) / f"{FLAGS.split}.source.txt"
+        reference_path = Path(prepared_dir) / f"{FLAGS.split}.target.txt"
+        name = FLAGS.split
     sources, references = read_text_lines(source_path), read_text_lines(reference_path)
     if len(sources) != len(references):
         raise app.UsageError(
             f"{source_path} has {len(sources)} lines but {reference_path} has {len(references)}"
         )
-    report = evaluate(translate, sources, references, _BATCH_SIZE.value)
+    report = evaluate(translate, sources, references, FLAGS.batch_size)
     report["summary"].update(
-        mode=_MODE.value, model=str(model_dir), source=str(source_path),
+        mode=FLAGS.mode,
+        model=str(model_dir),
+        source=str(source_path),
         reference=str(reference_path),
     )
-    output = Path(_OUTPUT.value or model_dir / f"eval_{name}_{_MODE.value}.json")
+    output = Path(FLAGS.output or model_dir / f"eval_{name}_{FLAGS.mode}.json")
     write_report(report, output)
     print(summary_line(report["summary"]))
     print(f"report: {output}")
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -75,4 +75,3 @@ def restore_model(workdir: Path, checkpoint: str = "best") -> tuple:
         raise FileNotFoundError(f"no checkpoint in {workdir}/best or {workdir}/checkpoints")
     tf.train.Checkpoint(model=model).read(path).expect_partial()
     return config, manifest, model, path
-

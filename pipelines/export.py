@@ -65,19 +65,24 @@ def export_translation(
     return export_dir
 
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir to export from.")
-_EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Output SavedModel directory "
-                                  "[<workdir>/export].")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "best, latest, or a checkpoint path.")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines this entry point's flags (only when run as a program)."""
+    flags.DEFINE_string("workdir", None, "Training workdir to export from.")
+    flags.DEFINE_string("export_dir", None, "Output SavedModel directory [<workdir>/export].")
+    flags.DEFINE_string("checkpoint", "best", "best, latest, or a checkpoint path.")
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    export_dir = _EXPORT_DIR.value or str(Path(_WORKDIR.value) / "export")
-    print(export_translation(_WORKDIR.value, export_dir, _CHECKPOINT.value))
+    export_dir = FLAGS.export_dir or str(Path(FLAGS.workdir) / "export")
+    print(export_translation(FLAGS.workdir, export_dir, FLAGS.checkpoint))
 
 
 if __name__ == "__main__":
+    define_flags()
     flags.mark_flags_as_required(["workdir"])
     app.run(main)

@@ -349,34 +349,39 @@ def prepare(
     raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
 
 
-_TASK = flags.DEFINE_enum("task", "translation", TASKS, "What to prepare.")
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
-_INPUT_DIR = flags.DEFINE_string("input_dir", None, "Raw corpus directory [config.data.input_dir].")
-_OUTPUT_DIR = flags.DEFINE_string(
-    "output_dir", None, "Where to write shards and manifest.json [config.data.prepared_dir]."
-)
-_TFDS_NAME = flags.DEFINE_string(
-    "tfds_name", None, "Read a TFDS translate dataset already on disk, e.g. wmt14_translate/de-en."
-)
-_TFDS_DATA_DIR = flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir for --tfds_name.")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines this entry point's flags (only when run as a program)."""
+    flags.DEFINE_enum("task", "translation", TASKS, "What to prepare.")
+    config_flags.DEFINE_config_file("config", None, "Experiment config file.")
+    flags.DEFINE_string("input_dir", None, "Raw corpus directory [config.data.input_dir].")
+    flags.DEFINE_string(
+        "output_dir", None, "Where to write shards and manifest.json [config.data.prepared_dir]."
+    )
+    flags.DEFINE_string(
+        "tfds_name", None, "Read a TFDS translate dataset on disk, e.g. wmt14_translate/de-en."
+    )
+    flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir for --tfds_name.")
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    config = _CONFIG.value
+    config = FLAGS.config
     if config is None:
         raise app.UsageError("--config is required, e.g. --config=configs/demo_toy.py")
-    if _TASK.value == "translation" and config.get("task", "translation") != "translation":
+    if FLAGS.task == "translation" and config.get("task", "translation") != "translation":
         raise app.UsageError(f"--task=translation but the config is for task {config.task!r}")
     try:
         manifest = prepare(
-            _TASK.value,
+            FLAGS.task,
             config,
-            _INPUT_DIR.value,
-            _OUTPUT_DIR.value,
-            tfds_name=_TFDS_NAME.value,
-            tfds_data_dir=_TFDS_DATA_DIR.value,
+            FLAGS.input_dir,
+            FLAGS.output_dir,
+            tfds_name=FLAGS.tfds_name,
+            tfds_data_dir=FLAGS.tfds_data_dir,
         )
     except (NotImplementedError, text.CorpusError, subwords.SubwordError, FileNotFoundError) as e:
         sys.exit(f"prepare: error: {e}")
@@ -385,4 +390,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -134,7 +134,9 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         with tf.GradientTape() as tape:
             outputs = model({k: batch[k] for k in MODEL_KEYS}, training=True)
             loss_sum, num_tokens = sequence_cross_entropy(
-                outputs["logits"], batch["labels"], batch["target_lengths"],
+                outputs["logits"],
+                batch["labels"],
+                batch["target_lengths"],
                 config.label_smoothing,
             )
             loss = loss_sum / tf.maximum(num_tokens, 1.0)
@@ -146,10 +148,12 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     eval_split = config.data.eval_split
     eval_sources = eval_references = None
     if eval_split in manifest["splits"]:
-        eval_sources = read_lines(prepared_dir / f"{eval_split}.source.txt",
-                                  config.eval_max_examples)
-        eval_references = read_lines(prepared_dir / f"{eval_split}.target.txt",
-                                     config.eval_max_examples)
+        eval_sources = read_lines(
+            prepared_dir / f"{eval_split}.source.txt", config.eval_max_examples
+        )
+        eval_references = read_lines(
+            prepared_dir / f"{eval_split}.target.txt", config.eval_max_examples
+        )
     else:
         logging.warning("no %r split prepared: validation BLEU is skipped", eval_split)
 
@@ -164,7 +168,11 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         metrics.write(step, val_bleu=bleu)
         logging.info(
             "step %d: validation BLEU %.2f on %d sentences (greedy, %.1fs); e.g. %r",
-            step, bleu, len(eval_sources), time.monotonic() - started, hypotheses[0],
+            step,
+            bleu,
+            len(eval_sources),
+            time.monotonic() - started,
+            hypotheses[0],
         )
         if bleu > float(progress["best_bleu"]):
             progress["best_bleu"].assign(bleu)
@@ -187,7 +195,11 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
 
     while step < config.num_train_steps:
         dataset = make_config_dataset(
-            config, prepared_dir, manifest, config.data.train_split, training=True,
+            config,
+            prepared_dir,
+            manifest,
+            config.data.train_split,
+            training=True,
             epoch=int(progress["epoch"]),
         ).skip(int(progress["batch_in_epoch"]))
         batches_seen = 0
@@ -227,13 +239,23 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                 logging.info(
                     "step %d/%d epoch %d: loss %.3f lr %.2e | %.1f steps/s %.0f tokens/s "
                     "%.0f sentences/s | ETA %s",
-                    step, config.num_train_steps, int(progress["epoch"]),
-                    window["loss"] / window["steps"], learning_rate, steps_per_second,
-                    window["tokens"] / elapsed, window["sentences"] / elapsed,
+                    step,
+                    config.num_train_steps,
+                    int(progress["epoch"]),
+                    window["loss"] / window["steps"],
+                    learning_rate,
+                    steps_per_second,
+                    window["tokens"] / elapsed,
+                    window["sentences"] / elapsed,
                     _format_duration(remaining),
                 )
-                window = {"time": time.monotonic(), "tokens": 0.0, "sentences": 0,
-                          "loss": 0.0, "steps": 0}
+                window = {
+                    "time": time.monotonic(),
+                    "tokens": 0.0,
+                    "sentences": 0,
+                    "loss": 0.0,
+                    "steps": 0,
+                }
             if step % config.checkpoint_every == 0:
                 manager.save(checkpoint_number=step)
                 last_save_step = step
@@ -251,8 +273,9 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                 break
         else:
             if batches_seen == 0 and int(progress["batch_in_epoch"]) == 0:
-                raise ValueError(f"the {config.data.train_split!r} split in {prepared_dir} "
-                                 "yields no batches")
+                raise ValueError(
+                    f"the {config.data.train_split!r} split in {prepared_dir} yields no batches"
+                )
             progress["epoch"].assign_add(1)
             progress["batch_in_epoch"].assign(0)
             continue
@@ -278,16 +301,22 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     return summary
 
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints and logs go (resumes from it).")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """Defines this entry point's flags (only when run as a program)."""
+    config_flags.DEFINE_config_file("config", None, "Experiment config file.")
+    flags.DEFINE_string("workdir", None, "Where checkpoints and logs go (resumes from it).")
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    train(_CONFIG.value, _WORKDIR.value)
+    train(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
+    define_flags()
     flags.mark_flags_as_required(["config", "workdir"])
     app.run(main)

@@ -1,11 +1,15 @@
 """Raw strings in, translations out: tokenisation, search and detokenisation in one graph.
 
+Detokenisation is a table lookup over the target pieces rather than a second SentencePiece
+op: two SentencePiece resources in one SavedModel were swapped when it was loaded again.
+
 The same module serves in-process validation during training, evaluation from a checkpoint,
 and the exported SavedModel, so all three produce identical output.
 """
 
 from pathlib import Path
 
+import sentencepiece
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -13,6 +17,7 @@ from models.search import beam_search, greedy_search, max_decode_lengths
 
 # RE2's \s is ASCII-only; \p{Z} adds the Unicode separators that Python's str.split() knows.
 _WHITESPACE = r"[\s\p{Z}]+"
+_WORD_BOUNDARY = "\u2581"
 
 
 def normalize_strings(strings: tf.Tensor) -> tf.Tensor:
@@ -25,6 +30,20 @@ def normalize_strings(strings: tf.Tensor) -> tf.Tensor:
     return tf.strings.strip(strings)
 
 
+def target_pieces(spm_path: str | Path) -> list[str]:
+    """The surface string of every id: control ids decode to nothing, unknown to ' ⁇ '."""
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(spm_path))
+    pieces = []
+    for i in range(processor.get_piece_size()):
+        if processor.is_control(i):
+            pieces.append("")
+        elif processor.is_unknown(i):
+            pieces.append(" \u2047 ")
+        else:
+            pieces.append(processor.id_to_piece(i))
+    return pieces
+
+
 class Translator(tf.Module):
     """Wraps a trained Seq2Seq model and its SentencePiece models for string-to-string use."""
 
@@ -34,9 +53,7 @@ class Translator(tf.Module):
         self.source_tokenizer = tf_text.SentencepieceTokenizer(
             model=Path(source_spm).read_bytes(), out_type=tf.int32
         )
-        self.target_tokenizer = tf_text.SentencepieceTokenizer(
-            model=Path(target_spm).read_bytes(), out_type=tf.int32
-        )
+        self.target_pieces = tf.constant(target_pieces(target_spm))
         self.bos_id = int(vocab["bos_id"])
         self.eos_id = int(vocab["eos_id"])
         self.max_source_length = int(config.data.max_length)
@@ -46,9 +63,7 @@ class Translator(tf.Module):
         self.length_penalty = float(config.decode.length_penalty)
         string_batch = tf.TensorSpec([None], tf.string, name="source")
         self.translate_beam = tf.function(self._translate_beam, input_signature=[string_batch])
-        self.translate_greedy = tf.function(
-            self._translate_greedy, input_signature=[string_batch]
-        )
+        self.translate_greedy = tf.function(self._translate_greedy, input_signature=[string_batch])
 
     def encode_source(self, strings: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Strings [B] -> (ids [B, S] with eos appended, lengths [B])."""
@@ -58,10 +73,15 @@ class Translator(tf.Module):
         tokens = tf.concat([tokens, tf.RaggedTensor.from_tensor(eos)], axis=1)
         return tokens.to_tensor(default_value=0), tf.cast(tokens.row_lengths(), tf.int32)
 
+    def detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
+        """Ragged target ids -> strings, as SentencePiece decodes them."""
+        text = tf.strings.reduce_join(tf.gather(self.target_pieces, ids), axis=-1)
+        return tf.strings.strip(tf.strings.regex_replace(text, _WORD_BOUNDARY, " "))
+
     def _outputs(self, search_result) -> dict:
         ids = tf.RaggedTensor.from_tensor(search_result["ids"], lengths=search_result["lengths"])
         return {
-            "text": self.target_tokenizer.detokenize(ids),
+            "text": self.detokenize(ids),
             "scores": search_result["scores"],
             "alignments": search_result["alignments"],
             "lengths": search_result["lengths"],
@@ -72,8 +92,14 @@ class Translator(tf.Module):
         max_lengths = max_decode_lengths(lengths, self.max_length_ratio, self.max_decode_length)
         return self._outputs(
             beam_search(
-                self.model, inputs, lengths, self.bos_id, self.eos_id, max_lengths,
-                beam_size=self.beam_size, length_penalty=self.length_penalty,
+                self.model,
+                inputs,
+                lengths,
+                self.bos_id,
+                self.eos_id,
+                max_lengths,
+                beam_size=self.beam_size,
+                length_penalty=self.length_penalty,
             )
         )
 

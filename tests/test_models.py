@@ -54,11 +54,13 @@ def test_padding_never_changes_outputs(attention, cell):
 
 def test_output_shapes():
     model = tiny_model()
-    out = model({
-        "inputs": tf.ones([3, 7], tf.int32),
-        "input_lengths": tf.constant([7, 2, 1]),
-        "targets": tf.ones([3, 6], tf.int32),
-    })
+    out = model(
+        {
+            "inputs": tf.ones([3, 7], tf.int32),
+            "input_lengths": tf.constant([7, 2, 1]),
+            "targets": tf.ones([3, 6], tf.int32),
+        }
+    )
     assert out["logits"].shape == (3, 6, 20)
     assert out["alignments"].shape == (3, 6, 7)
 
@@ -124,8 +126,16 @@ def test_wide_beam_finds_the_exact_best_sequence():
     ]
     brute = {tuple(c): _sequence_log_prob(model, inputs, lengths, c) for c in candidates}
     best_tokens, best_score = max(brute.items(), key=lambda kv: kv[1])
-    result = beam_search(model, inputs, lengths, BOS, EOS, tf.constant([max_steps]),
-                         beam_size=len(candidates) + 4, length_penalty=0.0)
+    result = beam_search(
+        model,
+        inputs,
+        lengths,
+        BOS,
+        EOS,
+        tf.constant([max_steps]),
+        beam_size=len(candidates) + 4,
+        length_penalty=0.0,
+    )
     n = int(result["lengths"][0])
     assert tuple(result["ids"][0, :n].numpy()) == best_tokens
     assert float(result["scores"][0]) == pytest.approx(best_score, abs=1e-4)
@@ -141,3 +151,17 @@ def test_beam_search_compiles_and_respects_limits():
     assert np.all(out["lengths"].numpy() <= limits.numpy() - 1)
     assert out["alignments"].shape[0] == 3 and out["alignments"].shape[2] == 5
     assert np.all(np.isfinite(out["scores"].numpy()))
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_checkpoint_restores_every_trainable_weight(cell, tmp_path):
+    source = tiny_model(cell=cell)
+    path = tf.train.Checkpoint(model=source).save(str(tmp_path / "ckpt"))
+    tf.keras.utils.set_random_seed(99)
+    restored = tiny_model(cell=cell)
+    for variable in restored.trainable_variables:
+        variable.assign(tf.random.normal(variable.shape))
+    tf.train.Checkpoint(model=restored).read(path).assert_existing_objects_matched()
+    assert len(source.trainable_variables) == len(restored.trainable_variables) > 20
+    for a, b in zip(source.trainable_variables, restored.trainable_variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)

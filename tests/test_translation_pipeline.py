@@ -148,7 +148,11 @@ def test_export_loads_in_fresh_process_without_project_code(trained, exported):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     completed = subprocess.run(
-        [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", script],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -176,12 +180,36 @@ def test_evaluate_cli_on_saved_model(trained, exported, tmp_path):
     root, _, _ = trained
     output = tmp_path / "report.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "pipelines.evaluate", f"--saved_model={exported}",
-         f"--prepared_dir={root / 'data'}", "--split=test", "--mode=greedy",
-         f"--output={output}"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pipelines.evaluate",
+            f"--saved_model={exported}",
+            f"--prepared_dir={root / 'data'}",
+            "--split=test",
+            "--mode=greedy",
+            f"--output={output}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "BLEU =" in completed.stdout and "chrF =" in completed.stdout
     assert json.loads(output.read_text())["summary"]["num_sentences"] == 50
+
+
+def test_in_graph_detokenisation_matches_sentencepiece(trained):
+    root, config, _ = trained
+    manifest = load_manifest(root / "data")
+    _, _, model, _ = experiment.restore_model(root / "train")
+    translator = experiment.translator_for(model, config, root / "data", manifest)
+    _, target_spm = experiment.subword_model_paths(root / "data", manifest)
+    processor = subwords.load_model(target_spm)
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(1, processor.get_piece_size(), size=n).tolist() for n in (0, 1, 5, 17)]
+    rows.append(subwords.encode(processor, "the dog sees ünknown 東京 words."))
+    texts = translator.detokenize(tf.ragged.constant(rows, dtype=tf.int32)).numpy()
+    for row, text in zip(rows, texts, strict=True):
+        assert text.decode() == subwords.decode(processor, row)
