@@ -36,91 +36,434 @@ PERIOD = "."
 
 NOUNS = (
     # animals
-    "dog", "cat", "horse", "bird", "cow", "goat", "pig", "duck", "rabbit", "mouse",
-    "wolf", "fox", "bear", "lion", "tiger", "monkey", "snake", "frog", "owl", "eagle",
-    "donkey", "camel", "spider", "bee",
+    "dog",
+    "cat",
+    "horse",
+    "bird",
+    "cow",
+    "goat",
+    "pig",
+    "duck",
+    "rabbit",
+    "mouse",
+    "wolf",
+    "fox",
+    "bear",
+    "lion",
+    "tiger",
+    "monkey",
+    "snake",
+    "frog",
+    "owl",
+    "eagle",
+    "donkey",
+    "camel",
+    "spider",
+    "bee",
     # people
-    "man", "woman", "child", "boy", "girl", "teacher", "doctor", "farmer", "king", "queen",
-    "soldier", "student", "baby", "friend", "neighbor", "sister", "brother", "mother",
-    "father", "uncle", "aunt", "cousin", "nurse", "pilot",
+    "man",
+    "woman",
+    "child",
+    "boy",
+    "girl",
+    "teacher",
+    "doctor",
+    "farmer",
+    "king",
+    "queen",
+    "soldier",
+    "student",
+    "baby",
+    "friend",
+    "neighbor",
+    "sister",
+    "brother",
+    "mother",
+    "father",
+    "uncle",
+    "aunt",
+    "cousin",
+    "nurse",
+    "pilot",
     # places
-    "house", "school", "garden", "city", "village", "river", "mountain", "forest", "lake",
-    "island", "castle", "bridge", "church", "market", "street", "road", "farm", "station",
-    "library", "hospital", "kitchen", "office",
+    "house",
+    "school",
+    "garden",
+    "city",
+    "village",
+    "river",
+    "mountain",
+    "forest",
+    "lake",
+    "island",
+    "castle",
+    "bridge",
+    "church",
+    "market",
+    "street",
+    "road",
+    "farm",
+    "station",
+    "library",
+    "hospital",
+    "kitchen",
+    "office",
     # things
-    "book", "table", "chair", "door", "window", "bottle", "cup", "plate", "knife", "spoon",
-    "box", "bag", "key", "lamp", "clock", "bed", "basket", "hat", "coat", "shoe", "ring",
-    "letter", "picture", "mirror", "candle", "pencil", "ladder", "wheel", "rope", "bucket",
-    "blanket", "pillow", "drum", "guitar", "ball", "kite", "boat", "car", "truck", "train",
+    "book",
+    "table",
+    "chair",
+    "door",
+    "window",
+    "bottle",
+    "cup",
+    "plate",
+    "knife",
+    "spoon",
+    "box",
+    "bag",
+    "key",
+    "lamp",
+    "clock",
+    "bed",
+    "basket",
+    "hat",
+    "coat",
+    "shoe",
+    "ring",
+    "letter",
+    "picture",
+    "mirror",
+    "candle",
+    "pencil",
+    "ladder",
+    "wheel",
+    "rope",
+    "bucket",
+    "blanket",
+    "pillow",
+    "drum",
+    "guitar",
+    "ball",
+    "kite",
+    "boat",
+    "car",
+    "truck",
+    "train",
     # food
-    "apple", "bread", "cake", "egg", "cheese", "banana", "orange", "lemon", "potato",
-    "tomato", "carrot", "onion", "cookie", "sandwich", "pie", "melon", "cherry", "pear",
-    "peach", "grape",
+    "apple",
+    "bread",
+    "cake",
+    "egg",
+    "cheese",
+    "banana",
+    "orange",
+    "lemon",
+    "potato",
+    "tomato",
+    "carrot",
+    "onion",
+    "cookie",
+    "sandwich",
+    "pie",
+    "melon",
+    "cherry",
+    "pear",
+    "peach",
+    "grape",
     # nature
-    "tree", "flower", "stone", "leaf", "cloud", "star", "moon", "sun", "hill", "field",
-    "shell", "feather", "seed", "branch", "rock", "wave", "storm", "flame", "meadow", "valley",
+    "tree",
+    "flower",
+    "stone",
+    "leaf",
+    "cloud",
+    "star",
+    "moon",
+    "sun",
+    "hill",
+    "field",
+    "shell",
+    "feather",
+    "seed",
+    "branch",
+    "rock",
+    "wave",
+    "storm",
+    "flame",
+    "meadow",
+    "valley",
 )
 
 VERBS = (
-    "see", "watch", "find", "carry", "hold", "push", "pull", "open", "close", "paint",
-    "draw", "wash", "clean", "build", "break", "fix", "buy", "sell", "bring", "take",
-    "want", "need", "like", "love", "hate", "visit", "follow", "chase", "catch", "throw",
-    "kick", "lift", "drop", "hide", "cook", "eat", "bake", "cut", "fill", "hear",
-    "touch", "feed", "help", "teach", "call", "meet", "miss", "keep", "wake", "use",
-    "read", "write", "drive", "ride", "climb", "cross", "count", "guard", "hug", "grab",
+    "see",
+    "watch",
+    "find",
+    "carry",
+    "hold",
+    "push",
+    "pull",
+    "open",
+    "close",
+    "paint",
+    "draw",
+    "wash",
+    "clean",
+    "build",
+    "break",
+    "fix",
+    "buy",
+    "sell",
+    "bring",
+    "take",
+    "want",
+    "need",
+    "like",
+    "love",
+    "hate",
+    "visit",
+    "follow",
+    "chase",
+    "catch",
+    "throw",
+    "kick",
+    "lift",
+    "drop",
+    "hide",
+    "cook",
+    "eat",
+    "bake",
+    "cut",
+    "fill",
+    "hear",
+    "touch",
+    "feed",
+    "help",
+    "teach",
+    "call",
+    "meet",
+    "miss",
+    "keep",
+    "wake",
+    "use",
+    "read",
+    "write",
+    "drive",
+    "ride",
+    "climb",
+    "cross",
+    "count",
+    "guard",
+    "hug",
+    "grab",
 )
 
 ADJECTIVES = (
-    "big", "small", "old", "young", "new", "red", "blue", "green", "yellow", "black",
-    "white", "brown", "tall", "short", "long", "heavy", "happy", "sad", "angry", "quiet",
-    "loud", "dirty", "hot", "cold", "warm", "wet", "dry", "soft", "hard", "sweet",
-    "sour", "bright", "dark", "strong", "weak", "rich", "poor", "brave", "lazy", "clever",
-    "kind", "gentle", "wild", "tiny", "huge", "round", "empty", "full", "fresh", "strange",
-    "famous", "beautiful", "ugly", "fast", "slow", "busy", "calm", "proud", "hungry", "sleepy",
-    "funny", "friendly", "lonely", "lucky", "noisy", "shiny", "golden", "wooden", "purple", "pink",
+    "big",
+    "small",
+    "old",
+    "young",
+    "new",
+    "red",
+    "blue",
+    "green",
+    "yellow",
+    "black",
+    "white",
+    "brown",
+    "tall",
+    "short",
+    "long",
+    "heavy",
+    "happy",
+    "sad",
+    "angry",
+    "quiet",
+    "loud",
+    "dirty",
+    "hot",
+    "cold",
+    "warm",
+    "wet",
+    "dry",
+    "soft",
+    "hard",
+    "sweet",
+    "sour",
+    "bright",
+    "dark",
+    "strong",
+    "weak",
+    "rich",
+    "poor",
+    "brave",
+    "lazy",
+    "clever",
+    "kind",
+    "gentle",
+    "wild",
+    "tiny",
+    "huge",
+    "round",
+    "empty",
+    "full",
+    "fresh",
+    "strange",
+    "famous",
+    "beautiful",
+    "ugly",
+    "fast",
+    "slow",
+    "busy",
+    "calm",
+    "proud",
+    "hungry",
+    "sleepy",
+    "funny",
+    "friendly",
+    "lonely",
+    "lucky",
+    "noisy",
+    "shiny",
+    "golden",
+    "wooden",
+    "purple",
+    "pink",
 )
 
 # Number constraint of each determiner: "sg", "pl" or "any". Quantifiers ("q" suffix) do not
 # combine with a numeral.
 DETERMINERS = {
-    "the": "any", "a": "sg", "this": "sg", "that": "sg", "these": "pl", "those": "pl",
-    "my": "any", "your": "any", "his": "any", "her": "any", "our": "any", "their": "any",
-    "every": "sg", "each": "sg", "some": "pl-q", "many": "pl-q", "several": "pl-q", "no": "any-q",
+    "the": "any",
+    "a": "sg",
+    "this": "sg",
+    "that": "sg",
+    "these": "pl",
+    "those": "pl",
+    "my": "any",
+    "your": "any",
+    "his": "any",
+    "her": "any",
+    "our": "any",
+    "their": "any",
+    "every": "sg",
+    "each": "sg",
+    "some": "pl-q",
+    "many": "pl-q",
+    "several": "pl-q",
+    "no": "any-q",
 }
 INDEFINITE_VOWEL_FORM = "an"
 
-NUMERALS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twelve",
-            "twenty")
+NUMERALS = (
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "twelve",
+    "twenty",
+)
 
 PRONOUNS = {
-    "i": "1sg", "you": "2sg", "he": "3sg", "she": "3sg", "it": "3sg", "we": "1pl", "they": "3pl",
+    "i": "1sg",
+    "you": "2sg",
+    "he": "3sg",
+    "she": "3sg",
+    "it": "3sg",
+    "we": "1pl",
+    "they": "3pl",
 }
 
 PREPOSITIONS = (
-    "in", "on", "under", "near", "behind", "with", "without", "from", "to", "for", "beside",
-    "above", "below", "into", "across", "inside",
+    "in",
+    "on",
+    "under",
+    "near",
+    "behind",
+    "with",
+    "without",
+    "from",
+    "to",
+    "for",
+    "beside",
+    "above",
+    "below",
+    "into",
+    "across",
+    "inside",
 )
 
-INITIAL_ADVERBS = ("sometimes", "usually", "then", "now", "perhaps", "later", "suddenly",
-                   "meanwhile")
+INITIAL_ADVERBS = (
+    "sometimes",
+    "usually",
+    "then",
+    "now",
+    "perhaps",
+    "later",
+    "suddenly",
+    "meanwhile",
+)
 
-FINAL_ADVERBS = ("quickly", "slowly", "quietly", "loudly", "carefully", "happily", "gladly",
-                 "badly", "often", "rarely", "again", "today", "together", "twice")
+FINAL_ADVERBS = (
+    "quickly",
+    "slowly",
+    "quietly",
+    "loudly",
+    "carefully",
+    "happily",
+    "gladly",
+    "badly",
+    "often",
+    "rarely",
+    "again",
+    "today",
+    "together",
+    "twice",
+)
 
 NEGATION_WORD = "not"
 AUXILIARY = {"does": True, "do": False}  # value: whether the subject must be third singular
 
 IRREGULAR_PLURALS = {
-    "man": "men", "woman": "women", "child": "children", "mouse": "mice", "wolf": "wolves",
-    "leaf": "leaves", "knife": "knives", "potato": "potatoes", "tomato": "tomatoes",
+    "man": "men",
+    "woman": "women",
+    "child": "children",
+    "mouse": "mice",
+    "wolf": "wolves",
+    "leaf": "leaves",
+    "knife": "knives",
+    "potato": "potatoes",
+    "tomato": "tomatoes",
 }
 
 NOUN_PLURAL_SUFFIX = {"m": "ir", "f": "an"}
 AGREEMENT_SUFFIX = {("m", False): "o", ("f", False): "a", ("m", True): "os", ("f", True): "es"}
 VERB_SUFFIX = {"1sg": "u", "2sg": "is", "3sg": "et", "1pl": "umo", "3pl": "ant"}
 
-_ONSETS = ("p", "t", "k", "b", "d", "g", "m", "n", "s", "l", "r", "v", "z", "f", "h", "tr",
-           "kr", "pl", "st")
+_ONSETS = (
+    "p",
+    "t",
+    "k",
+    "b",
+    "d",
+    "g",
+    "m",
+    "n",
+    "s",
+    "l",
+    "r",
+    "v",
+    "z",
+    "f",
+    "h",
+    "tr",
+    "kr",
+    "pl",
+    "st",
+)
 _VOWELS = ("a", "e", "i", "o", "u")
 _CODAS = ("n", "r", "l", "s", "k", "t", "m", "d")
 _DET_STEMS = ("l", "t", "d", "k", "m", "n", "s", "v", "z", "b", "p", "g", "r", "f", "h")
@@ -187,8 +530,9 @@ def _source_surface_forms() -> dict[str, tuple[str, str]]:
 
     def add(token: str, category: str, lemma: str) -> None:
         if token in forms and forms[token] != (category, lemma):
-            raise RuntimeError(f"source token {token!r} is ambiguous: {forms[token]} "
-                                 f"vs {(category, lemma)}")
+            raise RuntimeError(
+                f"source token {token!r} is ambiguous: {forms[token]} vs {(category, lemma)}"
+            )
         forms[token] = (category, lemma)
 
     for noun in NOUNS:
@@ -197,8 +541,13 @@ def _source_surface_forms() -> dict[str, tuple[str, str]]:
     for verb in VERBS:
         add(verb, "verb_base", verb)
         add(english_third_singular(verb), "verb_3sg", verb)
-    for category, words in (("adj", ADJECTIVES), ("num", NUMERALS), ("prep", PREPOSITIONS),
-                            ("iadv", INITIAL_ADVERBS), ("fadv", FINAL_ADVERBS)):
+    for category, words in (
+        ("adj", ADJECTIVES),
+        ("num", NUMERALS),
+        ("prep", PREPOSITIONS),
+        ("iadv", INITIAL_ADVERBS),
+        ("fadv", FINAL_ADVERBS),
+    ):
         for word in words:
             add(word, category, word)
     for det in DETERMINERS:
@@ -241,10 +590,22 @@ def _lexicon() -> _Lexicon:
     stems: dict[str, str] = {}
     genders: dict[str, str] = {}
     entries = (
-        [("noun", w) for w in NOUNS] + [("verb", w) for w in VERBS]
-        + [("adj", w) for w in ADJECTIVES] + [("det", w) for w in DETERMINERS]
-        + [("word", w) for w in (*NUMERALS, *PRONOUNS, *PREPOSITIONS, *INITIAL_ADVERBS,
-                                 *FINAL_ADVERBS, _ACCUSATIVE_KEY, _NEGATION_KEY)]
+        [("noun", w) for w in NOUNS]
+        + [("verb", w) for w in VERBS]
+        + [("adj", w) for w in ADJECTIVES]
+        + [("det", w) for w in DETERMINERS]
+        + [
+            ("word", w)
+            for w in (
+                *NUMERALS,
+                *PRONOUNS,
+                *PREPOSITIONS,
+                *INITIAL_ADVERBS,
+                *FINAL_ADVERBS,
+                _ACCUSATIVE_KEY,
+                _NEGATION_KEY,
+            )
+        ]
     )
     for category, lemma in entries:
         gender = ("m" if rng.random() < 0.5 else "f") if category == "noun" else None
@@ -368,9 +729,10 @@ class _Parser:
         self.pos = 0
 
     def fail(self, message: str) -> ValueError:
-        where = " ".join(self.tokens[: self.pos]) + " ^ " + " ".join(self.tokens[self.pos:])
-        return ValueError(f"cannot parse source sentence {self.sentence!r}: {message} "
-                          f"(at: {where.strip()})")
+        where = " ".join(self.tokens[: self.pos]) + " ^ " + " ".join(self.tokens[self.pos :])
+        return ValueError(
+            f"cannot parse source sentence {self.sentence!r}: {message} (at: {where.strip()})"
+        )
 
     def peek(self) -> tuple[str, str, str] | None:
         if self.pos >= len(self.tokens):
@@ -418,12 +780,17 @@ class _Parser:
             if constraint.endswith("-q") and numeral:
                 raise self.fail(f"determiner {det_token!r} cannot take a numeral")
             if det_lemma == "a":
-                first = (adjectives[0] if adjectives else noun)
+                first = adjectives[0] if adjectives else noun
                 wanted = INDEFINITE_VOWEL_FORM if first[0] in "aeiou" else "a"
                 if det_token != wanted:
                     raise self.fail(f"expected {wanted!r} before {first!r}")
-        return NounPhrase(noun=noun, plural=plural, determiner=det[2] if det else None,
-                          numeral=numeral[0] if numeral else None, adjectives=tuple(adjectives))
+        return NounPhrase(
+            noun=noun,
+            plural=plural,
+            determiner=det[2] if det else None,
+            numeral=numeral[0] if numeral else None,
+            adjectives=tuple(adjectives),
+        )
 
     def clause(self) -> Clause:
         if not self.tokens or self.tokens[-1] != PERIOD:
@@ -452,11 +819,16 @@ class _Parser:
         final = self.take("fadv")
         if self.pos != len(self.tokens) - 1:
             raise self.fail("unexpected words before the final ' .'")
-        return Clause(subject=subject, verb=verb, obj=obj, negated=negated,
-                      preposition=preposition[2] if preposition else None,
-                      prep_object=prep_object,
-                      initial_adverb=initial[2] if initial else None,
-                      final_adverb=final[2] if final else None)
+        return Clause(
+            subject=subject,
+            verb=verb,
+            obj=obj,
+            negated=negated,
+            preposition=preposition[2] if preposition else None,
+            prep_object=prep_object,
+            initial_adverb=initial[2] if initial else None,
+            final_adverb=final[2] if final else None,
+        )
 
 
 def parse(source: str) -> Clause:
@@ -473,8 +845,11 @@ def _random_noun_phrase(rng: random.Random) -> NounPhrase:
     plural = rng.random() < 0.4
     numeral = rng.choice(NUMERALS) if plural and rng.random() < 0.3 else None
     if plural:
-        allowed = [d for d, c in DETERMINERS.items()
-                   if not c.startswith("sg") and not (numeral and c.endswith("-q"))]
+        allowed = [
+            d
+            for d, c in DETERMINERS.items()
+            if not c.startswith("sg") and not (numeral and c.endswith("-q"))
+        ]
     else:
         allowed = [d for d, c in DETERMINERS.items() if not c.startswith("pl")]
     count = rng.choices((0, 1, 2), weights=(45, 40, 15))[0]
@@ -482,8 +857,13 @@ def _random_noun_phrase(rng: random.Random) -> NounPhrase:
     # Bare plurals (no determiner) are drawn only when a numeral or adjective carries the phrase.
     bare = plural and bool(numeral or adjectives) and rng.random() < 0.4
     determiner = None if bare else rng.choice(allowed)
-    return NounPhrase(noun=rng.choice(NOUNS), plural=plural, determiner=determiner,
-                      numeral=numeral, adjectives=adjectives)
+    return NounPhrase(
+        noun=rng.choice(NOUNS),
+        plural=plural,
+        determiner=determiner,
+        numeral=numeral,
+        adjectives=adjectives,
+    )
 
 
 def random_clause(rng: random.Random) -> Clause:
@@ -499,8 +879,16 @@ def random_clause(rng: random.Random) -> Clause:
         preposition = rng.choice(PREPOSITIONS)
         prep_object = _random_noun_phrase(rng)
     final = rng.choice(FINAL_ADVERBS) if rng.random() < 0.25 else None
-    return Clause(subject=subject, verb=verb, obj=obj, negated=negated, preposition=preposition,
-                  prep_object=prep_object, initial_adverb=initial, final_adverb=final)
+    return Clause(
+        subject=subject,
+        verb=verb,
+        obj=obj,
+        negated=negated,
+        preposition=preposition,
+        prep_object=prep_object,
+        initial_adverb=initial,
+        final_adverb=final,
+    )
 
 
 def _pair_stream(rng: random.Random) -> Iterator[tuple[str, str]]:
@@ -522,8 +910,9 @@ def _atomic_write_lines(path: Path, lines: list[str], compress: bool) -> None:
     try:
         with os.fdopen(fd, "wb") as raw:
             if compress:
-                with gzip.GzipFile(filename=path.name[: -len(".gz")], mode="wb", fileobj=raw,
-                                   mtime=0) as gz:
+                with gzip.GzipFile(
+                    filename=path.name[: -len(".gz")], mode="wb", fileobj=raw, mtime=0
+                ) as gz:
                     gz.write(data)
             else:
                 raw.write(data)
@@ -535,8 +924,9 @@ def _atomic_write_lines(path: Path, lines: list[str], compress: bool) -> None:
         raise
 
 
-def _held_out_pairs(stream: Iterator[tuple[str, str]], count: int,
-                    excluded: set[str]) -> list[tuple[str, str]]:
+def _held_out_pairs(
+    stream: Iterator[tuple[str, str]], count: int, excluded: set[str]
+) -> list[tuple[str, str]]:
     """Draw `count` pairs whose sources are not in `excluded` (or repeats, if that runs dry)."""
     pairs: list[tuple[str, str]] = []
     budget = 100 * count + 1000
@@ -551,9 +941,16 @@ def _held_out_pairs(stream: Iterator[tuple[str, str]], count: int,
     return pairs
 
 
-def write_corpus(output_dir: str | os.PathLike, num_train: int = 20000, num_val: int = 500,
-                 num_test: int = 500, seed: int = 0, source_lang: str = "src",
-                 target_lang: str = "tgt", compress: bool = False) -> dict:
+def write_corpus(
+    output_dir: str | os.PathLike,
+    num_train: int = 20000,
+    num_val: int = 500,
+    num_test: int = 500,
+    seed: int = 0,
+    source_lang: str = "src",
+    target_lang: str = "tgt",
+    compress: bool = False,
+) -> dict:
     """Write line-aligned {split}.{lang}[.gz] files for train/val/test; return what was written."""
     counts = {"train": num_train, "val": num_val, "test": num_test}
     for split, count in counts.items():
@@ -583,8 +980,13 @@ def write_corpus(output_dir: str | os.PathLike, num_train: int = 20000, num_val:
 
 
 def _define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
-    flags.DEFINE_string("output_dir", None, "Directory for the corpus files.",
-                        flag_values=flag_values, required=True)
+    flags.DEFINE_string(
+        "output_dir",
+        None,
+        "Directory for the corpus files.",
+        flag_values=flag_values,
+        required=True,
+    )
     flags.DEFINE_integer("num_train", 20000, "Training pairs.", flag_values=flag_values)
     flags.DEFINE_integer("num_val", 500, "Validation pairs.", flag_values=flag_values)
     flags.DEFINE_integer("num_test", 500, "Test pairs.", flag_values=flag_values)
@@ -599,9 +1001,16 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     f = flags.FLAGS
-    summary = write_corpus(f.output_dir, num_train=f.num_train, num_val=f.num_val,
-                           num_test=f.num_test, seed=f.seed, source_lang=f.source_lang,
-                           target_lang=f.target_lang, compress=f.compress)
+    summary = write_corpus(
+        f.output_dir,
+        num_train=f.num_train,
+        num_val=f.num_val,
+        num_test=f.num_test,
+        seed=f.seed,
+        source_lang=f.source_lang,
+        target_lang=f.target_lang,
+        compress=f.compress,
+    )
     print(json.dumps(summary, indent=2))
 
 

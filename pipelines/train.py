@@ -233,6 +233,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                     loss=window["loss"] / window["steps"],
                     learning_rate=learning_rate,
                     grad_norm=float(grad_norm),
+                    steps_per_second=steps_per_second,
                     target_tokens_per_second=window["tokens"] / elapsed,
                     sentences_per_second=window["sentences"] / elapsed,
                 )

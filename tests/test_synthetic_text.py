@@ -37,12 +37,19 @@ def test_same_seed_reproducible_and_different_seeds_differ():
 
 
 def test_reproducible_across_processes():
-    code = ("from data_prep import synthetic_text as st; "
-            "print(repr(st.generate_pairs(20, 3)), repr(sorted(st.target_lexicon().items())))")
+    code = (
+        "from data_prep import synthetic_text as st; "
+        "print(repr(st.generate_pairs(20, 3)), repr(sorted(st.target_lexicon().items())))"
+    )
     outputs = {
-        subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True,
-                       capture_output=True, text=True,
-                       env={"PYTHONHASHSEED": hash_seed}).stdout
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=PROJECT_ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+            env={"PYTHONHASHSEED": hash_seed},
+        ).stdout
         for hash_seed in ("1", "2")
     }
     assert len(outputs) == 1
@@ -110,7 +117,8 @@ def test_svo_becomes_sov_with_postposed_adjectives():
     assert dog < big < cat < len(tokens) - 2
     swapped = words(st.translate("the big cat sees the dog ."))
     assert swapped.index(next(t for t in swapped if t.startswith(lex["cat"]))) < swapped.index(
-        next(t for t in swapped if t.startswith(lex["dog"])))
+        next(t for t in swapped if t.startswith(lex["dog"]))
+    )
 
 
 def test_adjectives_mirror_order_and_postposition_precedes_object():
@@ -159,36 +167,46 @@ def test_gender_agreement():
 def test_verb_conjugation_by_person():
     verbs = {
         pronoun: words(st.translate(f"{pronoun} {verb} the cat ."))[-2]
-        for pronoun, verb in (("i", "see"), ("you", "see"), ("he", "sees"), ("we", "see"),
-                              ("they", "see"))
+        for pronoun, verb in (
+            ("i", "see"),
+            ("you", "see"),
+            ("he", "sees"),
+            ("we", "see"),
+            ("they", "see"),
+        )
     }
     assert len(set(verbs.values())) == 5
-    assert words(st.translate("he sees the cat ."))[-2] == words(st.translate(
-        "the dog sees the cat ."))[-2]
+    assert (
+        words(st.translate("he sees the cat ."))[-2]
+        == words(st.translate("the dog sees the cat ."))[-2]
+    )
     negated = words(st.translate("the dog does not see the cat ."))
     assert negated[-2] == verbs["he"]
     assert negated[-3] == st.target_lexicon()["<neg>"]
 
 
-@pytest.mark.parametrize("junk", [
-    "",
-    ".",
-    "the dog sees the cat",
-    "colorless green ideas sleep furiously .",
-    "the dog see the cat .",
-    "the dogs sees the cat .",
-    "a dogs sees the cat .",
-    "dog sees the cat .",
-    "an dog sees the cat .",
-    "a apple sees the cat .",
-    "he do not see the cat .",
-    "he does not sees the cat .",
-    "the dog sees the cat the .",
-    "the dog sees the cat . .",
-    "three dog sees the cat .",
-    "many three dogs see the cat .",
-    "the dog . sees the cat",
-])
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "",
+        ".",
+        "the dog sees the cat",
+        "colorless green ideas sleep furiously .",
+        "the dog see the cat .",
+        "the dogs sees the cat .",
+        "a dogs sees the cat .",
+        "dog sees the cat .",
+        "an dog sees the cat .",
+        "a apple sees the cat .",
+        "he do not see the cat .",
+        "he does not sees the cat .",
+        "the dog sees the cat the .",
+        "the dog sees the cat . .",
+        "three dog sees the cat .",
+        "many three dogs see the cat .",
+        "the dog . sees the cat",
+    ],
+)
 def test_translate_rejects_junk(junk):
     with pytest.raises(ValueError, match="cannot parse"):
         st.translate(junk)
@@ -213,8 +231,16 @@ def _read_lines(path):
 @pytest.mark.parametrize("compress", [False, True])
 def test_write_corpus(tmp_path, compress):
     out = tmp_path / "nested" / "corpus"
-    summary = st.write_corpus(out, num_train=2000, num_val=100, num_test=120, seed=5,
-                              source_lang="en", target_lang="xx", compress=compress)
+    summary = st.write_corpus(
+        out,
+        num_train=2000,
+        num_val=100,
+        num_test=120,
+        seed=5,
+        source_lang="en",
+        target_lang="xx",
+        compress=compress,
+    )
     assert set(summary) == {"train", "val", "test"}
     expected = {"train": 2000, "val": 100, "test": 120}
     suffix = ".gz" if compress else ""
@@ -235,7 +261,8 @@ def test_write_corpus(tmp_path, compress):
     assert not set(sources["val"]) & set(sources["test"])
     assert len(set(sources["val"])) == 100 and len(set(sources["test"])) == 120
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{split}.{lang}{suffix}" for split in expected for lang in ("en", "xx"))
+        f"{split}.{lang}{suffix}" for split in expected for lang in ("en", "xx")
+    )
 
 
 def test_write_corpus_is_deterministic_and_gzip_bytes_stable(tmp_path):
@@ -255,9 +282,21 @@ def test_write_corpus_rejects_bad_arguments(tmp_path):
 
 def test_command_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "data_prep.synthetic_text", f"--output_dir={tmp_path}",
-         "--num_train=30", "--num_val=4", "--num_test=3", "--seed=2"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-m",
+            "data_prep.synthetic_text",
+            f"--output_dir={tmp_path}",
+            "--num_train=30",
+            "--num_val=4",
+            "--num_test=3",
+            "--seed=2",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert '"num_pairs": 30' in result.stdout
     assert len(_read_lines(tmp_path / "train.src")) == 30
     assert len(_read_lines(tmp_path / "test.tgt")) == 3

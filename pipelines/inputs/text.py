@@ -35,8 +35,10 @@ def load_manifest(prepared_dir: str | Path) -> dict:
 def split_files(prepared_dir: str | Path, manifest: dict, split: str) -> list[str]:
     """Shard paths of `split`, as listed in the manifest."""
     if split not in manifest["splits"]:
-        raise KeyError(f"split {split!r} not in {Path(prepared_dir) / 'manifest.json'}; "
-                       f"have {sorted(manifest['splits'])}")
+        raise KeyError(
+            f"split {split!r} not in {Path(prepared_dir) / 'manifest.json'}; "
+            f"have {sorted(manifest['splits'])}"
+        )
     return [str(Path(prepared_dir) / f["path"]) for f in manifest["splits"][split]["files"]]
 
 

@@ -1,0 +1,17 @@
+"""`make bench`: runs every benchmark and writes its JSON under --output_dir."""
+
+from absl import app, flags
+
+from bench import text_bench
+
+FLAGS = flags.FLAGS
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    print(text_bench.run(FLAGS.output_dir, FLAGS.model_workdir, FLAGS.num_sentences))
+
+
+if __name__ == "__main__":
+    text_bench.define_flags()
+    app.run(main)

@@ -1,0 +1,216 @@
+"""Translation benchmarks: training throughput, input pipeline speed, decoding speed.
+
+    python -m bench.text_bench --output_dir=bench/results [--model_workdir=runs/multi30k/train]
+
+Figures (written to <output_dir>/translation.json):
+  * training: target tokens/s and sentences/s of the compiled train step on the Multi30k config
+    (the embedded toy corpus when ../shared/data is absent);
+  * input pipeline: batches/s of tf.data alone, against the train step's rate;
+  * decoding: sentences/s of the exported SavedModel, greedy and beam 5, and of a reference
+    decoder that calls the model one step at a time from a Python loop, side by side.
+"""
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
+
+from bench.common import peak_rss_mb, write_results
+from configs import demo_toy, multi30k_gru_attention
+from data_prep import synthetic_text
+from data_prep.paths import shared_data_dir
+from pipelines import experiment
+from pipelines.evaluate import load_saved_model_translate
+from pipelines.export import export_translation
+from pipelines.inputs.text import load_manifest, make_config_dataset
+from pipelines.prepare import prepare_translation
+from pipelines.train import train
+from pipelines.translator import translate_all
+
+FLAGS = flags.FLAGS
+
+
+def bench_config(scratch: Path):
+    """The Multi30k config when the corpus is present, else the toy config; data prepared."""
+    if (shared_data_dir() / "multi30k" / "train.en.gz").is_file():
+        config, corpus = multi30k_gru_attention.get_config(), "multi30k"
+    else:
+        config, corpus = demo_toy.get_config(), "toy"
+        config.data.input_dir = str(scratch / "raw")
+        synthetic_text.write_corpus(config.data.input_dir)
+    prepared = Path(config.data.prepared_dir)
+    if not (prepared / "manifest.json").is_file():
+        config.data.prepared_dir = str(scratch / "data")
+        prepare_translation(config)
+    return config, corpus
+
+
+def bench_training(config, warmup_steps: int = 10, steps: int = 60) -> dict:
+    """Throughput of the compiled training step, and of the input pipeline alone."""
+    prepared = Path(config.data.prepared_dir)
+    manifest = load_manifest(prepared)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    try:
+        config = config.copy_and_resolve_references()
+        config.num_train_steps = warmup_steps
+        config.eval_every = 0
+        config.log_every = warmup_steps
+        config.checkpoint_every = 10**9
+        train(config, scratch)  # compiles and warms up; timed below with a resumed run
+        config.num_train_steps = warmup_steps + steps
+        config.log_every = steps
+        started = time.monotonic()
+        train(config, scratch)
+        seconds = time.monotonic() - started
+        records = [r for r in _metrics(scratch) if "target_tokens_per_second" in r]
+        last = records[-1]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    dataset = make_config_dataset(config, prepared, manifest, config.data.train_split, True)
+    batches, tokens = 0, 0
+    started = time.monotonic()
+    for batch in dataset.repeat().take(400):
+        batches += 1
+        tokens += int(tf.reduce_sum(batch["target_lengths"]))
+    pipeline_seconds = time.monotonic() - started
+    pipeline_batches_per_second = batches / pipeline_seconds
+    training_batches_per_second = last["steps_per_second"]
+    return {
+        "steps_timed": steps,
+        "wall_seconds_incl_setup": round(seconds, 1),
+        "target_tokens_per_second": round(last["target_tokens_per_second"], 1),
+        "sentences_per_second": round(last["sentences_per_second"], 1),
+        "train_steps_per_second": round(training_batches_per_second, 2),
+        "input_pipeline_batches_per_second": round(pipeline_batches_per_second, 1),
+        "input_pipeline_target_tokens_per_second": round(tokens / pipeline_seconds, 1),
+        "input_pipeline_headroom": round(
+            pipeline_batches_per_second / training_batches_per_second, 1
+        ),
+    }
+
+
+def _metrics(workdir: Path) -> list[dict]:
+    import json
+
+    path = workdir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def python_loop_greedy(model, translator, sentences: list[str], batch_size: int) -> list:
+    """Reference decoder: one eager model call per output step from a Python loop."""
+    outputs = []
+    for start in range(0, len(sentences), batch_size):
+        inputs, lengths = translator.encode_source(
+            tf.constant(sentences[start : start + batch_size])
+        )
+        memory, memory_lengths, encoder_state = model.encode(inputs, lengths)
+        prepared = model.decoder.prepare_memory(memory, memory_lengths)
+        state = model.decoder.initial_state(encoder_state)
+        tokens = tf.fill([inputs.shape[0]], translator.bos_id)
+        limit = int(tf.reduce_max(lengths).numpy() * translator.max_length_ratio) + 10
+        limit = min(limit, translator.max_decode_length)
+        done = np.zeros(inputs.shape[0], bool)
+        steps = []
+        for _ in range(limit):
+            logits, state, _ = model.decoder.step(tokens, state, prepared)
+            next_tokens = np.argmax(logits.numpy(), axis=-1).astype(np.int32)
+            steps.append(next_tokens)
+            done |= next_tokens == translator.eos_id
+            if done.all():
+                break
+            tokens = tf.constant(next_tokens)
+        outputs.extend(np.stack(steps, axis=1).tolist())
+    return outputs
+
+
+def bench_decoding(workdir: Path, config, num_sentences: int, batch_size: int) -> dict:
+    """Sentences/s of the SavedModel (greedy, beam) and of the Python-loop reference."""
+    prepared = Path(config.data.prepared_dir)
+    split = (
+        config.data.test_split
+        if (prepared / f"{config.data.test_split}.source.txt").exists()
+        else config.data.eval_split
+    )
+    sentences = (prepared / f"{split}.source.txt").read_text().splitlines()[:num_sentences]
+    export_dir = Path(tempfile.mkdtemp(prefix="bench-export-")) / "export"
+    export_translation(workdir, export_dir)
+    results = {"split": split, "num_sentences": len(sentences), "batch_size": batch_size}
+    try:
+        for mode in ("greedy", "beam"):
+            translate = load_saved_model_translate(export_dir, mode)
+            translate_all(translate, sentences[:batch_size], batch_size)  # warm-up trace
+            started = time.monotonic()
+            out = translate_all(translate, sentences, batch_size)
+            seconds = time.monotonic() - started
+            results[f"saved_model_{mode}_sentences_per_second"] = round(len(sentences) / seconds, 2)
+            results[f"saved_model_{mode}_mean_words"] = round(
+                float(np.mean([len(t.split()) for t in out["text"]])), 2
+            )
+        restored_config, manifest, model, _ = experiment.restore_model(workdir)
+        translator = experiment.translator_for(model, restored_config, prepared, manifest)
+        python_loop_greedy(model, translator, sentences[:batch_size], batch_size)
+        started = time.monotonic()
+        python_loop_greedy(model, translator, sentences, batch_size)
+        seconds = time.monotonic() - started
+        results["python_loop_greedy_sentences_per_second"] = round(len(sentences) / seconds, 2)
+        results["speedup_saved_model_greedy_vs_python_loop"] = round(
+            results["saved_model_greedy_sentences_per_second"]
+            / results["python_loop_greedy_sentences_per_second"],
+            2,
+        )
+        results["beam_size"] = int(restored_config.decode.beam_size)
+    finally:
+        shutil.rmtree(export_dir.parent, ignore_errors=True)
+    return results
+
+
+def run(output_dir: str, model_workdir: str | None, num_sentences: int = 500) -> Path:
+    """Runs every translation benchmark and writes translation.json."""
+    scratch = Path(tempfile.mkdtemp(prefix="bench-text-"))
+    try:
+        config, corpus = bench_config(scratch)
+        results = {
+            "corpus": corpus,
+            "config": "multi30k_gru_attention" if corpus == "multi30k" else "demo_toy",
+        }
+        logging.info("benchmarking training throughput on %s", corpus)
+        results["training"] = bench_training(config)
+        workdir = Path(model_workdir) if model_workdir else None
+        if not workdir or not (workdir / "config.json").is_file():
+            logging.info("no trained model given: training a short one for decoding speed")
+            workdir = scratch / "model"
+            short = config.copy_and_resolve_references()
+            short.num_train_steps, short.eval_every = 300, 0
+            train(short, workdir)
+        results["decoding"] = bench_decoding(workdir, config, num_sentences, 64)
+        results["decoding"]["model_workdir"] = str(workdir)
+        results["peak_rss_mb"] = round(peak_rss_mb(), 1)
+        return write_results("translation", results, output_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def define_flags() -> None:
+    """Defines this benchmark's flags (only when run as a program)."""
+    flags.DEFINE_string("output_dir", "bench/results", "Where the JSON goes.")
+    flags.DEFINE_string(
+        "model_workdir",
+        "runs/multi30k/train",
+        "Trained run to measure decoding on (a short one is trained if absent).",
+    )
+    flags.DEFINE_integer("num_sentences", 500, "Sentences decoded per measurement.")
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    print(run(FLAGS.output_dir, FLAGS.model_workdir, FLAGS.num_sentences))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
