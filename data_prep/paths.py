@@ -1,10 +1,12 @@
 """Where the project finds real corpora and writes its outputs."""
 
 import os
+import tomllib
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR_ENV = "LIPSEQ_DATA_DIR"
+DEFAULT_VERSION = "0.1.0"
 
 
 def shared_data_dir() -> Path:
@@ -13,3 +15,12 @@ def shared_data_dir() -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return (PROJECT_ROOT.parent / "shared" / "data").resolve()
+
+
+def project_version() -> str:
+    """The version in pyproject.toml, or "0.1.0" when it cannot be read."""
+    try:
+        with open(PROJECT_ROOT / "pyproject.toml", "rb") as f:
+            return str(tomllib.load(f)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return DEFAULT_VERSION

@@ -27,7 +27,6 @@ import os
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,22 +38,14 @@ from ml_collections import config_flags
 
 from data_prep import records, subwords
 from data_prep.corpora import text
-from data_prep.paths import PROJECT_ROOT
+from data_prep.paths import project_version
 
 TASKS = ("translation", "lipreading")
-DEFAULT_VERSION = "0.1.0"
 LOG_EVERY_SECONDS = 10.0
 
 PairReader = Callable[[], Iterator[text.Pair]]
 
 
-def project_version() -> str:
-    """The version in pyproject.toml, or "0.1.0" when it cannot be read."""
-    try:
-        with open(PROJECT_ROOT / "pyproject.toml", "rb") as f:
-            return str(tomllib.load(f)["project"]["version"])
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return DEFAULT_VERSION
 
 
 class _Progress:

@@ -1,0 +1,470 @@
+"""Raw face videos -> mouth-region frame sequences in sharded TFRecords.
+
+Per clip (in worker processes, no TensorFlow there): decode -> corrupt-frame check -> face
+detection every k frames -> mouth box, smoothed over time -> fixed-size crop. The main
+process writes one shard per block of clips; a shard is written under a temporary name and
+followed by a sidecar `<shard>.json`, so a rerun skips every shard that has its sidecar and
+matching checksum, and a killed run never leaves a shard that looks complete.
+
+Record (one tf.train.Example per clip):
+    id, text, speaker: bytes; frames: bytes (raw uint8 [T, H, W, C], C-order);
+    num_frames, height, width, channels: int64; fps: float;
+    roi_boxes: float [T*4] (x0, y0, x1, y1 in source pixels); roi_confidence: float [T];
+    words: bytes list; word_start, word_end: int64 lists (frame indices; empty when unknown).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import multiprocessing
+import os
+import random
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_prep.corpora.transcripts import ClipSpec
+from data_prep.paths import project_version
+
+SPLITS = ("train", "validation", "test")
+# Problems found by a corpus reader that make a clip unusable; other problems are reported.
+FATAL_READER_PROBLEMS = (
+    "missing_video", "missing_alignment", "empty_alignment", "empty_transcript",
+)
+
+
+@dataclasses.dataclass
+class LipreadingSettings:
+    """Everything that decides what a prepared clip looks like (stored in the manifest)."""
+
+    preset: str = "lipnet"
+    target_fps: float = 25.0
+    detector: str = "haar"
+    detect_every: int = 10
+    max_gap_frames: int = 25
+    max_corrupt_fraction: float = 0.2
+    min_frames: int = 5
+    max_frames: int = 0  # 0: no limit
+    strict: bool = False  # raise on the first bad clip instead of skipping it
+    clips_per_shard: int = 64
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class ClipResult:
+    """What a worker returns for one clip: crops and metadata, or the reason it was skipped."""
+
+    id: str
+    split: str
+    skip_reason: str | None = None
+    skip_detail: str = ""
+    crops: np.ndarray | None = None
+    text: str = ""
+    speaker: str = ""
+    fps: float = 0.0
+    roi_boxes: np.ndarray | None = None
+    roi_confidence: np.ndarray | None = None
+    roi_stats: dict | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    words: list = dataclasses.field(default_factory=list)
+    num_source_frames: int = 0
+
+    @property
+    def num_frames(self) -> int:
+        return 0 if self.crops is None else int(self.crops.shape[0])
+
+
+class ClipSkipped(ValueError):
+    """A clip that cannot be prepared, with a machine-readable reason (strict mode raises it)."""
+
+    def __init__(self, clip_id: str, path: str, reason: str, detail: str = ""):
+        super().__init__(f"{path}: {reason}{': ' + detail if detail else ''} (clip {clip_id})")
+        self.clip_id, self.path, self.reason, self.detail = clip_id, path, reason, detail
+
+
+def default_split(clip_id: str) -> str:
+    """Fixed split rule on clip ids: crc32(id) % 100 -> <80 train, <90 validation, else test."""
+    bucket = zlib.crc32(clip_id.encode("utf-8")) % 100
+    return "train" if bucket < 80 else "validation" if bucket < 90 else "test"
+
+
+_DETECTORS: dict[str, Any] = {}
+
+
+def _detector(name: str):
+    if name not in _DETECTORS:
+        from data_prep.faces import build_detector
+
+        _DETECTORS[name] = build_detector(name)
+    return _DETECTORS[name]
+
+
+def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> ClipResult:
+    """Prepares one clip; never raises for bad input (the result says why it was skipped)."""
+    from data_prep.mouth import crop_mouths, roi_statistics, track_mouth
+    from data_prep.video import VideoError, detect_corrupt_frames, read_video
+
+    result = ClipResult(id=spec.id, split=split, text=spec.transcript, speaker=spec.speaker or "")
+
+    def skip(reason: str, detail: str = "") -> ClipResult:
+        result.skip_reason, result.skip_detail = reason, detail
+        return result
+
+    for problem in spec.problems:
+        name = problem.split(":", 1)[0]
+        if name in FATAL_READER_PROBLEMS:
+            return skip(name, problem)
+        result.warnings.append(problem)
+    if not spec.transcript.strip():
+        return skip("empty_transcript")
+    try:
+        clip = read_video(
+            spec.video_path, target_fps=settings.target_fps,
+            max_frames=settings.max_frames or None,
+        )
+    except VideoError as error:
+        return skip(error.reason, str(error))
+    except Exception as error:  # noqa: BLE001  any decoder failure is this clip's problem
+        return skip("unreadable", f"{type(error).__name__}: {error}")
+    result.fps = float(clip.fps)
+    result.num_source_frames = int(clip.num_source_frames)
+    if clip.frames.shape[0] < settings.min_frames:
+        return skip("too_few_frames", f"{clip.frames.shape[0]} frames")
+    corrupt = detect_corrupt_frames(clip.frames)
+    if corrupt.mean() > settings.max_corrupt_fraction:
+        return skip("corrupt_frames", f"{int(corrupt.sum())} of {len(corrupt)} frames damaged")
+    if corrupt.any():
+        result.warnings.append(f"corrupt_frames:{int(corrupt.sum())}")
+    track = track_mouth(
+        clip.frames, _detector(settings.detector), detect_every=settings.detect_every,
+        max_gap_frames=settings.max_gap_frames,
+    )
+    for flag in ("no_face", "face_lost_too_long"):
+        if flag in track.flags:
+            return skip(flag, f"face found on {int(track.detected.sum())} detection frames")
+    result.crops = crop_mouths(clip.frames, track.mouth_boxes, settings.preset)
+    result.roi_boxes = track.mouth_boxes.astype(np.float32)
+    result.roi_confidence = track.confidence.astype(np.float32)
+    result.roi_stats = roi_statistics(track)
+    scale = settings.target_fps / clip.source_fps if clip.source_fps else 1.0
+    result.words = [
+        (int(round(start * scale)), int(round(end * scale)), word)
+        for start, end, word in (spec.words or [])
+    ]
+    return result
+
+
+def _worker_init() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _worker(task: tuple[ClipSpec, str, LipreadingSettings]) -> ClipResult:
+    spec, split, settings = task
+    return process_clip(spec, split, settings)
+
+
+def clip_example(result: ClipResult) -> dict[str, Any]:
+    """The feature dict written for one prepared clip."""
+    from data_prep import records
+
+    crops = result.crops
+    return {
+        "id": records.bytes_feature(result.id),
+        "text": records.bytes_feature(result.text),
+        "speaker": records.bytes_feature(result.speaker),
+        "frames": records.bytes_feature(np.ascontiguousarray(crops).tobytes()),
+        "num_frames": records.int64_feature(crops.shape[0]),
+        "height": records.int64_feature(crops.shape[1]),
+        "width": records.int64_feature(crops.shape[2]),
+        "channels": records.int64_feature(crops.shape[3]),
+        "fps": records.float_feature(result.fps),
+        "roi_boxes": records.float_feature(result.roi_boxes.reshape(-1).tolist()),
+        "roi_confidence": records.float_feature(result.roi_confidence.tolist()),
+        "words": records.bytes_feature([w for _, _, w in result.words]),
+        "word_start": records.int64_feature([s for s, _, _ in result.words]),
+        "word_end": records.int64_feature([e for _, e, _ in result.words]),
+    }
+
+
+@dataclasses.dataclass
+class _Shard:
+    split: str
+    index: int
+    count: int
+    specs: list[ClipSpec]
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}-{self.index:05d}-of-{self.count:05d}.tfrecord"
+
+
+def plan_shards(
+    specs: Iterable[ClipSpec], split_of, clips_per_shard: int
+) -> list[_Shard]:
+    """Groups clips by split (sorted by id) into fixed blocks; the plan depends on ids only."""
+    by_split: dict[str, list[ClipSpec]] = {}
+    for spec in specs:
+        by_split.setdefault(split_of(spec), []).append(spec)
+    shards = []
+    for split in sorted(by_split, key=lambda s: (SPLITS.index(s) if s in SPLITS else 99, s)):
+        clips = sorted(by_split[split], key=lambda s: s.id)
+        count = max(1, math.ceil(len(clips) / clips_per_shard))
+        for i in range(count):
+            block = clips[i * clips_per_shard : (i + 1) * clips_per_shard]
+            shards.append(_Shard(split, i, count, block))
+    return shards
+
+
+def _sidecar(output_dir: Path, shard: _Shard) -> Path:
+    return output_dir / f"{shard.name}.json"
+
+
+def _finished(output_dir: Path, shard: _Shard) -> dict | None:
+    """The sidecar of a shard finished by an earlier run, if it is complete and intact."""
+    from data_prep import records
+
+    sidecar, path = _sidecar(output_dir, shard), output_dir / shard.name
+    if not (sidecar.is_file() and path.is_file()):
+        return None
+    try:
+        info = json.loads(sidecar.read_text())
+    except json.JSONDecodeError:
+        return None
+    if info.get("clip_ids") != [s.id for s in shard.specs]:
+        return None
+    if info.get("sha256") != records.sha256_file(path):
+        return None
+    return info
+
+
+class Progress:
+    """A tqdm bar over clips, with frames/s and skipped count; log lines when not a terminal."""
+
+    def __init__(self, total: int, log_every_seconds: float = 15.0):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="clip", dynamic_ncols=True, mininterval=1.0)
+        self.started = time.monotonic()
+        self.frames = 0
+        self.skipped = 0
+        self.done = 0
+        self.total = total
+        self.last_log = self.started
+        self.log_every = log_every_seconds
+
+    def update(self, result: ClipResult) -> None:
+        self.done += 1
+        self.frames += result.num_source_frames or result.num_frames
+        self.skipped += result.skip_reason is not None
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        self.bar.set_postfix(frames_per_s=f"{self.frames / elapsed:.0f}", skipped=self.skipped,
+                             refresh=False)
+        self.bar.update(1)
+        now = time.monotonic()
+        if now - self.last_log >= self.log_every or self.done == self.total:
+            rate = self.done / elapsed
+            eta = (self.total - self.done) / rate if rate else 0.0
+            logging.info(
+                "prepared %d/%d clips (%.1f clips/s, %.0f frames/s, %d skipped), ETA %.0fs",
+                self.done, self.total, rate, self.frames / elapsed, self.skipped, eta,
+            )
+            self.last_log = now
+
+    def close(self) -> dict:
+        self.bar.close()
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        return {"seconds": round(elapsed, 2), "clips_per_second": round(self.done / elapsed, 2),
+                "frames_per_second": round(self.frames / elapsed, 1)}
+
+
+def _results(tasks, workers: int):
+    if workers <= 1:
+        _worker_init()
+        for task in tasks:
+            yield _worker(task)
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_worker_init) as pool:
+        yield from pool.imap(_worker, tasks, chunksize=1)
+
+
+def _clip_entry(result: ClipResult) -> dict:
+    entry = {"id": result.id, "num_frames": result.num_frames, "text": result.text}
+    if result.roi_stats is not None:
+        entry["roi"] = result.roi_stats
+    if result.warnings:
+        entry["warnings"] = result.warnings
+    return entry
+
+
+def _pixel_sums(crops: np.ndarray) -> list[list[float]]:
+    pixels = crops.reshape(-1, crops.shape[-1]).astype(np.float64) / 255.0
+    return [pixels.sum(0).tolist(), (pixels**2).sum(0).tolist(), [float(pixels.shape[0])]]
+
+
+def prepare_lipreading(
+    specs: Sequence[ClipSpec],
+    output_dir: str | os.PathLike,
+    settings: LipreadingSettings | None = None,
+    workers: int = 1,
+    split_of=None,
+    dataset_name: str = "",
+    extra_manifest: dict | None = None,
+    contact_sheet_clips: int = 12,
+    seed: int = 0,
+) -> dict:
+    """Prepares every clip into sharded TFRecords + manifest.json; returns the manifest.
+
+    Bad clips are skipped with a named reason in the manifest (or raise ClipSkipped when
+    settings.strict). Finished shards from an earlier run of the same plan are reused.
+    """
+    from data_prep import records
+    from data_prep.contact_sheet import write_contact_sheet
+
+    settings = settings or LipreadingSettings()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / records.MANIFEST_NAME).unlink(missing_ok=True)
+    split_of = split_of or (lambda spec: default_split(spec.id))
+    shards = plan_shards(specs, split_of, settings.clips_per_shard)
+    sidecars = {shard.name: _finished(output_dir, shard) for shard in shards}
+    todo = [shard for shard in shards if sidecars[shard.name] is None]
+    reused = len(shards) - len(todo)
+    if reused:
+        logging.info("resuming: %d of %d shards already finished", reused, len(shards))
+
+    rng = random.Random(seed)
+    all_ids = [spec.id for shard in shards for spec in shard.specs]
+    sheet_ids = set(rng.sample(all_ids, min(contact_sheet_clips, len(all_ids))))
+    sheet_samples: dict[str, tuple[np.ndarray, str]] = {}
+
+    tasks = [(spec, shard.split, settings) for shard in todo for spec in shard.specs]
+    progress = Progress(len(tasks))
+    pending: dict[str, list[ClipResult]] = {shard.name: [] for shard in todo}
+    shard_of_clip = {spec.id: shard for shard in todo for spec in shard.specs}
+    try:
+        for result in _results(tasks, workers):
+            progress.update(result)
+            if result.skip_reason and settings.strict:
+                spec = next(s for s in shard_of_clip[result.id].specs if s.id == result.id)
+                raise ClipSkipped(result.id, str(spec.video_path), result.skip_reason,
+                                  result.skip_detail)
+            if result.skip_reason:
+                logging.warning("skipping %s: %s %s", result.id, result.skip_reason,
+                                result.skip_detail)
+            if result.id in sheet_ids and result.crops is not None:
+                sheet_samples[result.id] = (result.crops, result.text)
+            shard = shard_of_clip[result.id]
+            pending[shard.name].append(result)
+            if len(pending[shard.name]) == len(shard.specs):
+                sidecars[shard.name] = _write_shard(output_dir, shard, pending.pop(shard.name))
+    finally:
+        timing = progress.close()
+
+    manifest = _manifest(output_dir, shards, sidecars, settings, dataset_name, timing)
+    if extra_manifest:
+        manifest.update(extra_manifest)
+    if sheet_samples:
+        sheet = write_contact_sheet(
+            [(clip_id, *sheet_samples[clip_id]) for clip_id in sorted(sheet_samples)],
+            output_dir / "contact_sheet.png",
+        )
+        manifest["contact_sheet"] = sheet.name
+    records.write_manifest(output_dir, manifest)
+    return manifest
+
+
+def _write_shard(output_dir: Path, shard: _Shard, results: list[ClipResult]) -> dict:
+    from data_prep import records
+
+    order = {spec.id: i for i, spec in enumerate(shard.specs)}
+    results.sort(key=lambda r: order[r.id])
+    kept = [r for r in results if r.skip_reason is None]
+    path = output_dir / shard.name
+    tmp = path.with_name(path.name + records.TMP_SUFFIX)
+    import tensorflow as tf
+
+    try:
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
+            for result in kept:
+                writer.write(records.serialize(clip_example(result)))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    sums = [_pixel_sums(r.crops) for r in kept]
+    info = {
+        "clip_ids": [spec.id for spec in shard.specs],
+        "split": shard.split,
+        "sha256": records.sha256_file(path),
+        "num_examples": len(kept),
+        "num_frames": int(sum(r.num_frames for r in kept)),
+        "clips": [_clip_entry(r) for r in kept],
+        "skipped": [
+            {"id": r.id, "reason": r.skip_reason, "detail": r.skip_detail} for r in results
+            if r.skip_reason
+        ],
+        "pixel_sums": np.sum(sums, axis=0).tolist() if sums else None,
+        "shape": list(kept[0].crops.shape[1:]) if kept else None,
+    }
+    records.write_json_atomic(_sidecar(output_dir, shard), info)
+    return info
+
+
+def _manifest(output_dir, shards, sidecars, settings, dataset_name, timing) -> dict:
+    splits: dict[str, dict] = {}
+    totals = None
+    shape = None
+    for shard in shards:
+        info = sidecars[shard.name]
+        entry = splits.setdefault(shard.split, {
+            "num_examples": 0, "num_frames": 0, "num_skipped": 0, "files": [], "clips": [],
+            "skipped": [],
+        })
+        entry["num_examples"] += info["num_examples"]
+        entry["num_frames"] += info["num_frames"]
+        entry["num_skipped"] += len(info["skipped"])
+        entry["files"].append({"path": shard.name, "sha256": info["sha256"],
+                               "num_examples": info["num_examples"]})
+        entry["clips"].extend(info["clips"])
+        entry["skipped"].extend(info["skipped"])
+        shape = shape or info["shape"]
+        if shard.split == "train" and info["pixel_sums"]:
+            sums = np.array(info["pixel_sums"][0]), np.array(info["pixel_sums"][1]), \
+                info["pixel_sums"][2][0]
+            totals = sums if totals is None else (
+                totals[0] + sums[0], totals[1] + sums[1], totals[2] + sums[2])
+    normalisation = None
+    if totals is not None:
+        mean = totals[0] / totals[2]
+        std = np.sqrt(np.maximum(totals[1] / totals[2] - mean**2, 1e-12))
+        normalisation = {"mean": mean.round(6).tolist(), "std": std.round(6).tolist(),
+                         "scale": "pixel / 255", "computed_on": "train"}
+    skipped_reasons: dict[str, int] = {}
+    for entry in splits.values():
+        for item in entry["skipped"]:
+            skipped_reasons[item["reason"]] = skipped_reasons.get(item["reason"], 0) + 1
+    return {
+        "task": "lipreading",
+        "dataset": dataset_name,
+        "version": project_version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "settings": settings.to_dict(),
+        "frame_encoding": "raw_uint8",
+        "frame_shape": shape,
+        "normalisation": normalisation,
+        "skipped_by_reason": skipped_reasons,
+        "timing": timing,
+        "splits": splits,
+        "record_format": "data_prep/lipreading.py (module docstring)",
+    }
