@@ -23,21 +23,24 @@ import multiprocessing
 import os
 import random
 import time
-import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from data_prep.corpora.grid import grid_split
 from data_prep.corpora.transcripts import ClipSpec
 from data_prep.paths import project_version
 
 SPLITS = ("train", "validation", "test")
 # Problems found by a corpus reader that make a clip unusable; other problems are reported.
 FATAL_READER_PROBLEMS = (
-    "missing_video", "missing_alignment", "empty_alignment", "empty_transcript",
+    "missing_video", "missing_alignment", "empty_alignment", "unreadable_alignment",
+    "missing_transcript", "missing_text_line", "empty_transcript", "bad_manifest_row",
+    "duplicate_id",
 )
+OUT_OF_SET = "out_of_set_characters"
 
 
 @dataclasses.dataclass
@@ -53,6 +56,7 @@ class LipreadingSettings:
     min_frames: int = 5
     max_frames: int = 0  # 0: no limit
     strict: bool = False  # raise on the first bad clip instead of skipping it
+    keep_out_of_set: bool = False  # True: drop unknown characters and keep the clip
     clips_per_shard: int = 64
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,12 +95,6 @@ class ClipSkipped(ValueError):
         self.clip_id, self.path, self.reason, self.detail = clip_id, path, reason, detail
 
 
-def default_split(clip_id: str) -> str:
-    """Fixed split rule on clip ids: crc32(id) % 100 -> <80 train, <90 validation, else test."""
-    bucket = zlib.crc32(clip_id.encode("utf-8")) % 100
-    return "train" if bucket < 80 else "validation" if bucket < 90 else "test"
-
-
 _DETECTORS: dict[str, Any] = {}
 
 
@@ -121,7 +119,7 @@ def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> Cl
 
     for problem in spec.problems:
         name = problem.split(":", 1)[0]
-        if name in FATAL_READER_PROBLEMS:
+        if name in FATAL_READER_PROBLEMS or (name == OUT_OF_SET and not settings.keep_out_of_set):
             return skip(name, problem)
         result.warnings.append(problem)
     if not spec.transcript.strip():
@@ -327,7 +325,8 @@ def prepare_lipreading(
     """Prepares every clip into sharded TFRecords + manifest.json; returns the manifest.
 
     Bad clips are skipped with a named reason in the manifest (or raise ClipSkipped when
-    settings.strict). Finished shards from an earlier run of the same plan are reused.
+    settings.strict). Finished shards from an earlier run of the same plan are reused. Splits
+    come from `split_of(spec)`, by default the fixed id-hash rule of `grid_split`.
     """
     from data_prep import records
     from data_prep.contact_sheet import write_contact_sheet
@@ -336,7 +335,7 @@ def prepare_lipreading(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / records.MANIFEST_NAME).unlink(missing_ok=True)
-    split_of = split_of or (lambda spec: default_split(spec.id))
+    split_of = split_of or (lambda spec: grid_split(spec.id))
     shards = plan_shards(specs, split_of, settings.clips_per_shard)
     sidecars = {shard.name: _finished(output_dir, shard) for shard in shards}
     todo = [shard for shard in shards if sidecars[shard.name] is None]

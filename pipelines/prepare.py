@@ -336,8 +336,46 @@ def prepare(
     if task == "translation":
         return prepare_translation(config, input_dir, output_dir, **kwargs)
     if task == "lipreading":
-        raise NotImplementedError("--task=lipreading: video preparation is not implemented yet")
+        return prepare_lipreading_dataset(input_dir=input_dir, output_dir=output_dir, **kwargs)
     raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+
+
+VIDEO_DATASETS = ("grid", "lrs", "manifest")
+
+
+def lipreading_specs(dataset: str, input_path: str | os.PathLike, max_clips: int = 0) -> list:
+    """The clips of a raw video corpus (`dataset`: grid, lrs or manifest), sorted by id."""
+    from data_prep.corpora.grid import iter_grid
+    from data_prep.corpora.lrs import iter_lrs
+    from data_prep.corpora.manifest import iter_manifest
+
+    readers = {"grid": iter_grid, "lrs": iter_lrs, "manifest": iter_manifest}
+    if dataset not in readers:
+        raise ValueError(f"unknown video dataset {dataset!r}; expected one of {VIDEO_DATASETS}")
+    specs = sorted(readers[dataset](input_path), key=lambda spec: spec.id)
+    return specs[:max_clips] if max_clips else specs
+
+
+def prepare_lipreading_dataset(
+    dataset: str,
+    input_dir: str | os.PathLike | None,
+    output_dir: str | os.PathLike | None,
+    settings=None,
+    workers: int = 1,
+    max_clips: int = 0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Raw videos of `dataset` under `input_dir` -> mouth-crop shards + manifest.json."""
+    from data_prep.lipreading import prepare_lipreading
+
+    if not input_dir or not output_dir:
+        raise ValueError("lip-reading preparation needs --input_dir and --output_dir")
+    specs = lipreading_specs(dataset, input_dir, max_clips)
+    logging.info("%s: %d clips found under %s", dataset, len(specs), input_dir)
+    return prepare_lipreading(
+        specs, output_dir, settings, workers=workers, dataset_name=dataset, seed=seed,
+        extra_manifest={"input_dir": str(input_dir)},
+    )
 
 
 FLAGS = flags.FLAGS
@@ -355,11 +393,79 @@ def define_flags() -> None:
         "tfds_name", None, "Read a TFDS translate dataset on disk, e.g. wmt14_translate/de-en."
     )
     flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir for --tfds_name.")
+    flags.DEFINE_enum("dataset", "grid", VIDEO_DATASETS,
+                      "Lip reading: corpus layout of --input_dir (manifest: a CSV/JSONL file).")
+    flags.DEFINE_integer("workers", 1, "Lip reading: worker processes.")
+    flags.DEFINE_string("preset", "lipnet", "Lip reading: crop preset (lipnet, gray96).")
+    flags.DEFINE_string("detector", "haar", "Lip reading: face detector (haar, mediapipe, dlib).")
+    flags.DEFINE_integer("detect_every", 10, "Lip reading: run face detection every k frames.")
+    flags.DEFINE_float("target_fps", 25.0, "Lip reading: resample videos to this frame rate.")
+    flags.DEFINE_integer("clips_per_shard", 64, "Lip reading: clips per TFRecord shard.")
+    flags.DEFINE_integer("max_clips", 0, "Lip reading: only the first N clips by id (0: all).")
+    flags.DEFINE_bool("strict", False, "Lip reading: stop at the first bad clip.")
+    flags.DEFINE_bool("keep_out_of_set", False,
+                      "Lip reading: drop out-of-set transcript characters instead of the clip.")
+    flags.DEFINE_string("plot_roi", None, "Lip reading: also plot the ROI trajectory of this "
+                        "clip id to <output_dir>/roi_<id>.png.")
+
+
+def _main_lipreading() -> None:
+    from data_prep.lipreading import ClipSkipped, LipreadingSettings
+
+    settings = LipreadingSettings(
+        preset=FLAGS.preset, target_fps=FLAGS.target_fps, detector=FLAGS.detector,
+        detect_every=FLAGS.detect_every, strict=FLAGS.strict,
+        keep_out_of_set=FLAGS.keep_out_of_set, clips_per_shard=FLAGS.clips_per_shard,
+    )
+    try:
+        manifest = prepare(
+            "lipreading", None, FLAGS.input_dir, FLAGS.output_dir, dataset=FLAGS.dataset,
+            settings=settings, workers=FLAGS.workers, max_clips=FLAGS.max_clips,
+        )
+    except (ClipSkipped, FileNotFoundError, NotADirectoryError, ValueError) as e:
+        sys.exit(f"prepare: error: {e}")
+    for split, entry in manifest["splits"].items():
+        print(f"{split}: {entry['num_examples']} clips, {entry['num_frames']} frames "
+              f"({entry['num_skipped']} skipped)")
+    if manifest["skipped_by_reason"]:
+        print(f"skipped by reason: {manifest['skipped_by_reason']}")
+    print(f"timing: {manifest['timing']}")
+    if manifest.get("contact_sheet"):
+        print(f"contact sheet: {Path(FLAGS.output_dir) / manifest['contact_sheet']}")
+    if FLAGS.plot_roi:
+        print(f"ROI plot: {plot_clip_roi(FLAGS.output_dir, FLAGS.plot_roi)}")
+
+
+def plot_clip_roi(prepared_dir: str | os.PathLike, clip_id: str) -> Path:
+    """Plots the stored ROI trajectory of one prepared clip to <prepared_dir>/roi_<id>.png."""
+    import numpy as np
+    import tensorflow as tf
+
+    from data_prep.contact_sheet import plot_roi_trajectory
+
+    manifest = json.loads((Path(prepared_dir) / records.MANIFEST_NAME).read_text())
+    spec = {"id": tf.io.FixedLenFeature([], tf.string),
+            "roi_boxes": tf.io.VarLenFeature(tf.float32),
+            "roi_confidence": tf.io.VarLenFeature(tf.float32)}
+    for entry in manifest["splits"].values():
+        files = [str(Path(prepared_dir) / f["path"]) for f in entry["files"]]
+        for raw in tf.data.TFRecordDataset(files):
+            example = tf.io.parse_single_example(raw, spec)
+            if example["id"].numpy().decode() == clip_id:
+                boxes = tf.sparse.to_dense(example["roi_boxes"]).numpy().reshape(-1, 4)
+                confidence = tf.sparse.to_dense(example["roi_confidence"]).numpy()
+                safe = clip_id.replace("/", "_")
+                return plot_roi_trajectory(np.asarray(boxes), confidence,
+                                           Path(prepared_dir) / f"roi_{safe}.png", clip_id)
+    raise ValueError(f"clip {clip_id!r} is not in {prepared_dir} (skipped, or a wrong id)")
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.task == "lipreading":
+        _main_lipreading()
+        return
     config = FLAGS.config
     if config is None:
         raise app.UsageError("--config is required, e.g. --config=configs/demo_toy.py")
@@ -374,7 +480,7 @@ def main(argv: list[str]) -> None:
             tfds_name=FLAGS.tfds_name,
             tfds_data_dir=FLAGS.tfds_data_dir,
         )
-    except (NotImplementedError, text.CorpusError, subwords.SubwordError, FileNotFoundError) as e:
+    except (text.CorpusError, subwords.SubwordError, FileNotFoundError) as e:
         sys.exit(f"prepare: error: {e}")
     for split, entry in manifest["splits"].items():
         print(f"{split}: {entry['num_examples']} examples (dropped {entry['dropped']})")

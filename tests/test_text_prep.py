@@ -421,14 +421,15 @@ def test_cli_translation(tmp_path):
     assert "train: " in result.stdout
 
 
-def test_cli_lipreading_is_a_clean_error(tmp_path):
+def test_cli_lipreading_missing_input_is_a_clean_error(tmp_path):
     result = run_cli(
-        "--task=lipreading", "--config=configs/demo_toy.py", f"--output_dir={tmp_path}"
+        "--task=lipreading", "--dataset=grid", f"--input_dir={tmp_path / 'absent'}",
+        f"--output_dir={tmp_path / 'out'}",
     )
     assert result.returncode != 0
-    assert "lipreading" in result.stderr and "not implemented" in result.stderr
+    assert "absent" in result.stderr and "prepare: error" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not list(tmp_path.iterdir())
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
