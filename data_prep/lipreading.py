@@ -306,9 +306,19 @@ def _clip_entry(result: ClipResult) -> dict:
     return entry
 
 
-def _pixel_sums(crops: np.ndarray) -> list[list[float]]:
+def _pixel_sums(crops: np.ndarray) -> dict[str, Any]:
     pixels = crops.reshape(-1, crops.shape[-1]).astype(np.float64) / 255.0
-    return [pixels.sum(0).tolist(), (pixels**2).sum(0).tolist(), [float(pixels.shape[0])]]
+    return {"sum": pixels.sum(0), "sum_squares": (pixels**2).sum(0), "count": pixels.shape[0]}
+
+
+def _add_sums(sums: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not sums:
+        return None
+    return {
+        "sum": np.sum([s["sum"] for s in sums], axis=0).tolist(),
+        "sum_squares": np.sum([s["sum_squares"] for s in sums], axis=0).tolist(),
+        "count": int(sum(s["count"] for s in sums)),
+    }
 
 
 def prepare_lipreading(
@@ -413,7 +423,7 @@ def _write_shard(output_dir: Path, shard: _Shard, results: list[ClipResult]) -> 
             {"id": r.id, "reason": r.skip_reason, "detail": r.skip_detail} for r in results
             if r.skip_reason
         ],
-        "pixel_sums": np.sum(sums, axis=0).tolist() if sums else None,
+        "pixel_sums": _add_sums(sums),
         "shape": list(kept[0].crops.shape[1:]) if kept else None,
     }
     records.write_json_atomic(_sidecar(output_dir, shard), info)
@@ -422,7 +432,7 @@ def _write_shard(output_dir: Path, shard: _Shard, results: list[ClipResult]) -> 
 
 def _manifest(output_dir, shards, sidecars, settings, dataset_name, timing) -> dict:
     splits: dict[str, dict] = {}
-    totals = None
+    train_sums = []
     shape = None
     for shard in shards:
         info = sidecars[shard.name]
@@ -439,14 +449,13 @@ def _manifest(output_dir, shards, sidecars, settings, dataset_name, timing) -> d
         entry["skipped"].extend(info["skipped"])
         shape = shape or info["shape"]
         if shard.split == "train" and info["pixel_sums"]:
-            sums = np.array(info["pixel_sums"][0]), np.array(info["pixel_sums"][1]), \
-                info["pixel_sums"][2][0]
-            totals = sums if totals is None else (
-                totals[0] + sums[0], totals[1] + sums[1], totals[2] + sums[2])
+            train_sums.append(info["pixel_sums"])
     normalisation = None
+    totals = _add_sums(train_sums)
     if totals is not None:
-        mean = totals[0] / totals[2]
-        std = np.sqrt(np.maximum(totals[1] / totals[2] - mean**2, 1e-12))
+        mean = np.array(totals["sum"]) / totals["count"]
+        std = np.sqrt(np.maximum(np.array(totals["sum_squares"]) / totals["count"] - mean**2,
+                                 1e-12))
         normalisation = {"mean": mean.round(6).tolist(), "std": std.round(6).tolist(),
                          "scale": "pixel / 255", "computed_on": "train"}
     skipped_reasons: dict[str, int] = {}

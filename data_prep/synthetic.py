@@ -429,7 +429,7 @@ def render_clip(
     proj = (xs - width / 2) * np.cos(grad_angle) + (ys - height / 2) * np.sin(grad_angle)
     proj = (proj / (0.5 * np.hypot(width, height)))[..., None]
     proj = np.repeat(proj, 3, axis=-1).astype(np.float32)
-    noise_sigma = rng.uniform(2.0, 10.0)
+    noise_sigma = rng.uniform(5.0, 10.0)
     pad = 16
     noise_bank = rng.standard_normal((3, height + pad, width + pad, 3), dtype=np.float32)
     noise_bank *= noise_sigma
