@@ -41,6 +41,7 @@ def translation_config() -> ml_collections.ConfigDict:
     config.model.attention = "luong"  # luong | bahdanau
     config.model.attention_units = 256  # bahdanau only
     config.model.input_feeding = True
+    config.model.ctc_weight = 0.0  # lambda in lambda * CTC + (1 - lambda) * attention loss
 
     # Training (pipelines.train).
     config.batch_size = 64  # sentences per batch when batch_by_tokens is False

@@ -16,6 +16,198 @@ class FrontEnd(keras.layers.Layer):
     def output_dim(self) -> int:
         raise NotImplementedError
 
+    @property
+    def batch_input_shape(self) -> tuple:
+        """Input shape with unknown batch and time, e.g. (None, None) for token ids."""
+        return (None, None)
+
+
+def _time_mask(lengths, num_steps, dtype):
+    return tf.cast(tf.sequence_mask(lengths, num_steps), dtype)
+
+
+@keras.saving.register_keras_serializable("lipseq")
+class LipNetFrontEnd(FrontEnd):
+    """LipNet-style spatio-temporal CNN: frames [B, T, H, W, C] -> features [B, T, D].
+
+    Three Conv3D blocks (3x5x5 kernels) with spatial-only pooling, so every input frame keeps
+    one output step. Padded frames are zeroed before every block, so a temporal kernel at the
+    end of a clip sees the same zeros whether or not the batch is padded further.
+    """
+
+    def __init__(self, frame_shape, filters=(32, 64, 96), dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.frame_shape = tuple(frame_shape)
+        self.filters = tuple(filters)
+        self.convs = []
+        for i, width in enumerate(self.filters):
+            conv = keras.layers.Conv3D(
+                width,
+                (3, 5, 5),
+                strides=(1, 2, 2) if i == 0 else (1, 1, 1),
+                padding="same",
+                use_bias=False,
+                name=f"conv{i}",
+            )
+            norm = keras.layers.BatchNormalization(name=f"norm{i}")
+            pool = keras.layers.MaxPooling3D((1, 2, 2), name=f"pool{i}")
+            setattr(self, f"conv{i}", conv)
+            setattr(self, f"norm{i}", norm)
+            setattr(self, f"pool{i}", pool)
+        self.dropout = keras.layers.SpatialDropout3D(dropout) if dropout else None
+        height, width = self.frame_shape[0], self.frame_shape[1]
+        height, width = -(-height // 2), -(-width // 2)
+        for _ in self.filters:
+            height, width = height // 2, width // 2
+        if height < 1 or width < 1:
+            raise ValueError(f"frames {self.frame_shape} are too small for {len(filters)} blocks")
+        self._output_dim = height * width * self.filters[-1]
+
+    @property
+    def output_dim(self) -> int:
+        return self._output_dim
+
+    @property
+    def batch_input_shape(self) -> tuple:
+        return (None, None, *self.frame_shape)
+
+    def build(self, input_shape):
+        shape = (None, None, *self.frame_shape)
+        for i, width in enumerate(self.filters):
+            conv = getattr(self, f"conv{i}")
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            getattr(self, f"norm{i}").build(shape)
+            shape = getattr(self, f"pool{i}").compute_output_shape(shape)
+            del width
+        super().build(input_shape)
+
+    def call(self, inputs, lengths, training=False):
+        x = tf.cast(inputs, self.compute_dtype)
+        mask = _time_mask(lengths, tf.shape(x)[1], x.dtype)[:, :, None, None, None]
+        for i in range(len(self.filters)):
+            x = x * mask
+            x = getattr(self, f"conv{i}")(x)
+            x = tf.nn.relu(getattr(self, f"norm{i}")(x, training=training))
+            x = getattr(self, f"pool{i}")(x)
+            if self.dropout is not None:
+                x = self.dropout(x, training=training)
+        shape = tf.shape(x)
+        features = tf.reshape(x, [shape[0], shape[1], self._output_dim])
+        return features * mask[:, :, :, 0, 0], tf.cast(lengths, tf.int32)
+
+
+class _BasicBlock(keras.layers.Layer):
+    """Two 3x3 convolutions with a shortcut (a 1x1 projection when the shape changes)."""
+
+    def __init__(self, filters: int, stride: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.stride = filters, stride
+        self.conv1 = keras.layers.Conv2D(
+            filters, 3, strides=stride, padding="same", use_bias=False, name="conv1"
+        )
+        self.norm1 = keras.layers.BatchNormalization(name="norm1")
+        self.conv2 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv2")
+        self.norm2 = keras.layers.BatchNormalization(name="norm2")
+        self.projection = None
+        self.projection_norm = None
+
+    def build(self, input_shape):
+        if self.stride != 1 or input_shape[-1] != self.filters:
+            self.projection = keras.layers.Conv2D(
+                self.filters, 1, strides=self.stride, use_bias=False, name="projection"
+            )
+            self.projection_norm = keras.layers.BatchNormalization(name="projection_norm")
+            self.projection.build(input_shape)
+            self.projection_norm.build(self.projection.compute_output_shape(input_shape))
+        self.conv1.build(input_shape)
+        shape = self.conv1.compute_output_shape(input_shape)
+        self.norm1.build(shape)
+        self.conv2.build(shape)
+        self.norm2.build(shape)
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return self.conv1.compute_output_shape(input_shape)[:-1] + (self.filters,)
+
+    def call(self, x, training=False):
+        shortcut = x
+        if self.projection is not None:
+            shortcut = self.projection_norm(self.projection(x), training=training)
+        y = tf.nn.relu(self.norm1(self.conv1(x), training=training))
+        y = self.norm2(self.conv2(y), training=training)
+        return tf.nn.relu(y + shortcut)
+
+
+@keras.saving.register_keras_serializable("lipseq")
+class ResNetFrontEnd(FrontEnd):
+    """3D convolution stem, then a per-frame 2D ResNet and global pooling: [B,T,H,W,C] -> [B,T,D].
+
+    The WLAS / Auto-AVSR family: the stem (5x7x7 Conv3D, spatial stride 2, max-pool) mixes
+    neighbouring frames; the ResNet sees each frame alone, so time resolution is kept.
+    """
+
+    def __init__(
+        self,
+        frame_shape,
+        stem_filters: int = 32,
+        stage_filters=(32, 64, 128, 256),
+        blocks_per_stage: int = 1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.frame_shape = tuple(frame_shape)
+        self.stage_filters = tuple(stage_filters)
+        self.stem = keras.layers.Conv3D(
+            stem_filters, (5, 7, 7), strides=(1, 2, 2), padding="same", use_bias=False, name="stem"
+        )
+        self.stem_norm = keras.layers.BatchNormalization(name="stem_norm")
+        self.stem_pool = keras.layers.MaxPooling3D(
+            (1, 3, 3), strides=(1, 2, 2), padding="same", name="stem_pool"
+        )
+        self.blocks = []
+        for stage, filters in enumerate(self.stage_filters):
+            for block in range(blocks_per_stage):
+                stride = 2 if stage > 0 and block == 0 else 1
+                layer = _BasicBlock(filters, stride, name=f"block{stage}_{block}")
+                setattr(self, f"block{stage}_{block}", layer)
+                self.blocks.append(f"block{stage}_{block}")
+
+    @property
+    def output_dim(self) -> int:
+        return self.stage_filters[-1]
+
+    @property
+    def batch_input_shape(self) -> tuple:
+        return (None, None, *self.frame_shape)
+
+    def build(self, input_shape):
+        shape = (None, None, *self.frame_shape)
+        self.stem.build(shape)
+        shape = self.stem.compute_output_shape(shape)
+        self.stem_norm.build(shape)
+        shape = self.stem_pool.compute_output_shape(shape)
+        frame = (None, *shape[2:])
+        for name in self.blocks:
+            block = getattr(self, name)
+            block.build(frame)
+            frame = block.compute_output_shape(frame)
+        super().build(input_shape)
+
+    def call(self, inputs, lengths, training=False):
+        x = tf.cast(inputs, self.compute_dtype)
+        mask = _time_mask(lengths, tf.shape(x)[1], x.dtype)
+        x = x * mask[:, :, None, None, None]
+        x = tf.nn.relu(self.stem_norm(self.stem(x), training=training))
+        x = self.stem_pool(x)
+        shape = tf.shape(x)
+        frames = tf.reshape(x, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
+        for name in self.blocks:
+            frames = getattr(self, name)(frames, training=training)
+        pooled = tf.reduce_mean(frames, axis=[1, 2])
+        features = tf.reshape(pooled, [shape[0], shape[1], self.output_dim])
+        return features * mask[:, :, None], tf.cast(lengths, tf.int32)
+
 
 @keras.saving.register_keras_serializable("lipseq")
 class TokenEmbedding(FrontEnd):
@@ -41,10 +233,29 @@ class TokenEmbedding(FrontEnd):
         return features, tf.cast(lengths, tf.int32)
 
 
+FRONTENDS = ("embedding", "lipnet", "resnet")
+
+
 def build_frontend(model_config, input_vocab_size: int | None) -> FrontEnd:
-    """The front-end named by `model_config.frontend`."""
-    if model_config.frontend == "embedding":
+    """The front-end named by `model_config.frontend` (embedding, lipnet or resnet)."""
+    kind = model_config.frontend
+    if kind == "embedding":
         return TokenEmbedding(
             input_vocab_size, model_config.embedding_dim, model_config.dropout, name="frontend"
         )
-    raise ValueError(f"unknown front-end {model_config.frontend!r}; known: embedding")
+    if kind == "lipnet":
+        return LipNetFrontEnd(
+            model_config.frame_shape,
+            tuple(model_config.get("lipnet_filters", (32, 64, 96))),
+            model_config.get("frontend_dropout", 0.0),
+            name="frontend",
+        )
+    if kind == "resnet":
+        return ResNetFrontEnd(
+            model_config.frame_shape,
+            model_config.get("resnet_stem_filters", 32),
+            tuple(model_config.get("resnet_stage_filters", (32, 64, 128, 256))),
+            model_config.get("resnet_blocks_per_stage", 1),
+            name="frontend",
+        )
+    raise ValueError(f"unknown front-end {kind!r}; known: {', '.join(FRONTENDS)}")

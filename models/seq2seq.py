@@ -2,6 +2,8 @@
 
     outputs = model({"inputs": x, "input_lengths": n, "targets": y_in}, training=...)
     outputs["logits"]: [B, T, V]; outputs["alignments"]: [B, T, S]
+    with a CTC head (config.model.ctc_weight > 0) also outputs["ctc_logits"]: [B, S, V] and
+    outputs["ctc_lengths"]: [B]
 Lip reading and translation differ only in the front-end chosen by config.
 """
 
@@ -17,16 +19,21 @@ from models.frontends import build_frontend
 class Seq2Seq(keras.Model):
     """Composes a front-end, a bidirectional encoder and an attention decoder."""
 
-    def __init__(self, frontend, encoder, decoder, **kwargs):
+    def __init__(self, frontend, encoder, decoder, ctc_vocab_size: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.frontend = frontend
         self.encoder = encoder
         self.decoder = decoder
+        self.ctc_head = (
+            keras.layers.Dense(ctc_vocab_size, name="ctc_head") if ctc_vocab_size else None
+        )
 
     def build(self, input_shape=None):
-        self.frontend.build((None, None))
+        self.frontend.build(self.frontend.batch_input_shape)
         self.encoder.build((None, None, self.frontend.output_dim))
         self.decoder.build()
+        if self.ctc_head is not None:
+            self.ctc_head.build((None, None, self.encoder.output_dim))
         super().build(input_shape)
 
     def encode(self, inputs, input_lengths, training=False):
@@ -42,7 +49,11 @@ class Seq2Seq(keras.Model):
         prepared = self.decoder.prepare_memory(memory, memory_lengths)
         state = self.decoder.initial_state(encoder_state)
         logits, alignments = self.decoder(batch["targets"], prepared, state, training=training)
-        return {"logits": logits, "alignments": alignments}
+        outputs = {"logits": logits, "alignments": alignments}
+        if self.ctc_head is not None:
+            outputs["ctc_logits"] = self.ctc_head(memory)
+            outputs["ctc_lengths"] = memory_lengths
+        return outputs
 
 
 def build_model(model_config, input_vocab_size: int | None, target_vocab_size: int) -> Seq2Seq:
@@ -62,10 +73,12 @@ def build_model(model_config, input_vocab_size: int | None, target_vocab_size: i
         dropout=model_config.dropout,
         name="decoder",
     )
-    model = Seq2Seq(frontend, encoder, decoder, name="seq2seq")
+    ctc_vocab_size = target_vocab_size if model_config.get("ctc_weight", 0.0) > 0 else 0
+    model = Seq2Seq(frontend, encoder, decoder, ctc_vocab_size, name="seq2seq")
     model.build()
+    frame_shape = list(frontend.batch_input_shape[2:])
     dummy = {
-        "inputs": tf.ones([1, 2], tf.int32),
+        "inputs": tf.ones([1, 2, *frame_shape], tf.float32 if frame_shape else tf.int32),
         "input_lengths": tf.constant([2], tf.int32),
         "targets": tf.ones([1, 2], tf.int32),
     }

@@ -17,6 +17,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from models.ctc import ctc_loss_sum
 from models.losses import sequence_cross_entropy
 from pipelines import experiment
 from pipelines.inputs.text import load_manifest, make_config_dataset
@@ -128,6 +129,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         )
 
     variables = model.trainable_variables
+    ctc_weight = float(config.model.get("ctc_weight", 0.0))
 
     @tf.function(input_signature=[_batch_signature()])
     def train_step(batch):
@@ -140,6 +142,16 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                 config.label_smoothing,
             )
             loss = loss_sum / tf.maximum(num_tokens, 1.0)
+            if ctc_weight > 0:
+                # CTC labels are the targets without the final eos.
+                ctc_sum = ctc_loss_sum(
+                    outputs["ctc_logits"], outputs["ctc_lengths"], batch["labels"],
+                    batch["target_lengths"] - 1,
+                )
+                ctc_tokens = tf.cast(tf.reduce_sum(batch["target_lengths"] - 1), tf.float32)
+                loss = ctc_weight * ctc_sum / tf.maximum(ctc_tokens, 1.0) + (
+                    1.0 - ctc_weight
+                ) * loss
         gradients = tape.gradient(loss, variables)
         gradients, grad_norm = tf.clip_by_global_norm(gradients, config.clip_norm)
         optimizer.apply_gradients(zip(gradients, variables, strict=True))

@@ -1,0 +1,105 @@
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs.common import translation_config
+from models.ctc import BLANK_ID, ctc_greedy_search, ctc_loss_sum
+from models.frontends import LipNetFrontEnd, ResNetFrontEnd
+from models.seq2seq import build_model
+
+
+@pytest.mark.parametrize(
+    "frontend",
+    [
+        lambda: LipNetFrontEnd((24, 48, 3), filters=(4, 8, 8)),
+        lambda: ResNetFrontEnd((32, 32, 1), stem_filters=4, stage_filters=(4, 8)),
+    ],
+    ids=["lipnet", "resnet"],
+)
+def test_video_frontends_keep_time_and_ignore_padding(frontend):
+    layer = frontend()
+    rng = np.random.default_rng(0)
+    frames = rng.random((2, 7, *layer.frame_shape), dtype=np.float32)
+    lengths = np.array([7, 4], np.int32)
+    features, out_lengths = layer(frames, lengths)
+    assert features.shape == (2, 7, layer.output_dim)
+    np.testing.assert_array_equal(out_lengths, lengths)
+    padded = np.concatenate([frames, rng.random((2, 3, *layer.frame_shape), dtype=np.float32)], 1)
+    padded[1, 4:] = rng.random((6, *layer.frame_shape))
+    padded_features, _ = layer(padded, lengths)
+    np.testing.assert_allclose(features, padded_features[:, :7], atol=1e-5)
+    assert np.all(padded_features[1, 4:].numpy() == 0.0)
+
+
+def test_lipnet_model_with_ctc_head_trains():
+    config = translation_config().model
+    config.frontend = "lipnet"
+    config.frame_shape = (24, 48, 3)
+    config.lipnet_filters = (4, 8, 8)
+    config.encoder_units = 8
+    config.decoder_units = 16
+    config.embedding_dim = 8
+    config.ctc_weight = 0.5
+    model = build_model(config, None, 12)
+    batch = {
+        "inputs": tf.random.uniform([2, 9, 24, 48, 3]),
+        "input_lengths": tf.constant([9, 6]),
+        "targets": tf.constant([[2, 5, 6], [2, 7, 0]]),
+    }
+    with tf.GradientTape() as tape:
+        out = model(batch, training=True)
+        loss = ctc_loss_sum(
+            out["ctc_logits"],
+            out["ctc_lengths"],
+            tf.constant([[5, 6], [7, 0]]),
+            tf.constant([2, 1]),
+        )
+    assert out["ctc_logits"].shape == (2, 9, 12)
+    assert out["logits"].shape == (2, 3, 12)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    frontend_grads = [
+        g for g, v in zip(gradients, model.trainable_variables, strict=True) if "frontend" in v.path
+    ]
+    assert frontend_grads and all(g is not None for g in frontend_grads)
+
+
+def _log_softmax(x):
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def _collapse(path):
+    out = []
+    for i, symbol in enumerate(path):
+        if symbol != BLANK_ID and (i == 0 or path[i - 1] != symbol):
+            out.append(symbol)
+    return out
+
+
+def test_ctc_loss_matches_sum_over_all_alignments():
+    rng = np.random.default_rng(0)
+    steps, vocab = 4, 3
+    logits = rng.normal(size=(1, steps, vocab)).astype(np.float32)
+    log_probs = _log_softmax(logits[0])
+    label = [1, 2]
+    total = sum(
+        np.exp(sum(log_probs[t, s] for t, s in enumerate(path)))
+        for path in itertools.product(range(vocab), repeat=steps)
+        if _collapse(path) == label
+    )
+    loss = ctc_loss_sum(logits, [steps], [label], [len(label)])
+    assert float(loss) == pytest.approx(-np.log(total), rel=1e-4)
+
+
+def test_ctc_greedy_merges_repeats_and_drops_blanks():
+    best_paths = [[1, 1, 0, 1, 2, 2, 0], [0, 3, 3, 3, 0, 0, 4]]
+    lengths = [7, 4]
+    logits = np.full((2, 7, 5), -5.0, np.float32)
+    for b, path in enumerate(best_paths):
+        for t, symbol in enumerate(path):
+            logits[b, t, symbol] = 5.0
+    out = ctc_greedy_search(tf.constant(logits), tf.constant(lengths))
+    assert out["lengths"].numpy().tolist() == [3, 1]
+    assert out["ids"].numpy()[0].tolist() == [1, 1, 2]
+    assert out["ids"].numpy()[1, :1].tolist() == [3]
