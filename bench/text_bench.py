@@ -110,7 +110,7 @@ def python_loop_greedy(model, translator, sentences: list[str], batch_size: int)
         )
         memory, memory_lengths, encoder_state = model.encode(inputs, lengths)
         prepared = model.decoder.prepare_memory(memory, memory_lengths)
-        state = model.decoder.initial_state(encoder_state)
+        state = model.decoder.initial_state(encoder_state, prepared)
         tokens = tf.fill([inputs.shape[0]], translator.bos_id)
         limit = int(tf.reduce_max(lengths).numpy() * translator.max_length_ratio) + 10
         limit = min(limit, translator.max_decode_length)

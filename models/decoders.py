@@ -72,10 +72,11 @@ class AttentionDecoder(keras.layers.Layer):
         mask = sequence_mask(memory_lengths, tf.shape(memory)[1])
         return {"memory": memory, "keys": self.attention.prepare_keys(memory), "mask": mask}
 
-    def initial_state(self, encoder_state) -> dict:
+    def initial_state(self, encoder_state, memory: dict) -> dict:
         """Decoder state before the first step, bridged from the encoder's final state."""
         h = self.bridge(encoder_state)
-        state = {"h": h, "attention_vector": tf.zeros_like(h)}
+        alignment = tf.zeros(tf.shape(memory["mask"]), h.dtype)
+        state = {"h": h, "attention_vector": tf.zeros_like(h), "alignment": alignment}
         if self.cell_type == "lstm":
             state["c"] = tf.zeros_like(h)
         return state
@@ -85,9 +86,11 @@ class AttentionDecoder(keras.layers.Layer):
             embedded = tf.concat([embedded, state["attention_vector"]], axis=-1)
         cell_state = [state["h"], state["c"]] if self.cell_type == "lstm" else [state["h"]]
         h, new_cell_state = self.cell(embedded, cell_state, training=training)
-        context, alignment = self.attention(h, memory["keys"], memory["memory"], memory["mask"])
+        context, alignment = self.attention(
+            h, memory["keys"], memory["memory"], memory["mask"], state["alignment"]
+        )
         attention_vector = self.attention_projection(tf.concat([h, context], axis=-1))
-        new_state = {"h": h, "attention_vector": attention_vector}
+        new_state = {"h": h, "attention_vector": attention_vector, "alignment": alignment}
         if self.cell_type == "lstm":
             new_state["c"] = new_cell_state[1]
         return attention_vector, alignment, new_state

@@ -20,7 +20,7 @@ def max_decode_lengths(
 def _prepare(model, inputs, input_lengths):
     memory, memory_lengths, encoder_state = model.encode(inputs, input_lengths, training=False)
     prepared = model.decoder.prepare_memory(memory, memory_lengths)
-    return prepared, model.decoder.initial_state(encoder_state)
+    return prepared, model.decoder.initial_state(encoder_state, prepared)
 
 
 def greedy_search(model, inputs, input_lengths, bos_id: int, eos_id: int, max_lengths) -> dict:

@@ -47,7 +47,7 @@ class Seq2Seq(keras.Model):
             batch["inputs"], batch["input_lengths"], training=training
         )
         prepared = self.decoder.prepare_memory(memory, memory_lengths)
-        state = self.decoder.initial_state(encoder_state)
+        state = self.decoder.initial_state(encoder_state, prepared)
         logits, alignments = self.decoder(batch["targets"], prepared, state, training=training)
         outputs = {"logits": logits, "alignments": alignments}
         if self.ctc_head is not None:

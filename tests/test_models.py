@@ -27,7 +27,13 @@ def tiny_model(attention="luong", cell="gru", vocab=(30, 20), **overrides):
     return build_model(config, *vocab)
 
 
-VARIANTS = [("luong", "gru"), ("bahdanau", "gru"), ("luong", "lstm"), ("bahdanau", "lstm")]
+VARIANTS = [
+    ("luong", "gru"),
+    ("bahdanau", "gru"),
+    ("luong", "lstm"),
+    ("bahdanau", "lstm"),
+    ("location", "gru"),
+]
 
 
 @pytest.mark.parametrize("attention,cell", VARIANTS)
@@ -91,7 +97,7 @@ def test_label_smoothing_adds_uniform_term():
     assert float(smooth) == pytest.approx(0.8 * float(plain) - 0.2 * log_probs.mean(), rel=1e-5)
 
 
-@pytest.mark.parametrize("attention,cell", VARIANTS[:2])
+@pytest.mark.parametrize("attention,cell", [VARIANTS[0], VARIANTS[1], VARIANTS[4]])
 def test_beam_of_one_equals_greedy(attention, cell):
     model = tiny_model(attention, cell)
     inputs = tf.random.stateless_uniform([4, 6], [1, 2], 4, 30, tf.int32)
