@@ -38,3 +38,134 @@ def ctc_greedy_search(logits: tf.Tensor, lengths: tf.Tensor) -> dict:
         "lengths": tf.cast(ragged.row_lengths(), tf.int32),
         "scores": path_scores,
     }
+
+
+def _logaddexp(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_logsumexp(tf.stack([a, b]), axis=0)
+
+
+def ctc_prefix_beam_search(
+    logits: tf.Tensor,
+    lengths: tf.Tensor,
+    beam_size: int = 8,
+    max_output_length: int = 64,
+    transitions: tf.Tensor | None = None,
+    final_states: tf.Tensor | None = None,
+) -> dict:
+    """CTC prefix beam search in the graph: logits [B, S, V] -> best labelling per example.
+
+    Each hypothesis is a labelling (prefix) with two log-probabilities: of all alignments so
+    far that end in blank (pb) and in its last label (pnb); extensions that reproduce another
+    live prefix are merged into it, so every prefix is scored by the sum over its alignments.
+    An optional grammar is a deterministic automaton given as data: `transitions` [Q, V]
+    (next state, or -1 where label v is not allowed in state q; state 0 is the start) and
+    `final_states` bool [Q] (where a complete output may end).
+    Returns ids [B, L], lengths [B], scores [B] (log-probability of the labelling).
+    """
+    logits = tf.cast(logits, tf.float32)
+    lengths = tf.cast(lengths, tf.int32)
+    batch_size = tf.shape(logits)[0]
+    num_frames = tf.shape(logits)[1]
+    vocab_size = logits.shape[-1]
+    k, length_cap = beam_size, max_output_length
+    neg_inf = tf.constant(-1e30, tf.float32)
+    positions = tf.range(length_cap)
+    labels = tf.range(vocab_size)
+    if transitions is None:
+        transitions = tf.zeros([1, vocab_size], tf.int32)
+        final_states = tf.constant([True])
+    transitions = tf.cast(transitions, tf.int32)
+
+    prefixes = tf.zeros([batch_size, k, length_cap], tf.int32)
+    prefix_lengths = tf.zeros([batch_size, k], tf.int32)
+    last = tf.fill([batch_size, k], -1)
+    start = tf.concat([[0.0], tf.fill([k - 1], neg_inf)], axis=0)
+    p_blank = tf.tile(start[None], [batch_size, 1])
+    p_label = tf.fill([batch_size, k], neg_inf)
+    states = tf.zeros([batch_size, k], tf.int32)
+
+    def body(t, prefixes, prefix_lengths, last, p_blank, p_label, states):
+        log_probs = tf.nn.log_softmax(logits[:, t], axis=-1)  # [B, V]
+        total = _logaddexp(p_blank, p_label)
+        alive = total > neg_inf / 2
+        stay_blank = total + log_probs[:, BLANK_ID][:, None]
+        repeat = tf.gather(log_probs, tf.maximum(last, 0), batch_dims=1)
+        stay_label = tf.where(prefix_lengths > 0, p_label + repeat, neg_inf)
+
+        same_as_last = labels[None, None, :] == last[:, :, None]
+        base = tf.where(same_as_last, p_blank[:, :, None], total[:, :, None])
+        extend = base + log_probs[:, None, :]
+        allowed = tf.gather(transitions, states) >= 0  # [B, K, V]
+        allowed &= (labels != BLANK_ID)[None, None, :]
+        allowed &= (prefix_lengths < length_cap)[:, :, None] & alive[:, :, None]
+        extend = tf.where(allowed, extend, neg_inf)
+
+        # child[b, p, j]: live prefix j equals live prefix p plus one label (last[j]).
+        same = tf.equal(prefixes[:, :, None, :], prefixes[:, None, :, :])
+        within = positions[None, None, None, :] < prefix_lengths[:, :, None, None]
+        child = tf.reduce_all(same | ~within, axis=-1)
+        child &= prefix_lengths[:, None, :] == prefix_lengths[:, :, None] + 1
+        child &= alive[:, :, None] & alive[:, None, :]
+        # into_child[b, p, j] = extend[b, p, last[b, j]]
+        into_child = tf.gather(
+            extend, tf.tile(tf.maximum(last, 0)[:, None, :], [1, k, 1]), batch_dims=2
+        )
+        merged = tf.reduce_logsumexp(tf.where(child, into_child, neg_inf), axis=1)
+        stay_label = _logaddexp(stay_label, merged)
+        last_one_hot = tf.one_hot(tf.maximum(last, 0), vocab_size)  # [B, K(j), V]
+        taken = tf.matmul(tf.cast(child, tf.float32), last_one_hot) > 0
+        extend = tf.where(taken, neg_inf, extend)
+
+        stay_total = _logaddexp(stay_blank, stay_label)
+        stay_total = tf.where(alive, stay_total, neg_inf)
+        candidates = tf.concat([stay_total, tf.reshape(extend, [batch_size, -1])], axis=1)
+        _, top = tf.math.top_k(candidates, k=k)
+        is_extension = top >= k
+        parent = tf.where(is_extension, (top - k) // vocab_size, top)
+        label = tf.where(is_extension, (top - k) % vocab_size, 0)
+
+        parent_prefixes = tf.gather(prefixes, parent, batch_dims=1)
+        parent_lengths = tf.gather(prefix_lengths, parent, batch_dims=1)
+        write = tf.one_hot(parent_lengths, length_cap, dtype=tf.int32) * label[:, :, None]
+        new_prefixes = tf.where(is_extension[:, :, None], parent_prefixes + write, parent_prefixes)
+        new_lengths = parent_lengths + tf.cast(is_extension, tf.int32)
+        new_last = tf.where(is_extension, label, tf.gather(last, parent, batch_dims=1))
+        new_blank = tf.where(is_extension, neg_inf, tf.gather(stay_blank, parent, batch_dims=1))
+        new_label = tf.where(
+            is_extension,
+            tf.gather(tf.reshape(extend, [batch_size, -1]), tf.maximum(top - k, 0), batch_dims=1),
+            tf.gather(stay_label, parent, batch_dims=1),
+        )
+        parent_states = tf.gather(states, parent, batch_dims=1)
+        new_states = tf.where(
+            is_extension,
+            tf.gather_nd(transitions, tf.stack([parent_states, label], axis=-1)),
+            parent_states,
+        )
+        active = (t < lengths)[:, None]
+        keep = lambda new, old: tf.where(  # noqa: E731
+            tf.reshape(active, [-1] + [1] * (len(new.shape) - 1)), new, old
+        )
+        return (
+            t + 1,
+            keep(new_prefixes, prefixes),
+            keep(new_lengths, prefix_lengths),
+            keep(new_last, last),
+            keep(new_blank, p_blank),
+            keep(new_label, p_label),
+            keep(new_states, states),
+        )
+
+    _, prefixes, prefix_lengths, _, p_blank, p_label, states = tf.while_loop(
+        lambda t, *_: t < num_frames,
+        body,
+        (tf.constant(0), prefixes, prefix_lengths, last, p_blank, p_label, states),
+    )
+    scores = _logaddexp(p_blank, p_label)
+    scores = tf.where(tf.gather(tf.cast(final_states, tf.bool), states), scores, neg_inf)
+    best = tf.argmax(scores, axis=1, output_type=tf.int32)
+    return {
+        "ids": tf.gather(prefixes, best, batch_dims=1),
+        "lengths": tf.gather(prefix_lengths, best, batch_dims=1),
+        "scores": tf.gather(scores, best, batch_dims=1),
+    }

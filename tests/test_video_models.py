@@ -103,3 +103,51 @@ def test_ctc_greedy_merges_repeats_and_drops_blanks():
     assert out["lengths"].numpy().tolist() == [3, 1]
     assert out["ids"].numpy()[0].tolist() == [1, 1, 2]
     assert out["ids"].numpy()[1, :1].tolist() == [3]
+
+
+def _brute_force_labellings(log_probs, steps):
+    scores = {}
+    vocab = log_probs.shape[-1]
+    for path in itertools.product(range(vocab), repeat=steps):
+        label = tuple(_collapse(path))
+        p = np.exp(sum(log_probs[t, s] for t, s in enumerate(path)))
+        scores[label] = scores.get(label, 0.0) + p
+    return scores
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_ctc_prefix_beam_search_matches_brute_force(seed):
+    from models.ctc import ctc_prefix_beam_search
+
+    rng = np.random.default_rng(seed)
+    steps, vocab = 5, 3
+    logits = rng.normal(scale=2.0, size=(1, steps, vocab)).astype(np.float32)
+    brute = _brute_force_labellings(_log_softmax(logits[0]), steps)
+    best_label, best_p = max(brute.items(), key=lambda kv: kv[1])
+    out = ctc_prefix_beam_search(tf.constant(logits), tf.constant([steps]), beam_size=64,
+                                 max_output_length=steps)
+    n = int(out["lengths"][0])
+    assert tuple(out["ids"][0, :n].numpy()) == best_label
+    assert float(out["scores"][0]) == pytest.approx(np.log(best_p), abs=1e-4)
+
+
+def test_ctc_prefix_beam_search_respects_lengths_and_grammar():
+    from models.ctc import ctc_prefix_beam_search
+
+    rng = np.random.default_rng(5)
+    logits = rng.normal(scale=2.0, size=(2, 5, 4)).astype(np.float32)
+    lengths = np.array([5, 3])
+    # Grammar over labels 1..3: exactly "1 2" or "3" (state 0 -1-> 1 -2-> 2; 0 -3-> 2).
+    transitions = np.full((3, 4), -1, np.int32)
+    transitions[0, 1], transitions[1, 2], transitions[0, 3] = 1, 2, 2
+    final_states = np.array([False, False, True])
+    out = ctc_prefix_beam_search(tf.constant(logits), tf.constant(lengths), beam_size=16,
+                                 max_output_length=5, transitions=transitions,
+                                 final_states=final_states)
+    for row in range(2):
+        n = int(out["lengths"][row])
+        assert tuple(out["ids"][row, :n].numpy()) in {(1, 2), (3,)}
+        brute = _brute_force_labellings(_log_softmax(logits[row, : lengths[row]]), lengths[row])
+        best = max((p, label) for label, p in brute.items() if label in {(1, 2), (3,)})
+        assert tuple(out["ids"][row, :n].numpy()) == best[1]
+        assert float(out["scores"][row]) == pytest.approx(np.log(best[0]), abs=1e-4)
