@@ -70,6 +70,141 @@ def greedy_search(model, inputs, input_lengths, bos_id: int, eos_id: int, max_le
     }
 
 
+class GrammarScorer:
+    """Allows only labels the automaton accepts; eos only where a sentence may end.
+
+    transitions: int32 [Q, V] (next state or -1), final_states: bool [Q]; state 0 is the start.
+    """
+
+    key = "grammar_state"
+
+    def __init__(self, transitions, final_states, eos_id: int):
+        self.transitions = tf.constant(transitions, tf.int32)
+        self.final_states = tf.constant(final_states, tf.bool)
+        self.eos_id = eos_id
+
+    def initial_state(self, num_hypotheses) -> dict:
+        return {self.key: tf.zeros([num_hypotheses], tf.int32)}
+
+    def score(self, state) -> tuple[tf.Tensor, dict]:
+        """Additive log-scores [N, V] (0 or -inf) and the per-label next states [N, V]."""
+        current = state[self.key]
+        alive = (current >= 0)[:, None]
+        next_states = tf.gather(self.transitions, tf.maximum(current, 0))
+        can_end = tf.gather(self.final_states, tf.maximum(current, 0))
+        is_eos = tf.range(tf.shape(next_states)[1]) == self.eos_id
+        allowed = alive & tf.where(is_eos[None, :], can_end[:, None], next_states >= 0)
+        scores = tf.where(allowed, 0.0, -1e9)
+        return scores, {self.key: tf.where(is_eos[None, :], state[self.key][:, None], next_states)}
+
+
+class CTCPrefixScorer:
+    """Scores each extension of a hypothesis by its CTC prefix probability (Watanabe et al.).
+
+    For prefix g with forward variables r_n(g), r_b(g) over the encoder frames, extending by
+    label c gives the probability of all alignments whose labelling starts with g + c; eos gets
+    the probability of exactly g. The score added is weight * (psi(g + c) - psi(g)).
+    """
+
+    def __init__(
+        self,
+        ctc_logits,
+        ctc_lengths,
+        weight: float,
+        eos_id: int,
+        blank_id: int = 0,
+        bos_id: int = 2,
+    ):
+        self.log_probs = tf.nn.log_softmax(tf.cast(ctc_logits, tf.float32), axis=-1)  # [N,T,V]
+        self.lengths = tf.cast(ctc_lengths, tf.int32)
+        self.weight = weight
+        self.eos_id, self.blank_id, self.bos_id = eos_id, blank_id, bos_id
+
+    def initial_state(self, num_hypotheses) -> dict:
+        del num_hypotheses
+        frames = tf.shape(self.log_probs)[1]
+        valid = tf.sequence_mask(self.lengths, frames)
+        blank = tf.where(valid, self.log_probs[:, :, self.blank_id], 0.0)
+        return {
+            "ctc_r_label": tf.fill(tf.shape(blank), -1e30),
+            "ctc_r_blank": tf.math.cumsum(blank, axis=1),
+            "ctc_psi": tf.zeros([tf.shape(blank)[0]]),
+            "ctc_last": tf.fill([tf.shape(blank)[0]], -1),
+        }
+
+    def score(self, state) -> tuple[tf.Tensor, dict]:
+        log_probs, neg_inf = self.log_probs, tf.constant(-1e30)
+        num_hyps, frames = tf.shape(log_probs)[0], tf.shape(log_probs)[1]
+        vocab = log_probs.shape[-1]
+        labels = tf.range(vocab)
+        r_label, r_blank = state["ctc_r_label"], state["ctc_r_blank"]  # [N, T]
+        empty = tf.equal(state["ctc_last"], -1)
+        repeat = labels[None, :] == state["ctc_last"][:, None]  # [N, V]
+        # phi[n, c, t]: prefix g ends at frame t so that c can start at t + 1.
+        phi = tf.where(
+            repeat[:, :, None],
+            r_blank[:, None, :],
+            tf.reduce_logsumexp(tf.stack([r_blank, r_label]), 0)[:, None, :],
+        )
+        label_frames = tf.transpose(log_probs, [1, 0, 2])  # [T, N, V]
+        blank_frames = label_frames[:, :, self.blank_id]  # [T, N]
+        phi_frames = tf.transpose(phi, [2, 0, 1])  # [T, N, V]
+        first = tf.where(empty[:, None], label_frames[0], neg_inf)  # r_label(h) at t = 0
+        start = (first, tf.fill(tf.shape(first), neg_inf), first)
+
+        def step(carry, inputs):
+            label_prev, blank_prev, psi = carry
+            label_lp, blank_lp, phi_prev, t = inputs
+            label_now = tf.reduce_logsumexp(tf.stack([label_prev, phi_prev]), 0) + label_lp
+            blank_now = (
+                tf.reduce_logsumexp(tf.stack([blank_prev, label_prev]), 0) + blank_lp[:, None]
+            )
+            active = (t < self.lengths)[:, None]
+            psi = tf.where(
+                active, tf.reduce_logsumexp(tf.stack([psi, phi_prev + label_lp]), 0), psi
+            )
+            return (
+                tf.where(active, label_now, label_prev),
+                tf.where(active, blank_now, blank_prev),
+                psi,
+            )
+
+        steps = tf.range(1, frames)
+        label_seq, blank_seq, psi_seq = tf.scan(
+            step, (label_frames[1:], blank_frames[1:], phi_frames[:-1], steps), initializer=start
+        )
+        r_label_new = tf.concat([start[0][None], label_seq], 0)  # [T, N, V]
+        r_blank_new = tf.concat([start[1][None], blank_seq], 0)
+        psi = tf.concat([start[2][None], psi_seq], 0)[-1]  # [N, V]
+        last_frame = tf.maximum(self.lengths - 1, 0)
+        end_score = tf.reduce_logsumexp(
+            tf.stack(
+                [
+                    tf.gather(r_label, last_frame, batch_dims=1),
+                    tf.gather(r_blank, last_frame, batch_dims=1),
+                ]
+            ),
+            0,
+        )
+        is_eos = labels == self.eos_id
+        psi = tf.where(is_eos[None, :], end_score[:, None], psi)
+        unusable = (labels == self.blank_id) | (labels == self.bos_id)
+        psi = tf.where(unusable[None, :], neg_inf, psi)
+        # psi(g + c) <= psi(g); a dead parent (psi(g) = -inf) must not turn into a gain.
+        dead = (state["ctc_psi"] < -1e29)[:, None]
+        scores = tf.where(
+            dead, -1e9, self.weight * tf.minimum(psi - state["ctc_psi"][:, None], 0.0)
+        )
+        del num_hyps
+        candidates = {
+            "ctc_r_label": tf.transpose(r_label_new, [1, 2, 0]),  # [N, V, T]
+            "ctc_r_blank": tf.transpose(r_blank_new, [1, 2, 0]),
+            "ctc_psi": psi,
+            "ctc_last": tf.tile(labels[None, :], [tf.shape(psi)[0], 1]),
+        }
+        return tf.clip_by_value(scores, -1e9, 0.0), candidates
+
+
 def _keep_static_shapes(new, old):
     return tf.nest.map_structure(lambda n, o: tf.ensure_shape(n, o.shape), new, old)
 
@@ -91,13 +226,42 @@ def beam_search(
     max_lengths,
     beam_size: int = 5,
     length_penalty: float = 0.6,
+    ctc_weight: float = 0.0,
+    grammar=None,
 ) -> dict:
-    """Batched beam search; hypotheses ranked by log_prob / length**length_penalty."""
+    """Batched beam search; hypotheses ranked by log_prob / length**length_penalty.
+
+    Joint CTC/attention decoding (ctc_weight > 0, needs the model's CTC head) scores each
+    extension by (1 - ctc_weight) * attention log-prob + ctc_weight * CTC prefix score;
+    `grammar` = (transitions, final_states) restricts outputs to an automaton's language.
+    A scorer's state lives in the decoder state, so it follows the beams; its per-label
+    candidate states are picked by the chosen label.
+    """
     memory, state = _prepare(model, inputs, input_lengths)
+    scorers = []
+    if grammar is not None:
+        scorers.append(GrammarScorer(grammar[0], grammar[1], eos_id))
+    if ctc_weight > 0:
+        if getattr(model, "ctc_head", None) is None:
+            raise ValueError("ctc_weight > 0 needs a model with a CTC head")
+        ctc_logits = model.ctc_head(memory["memory"])
+        ctc_lengths = tf.reduce_sum(tf.cast(memory["mask"], tf.int32), axis=1)
+        scorers.append(
+            CTCPrefixScorer(
+                _tile_beams(ctc_logits, beam_size),
+                _tile_beams(ctc_lengths, beam_size),
+                ctc_weight,
+                eos_id,
+                bos_id=bos_id,
+            )
+        )
+    attention_weight = 1.0 - ctc_weight
     batch_size = tf.shape(input_lengths)[0]
     source_length = tf.shape(memory["memory"])[1]
     memory = tf.nest.map_structure(lambda x: _tile_beams(x, beam_size), memory)
     state = tf.nest.map_structure(lambda x: _tile_beams(x, beam_size), state)
+    for scorer in scorers:
+        state.update(scorer.initial_state(tf.shape(input_lengths)[0] * beam_size))
     beam_max_lengths = tf.reshape(_tile_beams(max_lengths, beam_size), [batch_size, beam_size])
     num_steps = tf.reduce_max(max_lengths)
     vocab_size = model.decoder.vocab_size
@@ -120,8 +284,14 @@ def beam_search(
 
     def body(t, tokens, state, log_probs, finished, lengths, sequences, alignments):
         loop_vars = (tokens, state, log_probs, finished, lengths, sequences, alignments)
-        logits, state, alignment = model.decoder.step(tokens, state, memory)
-        step_log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        logits, new_state, alignment = model.decoder.step(tokens, state, memory)
+        step_log_probs = attention_weight * tf.nn.log_softmax(tf.cast(logits, tf.float32), -1)
+        candidates = {}
+        for scorer in scorers:
+            extra, scorer_candidates = scorer.score(state)
+            step_log_probs += extra
+            candidates.update(scorer_candidates)
+        state = {**state, **new_state}
         step_log_probs = tf.reshape(step_log_probs, [batch_size, beam_size, vocab_size])
         must_end = (t + 1 >= beam_max_lengths)[:, :, None]
         step_log_probs = tf.where(
@@ -143,6 +313,9 @@ def beam_search(
         finished = tf.logical_or(tf.gather(finished, parents, batch_dims=1), next_tokens == eos_id)
         flat_parents = tf.reshape(parents + batch_offsets, [-1])
         state = tf.nest.map_structure(lambda x: _gather_beams(x, flat_parents), state)
+        flat_tokens = tf.reshape(next_tokens, [-1])
+        for key, value in candidates.items():
+            state[key] = tf.gather(_gather_beams(value, flat_parents), flat_tokens, batch_dims=1)
         alignment = tf.reshape(
             _gather_beams(tf.cast(alignment, tf.float32), flat_parents),
             [batch_size, beam_size, 1, source_length],

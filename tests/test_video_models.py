@@ -151,3 +151,49 @@ def test_ctc_prefix_beam_search_respects_lengths_and_grammar():
         best = max((p, label) for label, p in brute.items() if label in {(1, 2), (3,)})
         assert tuple(out["ids"][row, :n].numpy()) == best[1]
         assert float(out["scores"][row]) == pytest.approx(np.log(best[0]), abs=1e-4)
+
+
+def _ctc_model(vocab=6):
+    config = translation_config().model
+    config.embedding_dim = 8
+    config.encoder_units = 8
+    config.decoder_units = 16
+    config.encoder_layers = 1
+    config.ctc_weight = 0.5
+    tf.keras.utils.set_random_seed(3)
+    return build_model(config, 10, vocab)
+
+
+def test_joint_search_with_full_ctc_weight_finds_the_best_ctc_labelling():
+    from models.search import beam_search
+
+    model = _ctc_model(vocab=6)  # ids: 0 blank/pad, 1 unk, 2 bos, 3 eos, 4 and 5 labels
+    inputs, lengths = tf.constant([[5, 6, 7, 8]]), tf.constant([4])
+    memory, memory_lengths, _ = model.encode(inputs, lengths)
+    logits = model.ctc_head(memory).numpy()
+    log_probs = _log_softmax(logits[0])
+    brute = _brute_force_labellings(log_probs, 4)
+    usable = {label: p for label, p in brute.items() if all(x in (1, 4, 5) for x in label)}
+    best_label, best_p = max(usable.items(), key=lambda kv: kv[1])
+    out = beam_search(model, inputs, lengths, 2, 3, tf.constant([6]), beam_size=40,
+                      length_penalty=0.0, ctc_weight=1.0)
+    n = int(out["lengths"][0])
+    assert tuple(out["ids"][0, :n].numpy()) == best_label
+    assert float(out["scores"][0]) == pytest.approx(np.log(best_p), abs=1e-3)
+
+
+def test_grammar_constrains_attention_and_joint_beam_search():
+    from data_prep.characters import CharVocabulary, word_grammar_automaton
+    from models.search import beam_search
+
+    vocabulary = CharVocabulary("ab ")
+    table, final = word_grammar_automaton([["ab", "b"], ["a"]], vocabulary)
+    model = _ctc_model(vocab=vocabulary.size)
+    inputs = tf.constant([[5, 6, 7, 8, 9], [4, 4, 4, 0, 0]])
+    lengths = tf.constant([5, 3])
+    for weight in (0.0, 0.5):
+        out = beam_search(model, inputs, lengths, 2, 3, tf.constant([8, 8]), beam_size=4,
+                          ctc_weight=weight, grammar=(table, final))
+        for row in range(2):
+            n = int(out["lengths"][row])
+            assert vocabulary.decode(out["ids"][row, :n].numpy()) in {"ab a", "b a"}
