@@ -46,8 +46,6 @@ LOG_EVERY_SECONDS = 10.0
 PairReader = Callable[[], Iterator[text.Pair]]
 
 
-
-
 class _Progress:
     """Logs "<label>: N lines (R lines/s)" at most every LOG_EVERY_SECONDS."""
 
@@ -364,6 +362,7 @@ def prepare_lipreading_dataset(
     workers: int = 1,
     max_clips: int = 0,
     seed: int = 0,
+    split_of=None,
 ) -> dict[str, Any]:
     """Raw videos of `dataset` under `input_dir` -> mouth-crop shards + manifest.json."""
     from data_prep.lipreading import prepare_lipreading
@@ -373,7 +372,13 @@ def prepare_lipreading_dataset(
     specs = lipreading_specs(dataset, input_dir, max_clips)
     logging.info("%s: %d clips found under %s", dataset, len(specs), input_dir)
     return prepare_lipreading(
-        specs, output_dir, settings, workers=workers, dataset_name=dataset, seed=seed,
+        specs,
+        output_dir,
+        settings,
+        workers=workers,
+        dataset_name=dataset,
+        seed=seed,
+        split_of=split_of,
         extra_manifest={"input_dir": str(input_dir)},
     )
 
@@ -393,8 +398,12 @@ def define_flags() -> None:
         "tfds_name", None, "Read a TFDS translate dataset on disk, e.g. wmt14_translate/de-en."
     )
     flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir for --tfds_name.")
-    flags.DEFINE_enum("dataset", "grid", VIDEO_DATASETS,
-                      "Lip reading: corpus layout of --input_dir (manifest: a CSV/JSONL file).")
+    flags.DEFINE_enum(
+        "dataset",
+        "grid",
+        VIDEO_DATASETS,
+        "Lip reading: corpus layout of --input_dir (manifest: a CSV/JSONL file).",
+    )
     flags.DEFINE_integer("workers", 1, "Lip reading: worker processes.")
     flags.DEFINE_string("preset", "lipnet", "Lip reading: crop preset (lipnet, gray96).")
     flags.DEFINE_string("detector", "haar", "Lip reading: face detector (haar, mediapipe, dlib).")
@@ -403,30 +412,48 @@ def define_flags() -> None:
     flags.DEFINE_integer("clips_per_shard", 64, "Lip reading: clips per TFRecord shard.")
     flags.DEFINE_integer("max_clips", 0, "Lip reading: only the first N clips by id (0: all).")
     flags.DEFINE_bool("strict", False, "Lip reading: stop at the first bad clip.")
-    flags.DEFINE_bool("keep_out_of_set", False,
-                      "Lip reading: drop out-of-set transcript characters instead of the clip.")
-    flags.DEFINE_string("plot_roi", None, "Lip reading: also plot the ROI trajectory of this "
-                        "clip id to <output_dir>/roi_<id>.png.")
+    flags.DEFINE_bool(
+        "keep_out_of_set",
+        False,
+        "Lip reading: drop out-of-set transcript characters instead of the clip.",
+    )
+    flags.DEFINE_string(
+        "plot_roi",
+        None,
+        "Lip reading: also plot the ROI trajectory of this clip id to <output_dir>/roi_<id>.png.",
+    )
 
 
 def _main_lipreading() -> None:
     from data_prep.lipreading import ClipSkipped, LipreadingSettings
 
     settings = LipreadingSettings(
-        preset=FLAGS.preset, target_fps=FLAGS.target_fps, detector=FLAGS.detector,
-        detect_every=FLAGS.detect_every, strict=FLAGS.strict,
-        keep_out_of_set=FLAGS.keep_out_of_set, clips_per_shard=FLAGS.clips_per_shard,
+        preset=FLAGS.preset,
+        target_fps=FLAGS.target_fps,
+        detector=FLAGS.detector,
+        detect_every=FLAGS.detect_every,
+        strict=FLAGS.strict,
+        keep_out_of_set=FLAGS.keep_out_of_set,
+        clips_per_shard=FLAGS.clips_per_shard,
     )
     try:
         manifest = prepare(
-            "lipreading", None, FLAGS.input_dir, FLAGS.output_dir, dataset=FLAGS.dataset,
-            settings=settings, workers=FLAGS.workers, max_clips=FLAGS.max_clips,
+            "lipreading",
+            None,
+            FLAGS.input_dir,
+            FLAGS.output_dir,
+            dataset=FLAGS.dataset,
+            settings=settings,
+            workers=FLAGS.workers,
+            max_clips=FLAGS.max_clips,
         )
     except (ClipSkipped, FileNotFoundError, NotADirectoryError, ValueError) as e:
         sys.exit(f"prepare: error: {e}")
     for split, entry in manifest["splits"].items():
-        print(f"{split}: {entry['num_examples']} clips, {entry['num_frames']} frames "
-              f"({entry['num_skipped']} skipped)")
+        print(
+            f"{split}: {entry['num_examples']} clips, {entry['num_frames']} frames "
+            f"({entry['num_skipped']} skipped)"
+        )
     if manifest["skipped_by_reason"]:
         print(f"skipped by reason: {manifest['skipped_by_reason']}")
     print(f"timing: {manifest['timing']}")
@@ -444,9 +471,11 @@ def plot_clip_roi(prepared_dir: str | os.PathLike, clip_id: str) -> Path:
     from data_prep.contact_sheet import plot_roi_trajectory
 
     manifest = json.loads((Path(prepared_dir) / records.MANIFEST_NAME).read_text())
-    spec = {"id": tf.io.FixedLenFeature([], tf.string),
-            "roi_boxes": tf.io.VarLenFeature(tf.float32),
-            "roi_confidence": tf.io.VarLenFeature(tf.float32)}
+    spec = {
+        "id": tf.io.FixedLenFeature([], tf.string),
+        "roi_boxes": tf.io.VarLenFeature(tf.float32),
+        "roi_confidence": tf.io.VarLenFeature(tf.float32),
+    }
     for entry in manifest["splits"].values():
         files = [str(Path(prepared_dir) / f["path"]) for f in entry["files"]]
         for raw in tf.data.TFRecordDataset(files):
@@ -455,8 +484,9 @@ def plot_clip_roi(prepared_dir: str | os.PathLike, clip_id: str) -> Path:
                 boxes = tf.sparse.to_dense(example["roi_boxes"]).numpy().reshape(-1, 4)
                 confidence = tf.sparse.to_dense(example["roi_confidence"]).numpy()
                 safe = clip_id.replace("/", "_")
-                return plot_roi_trajectory(np.asarray(boxes), confidence,
-                                           Path(prepared_dir) / f"roi_{safe}.png", clip_id)
+                return plot_roi_trajectory(
+                    np.asarray(boxes), confidence, Path(prepared_dir) / f"roi_{safe}.png", clip_id
+                )
     raise ValueError(f"clip {clip_id!r} is not in {prepared_dir} (skipped, or a wrong id)")
 
 

@@ -1,0 +1,201 @@
+"""tf.data input pipeline for prepared lip-reading shards (see data_prep/lipreading.py).
+
+Each batch is a dict ready for the model:
+    inputs float32 [B, T, H, W, C] normalised frames (zero beyond each clip's length),
+    input_lengths [B], targets [B, L] bos + character ids, labels [B, L] ids + eos,
+    target_lengths [B], id [B], text [B].
+Augmentation (training only): random crop, horizontal flip, brightness/contrast jitter and
+time masking, drawn with stateless ops from per-example seeds, so a seeded run is
+deterministic. Records stream from disk: memory does not grow with the dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import tensorflow as tf
+
+from data_prep.characters import BOS_ID, EOS_ID, UNK_ID, CharVocabulary
+
+FEATURES = {
+    "id": tf.io.FixedLenFeature([], tf.string),
+    "text": tf.io.FixedLenFeature([], tf.string),
+    "frames": tf.io.FixedLenFeature([], tf.string),
+    "num_frames": tf.io.FixedLenFeature([], tf.int64),
+    "height": tf.io.FixedLenFeature([], tf.int64),
+    "width": tf.io.FixedLenFeature([], tf.int64),
+    "channels": tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+@dataclasses.dataclass
+class VideoAugmentation:
+    """Training-time augmentation settings; crop_size None keeps the full frame."""
+
+    crop_size: tuple[int, int] | None = None
+    flip: bool = True
+    brightness: float = 0.1
+    contrast: float = 0.1
+    time_masks: int = 1
+    max_time_mask: int = 6
+
+
+def load_video_manifest(prepared_dir: str | Path) -> dict:
+    """manifest.json of a prepared lip-reading dataset, with a clear error when absent."""
+    path = Path(prepared_dir) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: run `python -m pipelines.prepare --task=lipreading ...` first"
+        )
+    manifest = json.loads(path.read_text())
+    if manifest.get("task") != "lipreading":
+        raise ValueError(f"{path} is a {manifest.get('task')!r} dataset, not lipreading")
+    return manifest
+
+
+def video_split_files(prepared_dir: str | Path, manifest: dict, split: str) -> list[str]:
+    """Shard paths of `split`."""
+    if split not in manifest["splits"]:
+        raise KeyError(f"split {split!r} not in {prepared_dir}; have {sorted(manifest['splits'])}")
+    return [str(Path(prepared_dir) / f["path"]) for f in manifest["splits"][split]["files"]]
+
+
+def char_table(vocabulary: CharVocabulary) -> tf.lookup.StaticHashTable:
+    """Unicode code point -> character id (unknown characters map to UNK_ID)."""
+    keys = tf.constant([ord(c) for c in vocabulary.characters], tf.int32)
+    values = tf.constant([vocabulary.ids[c] for c in vocabulary.characters], tf.int32)
+    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), UNK_ID)
+
+
+def _decode(serialized, table):
+    example = tf.io.parse_single_example(serialized, FEATURES)
+    shape = tf.cast(
+        tf.stack([example["num_frames"], example["height"], example["width"], example["channels"]]),
+        tf.int32,
+    )
+    frames = tf.reshape(tf.io.decode_raw(example["frames"], tf.uint8), shape)
+    ids = table.lookup(tf.strings.unicode_decode(example["text"], "UTF-8"))
+    return {"id": example["id"], "text": example["text"], "frames": frames, "ids": ids}
+
+
+def _augment(frames, seed, augmentation: VideoAugmentation):
+    """frames float32 [T, H, W, C] in [0, 1] -> augmented frames (same T)."""
+    seeds = tf.random.experimental.stateless_split(seed, 6)
+    if augmentation.crop_size:
+        height, width = augmentation.crop_size
+        shape = tf.shape(frames)
+        top = tf.random.stateless_uniform([], seeds[0], 0, shape[1] - height + 1, tf.int32)
+        left = tf.random.stateless_uniform([], seeds[1], 0, shape[2] - width + 1, tf.int32)
+        frames = frames[:, top : top + height, left : left + width, :]
+    if augmentation.flip:
+        flip = tf.random.stateless_uniform([], seeds[2]) < 0.5
+        frames = tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
+    if augmentation.brightness:
+        frames += tf.random.stateless_uniform(
+            [], seeds[3], -augmentation.brightness, augmentation.brightness
+        )
+    if augmentation.contrast:
+        factor = tf.random.stateless_uniform(
+            [], seeds[4], 1 - augmentation.contrast, 1 + augmentation.contrast
+        )
+        mean = tf.reduce_mean(frames)
+        frames = (frames - mean) * factor + mean
+    num_frames = tf.shape(frames)[0]
+    mask_seeds = tf.random.experimental.stateless_split(seeds[5], max(augmentation.time_masks, 1))
+    keep = tf.ones([num_frames], tf.float32)
+    for i in range(augmentation.time_masks):
+        width = tf.random.stateless_uniform(
+            [], mask_seeds[i], 0, augmentation.max_time_mask + 1, tf.int32
+        )
+        start = tf.random.stateless_uniform(
+            [], tf.reverse(mask_seeds[i], [0]), 0, tf.maximum(num_frames - width, 0) + 1, tf.int32
+        )
+        span = (tf.range(num_frames) >= start) & (tf.range(num_frames) < start + width)
+        keep *= 1.0 - tf.cast(span, tf.float32)
+    mean_frame = tf.reduce_mean(frames, axis=0, keepdims=True)
+    return frames * keep[:, None, None, None] + mean_frame * (1.0 - keep)[:, None, None, None]
+
+
+def _center_crop(frames, crop_size):
+    if not crop_size:
+        return frames
+    height, width = crop_size
+    shape = tf.shape(frames)
+    top, left = (shape[1] - height) // 2, (shape[2] - width) // 2
+    return frames[:, top : top + height, left : left + width, :]
+
+
+def make_video_dataset(
+    files: list[str],
+    *,
+    mean,
+    std,
+    batch_size: int,
+    training: bool,
+    vocabulary: CharVocabulary | None = None,
+    augmentation: VideoAugmentation | None = None,
+    seed: int = 0,
+    epoch: int = 0,
+    bucket_boundaries=(40, 60, 80, 100),
+    shuffle_buffer: int = 256,
+    max_frames: int = 0,
+) -> tf.data.Dataset:
+    """One epoch of batches; order and augmentation depend only on (seed, epoch) in training."""
+    if not files:
+        raise ValueError("no input files given to the video pipeline")
+    vocabulary = vocabulary or CharVocabulary()
+    augmentation = augmentation or VideoAugmentation()
+    table = char_table(vocabulary)
+    mean = tf.constant(mean, tf.float32)
+    std = tf.constant(std, tf.float32)
+    epoch_seed = seed * 1000003 + epoch
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        dataset = dataset.shuffle(len(files), seed=epoch_seed)
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(files), 4),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=epoch_seed)
+    dataset = dataset.map(
+        lambda x: _decode(x, table), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    if max_frames:
+        dataset = dataset.filter(lambda x: tf.shape(x["frames"])[0] <= max_frames)
+    seeds = tf.data.Dataset.random(seed=epoch_seed).batch(2)
+
+    def finish(example, example_seed):
+        frames = tf.cast(example["frames"], tf.float32) / 255.0
+        if training:
+            frames = _augment(frames, tf.cast(example_seed, tf.int32), augmentation)
+        else:
+            frames = _center_crop(frames, augmentation.crop_size)
+        frames = (frames - mean) / std
+        ids = example["ids"]
+        return {
+            "id": example["id"],
+            "text": example["text"],
+            "inputs": frames,
+            "input_lengths": tf.shape(frames)[0],
+            "targets": tf.concat([[BOS_ID], ids], 0),
+            "labels": tf.concat([ids, [EOS_ID]], 0),
+            "target_lengths": tf.shape(ids)[0] + 1,
+        }
+
+    dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+        finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    if training:
+        dataset = dataset.bucket_by_sequence_length(
+            lambda x: x["input_lengths"],
+            list(bucket_boundaries),
+            [batch_size] * (len(bucket_boundaries) + 1),
+        )
+    else:
+        dataset = dataset.padded_batch(batch_size)
+    return dataset.prefetch(tf.data.AUTOTUNE)

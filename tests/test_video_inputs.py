@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from data_prep.characters import CharVocabulary
+from data_prep.lipreading import LipreadingSettings
+from data_prep.synthetic import write_synthetic_corpus
+from pipelines.inputs.video import (
+    VideoAugmentation,
+    load_video_manifest,
+    make_video_dataset,
+    video_split_files,
+)
+from pipelines.prepare import prepare_lipreading_dataset
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("video")
+    write_synthetic_corpus(root / "raw", 5, seed=11)
+    prepare_lipreading_dataset(
+        "grid",
+        root / "raw",
+        root / "prep",
+        LipreadingSettings(clips_per_shard=2),
+        split_of=lambda spec: "train",
+    )
+    return root / "prep", load_video_manifest(root / "prep")
+
+
+def _dataset(prepared, training, seed=0, crop=(44, 88)):
+    prep, manifest = prepared
+    stats = manifest["normalisation"]
+    return make_video_dataset(
+        video_split_files(prep, manifest, "train"),
+        mean=stats["mean"],
+        std=stats["std"],
+        batch_size=2,
+        training=training,
+        seed=seed,
+        augmentation=VideoAugmentation(crop_size=crop),
+    )
+
+
+def test_batches_hold_normalised_frames_and_character_targets(prepared):
+    _, manifest = prepared
+    texts = {c["id"]: c["text"] for c in manifest["splits"]["train"]["clips"]}
+    vocabulary = CharVocabulary()
+    seen = 0
+    for batch in _dataset(prepared, training=False):
+        inputs = batch["inputs"].numpy()
+        assert inputs.shape[2:] == (44, 88, 3)
+        for row, n in enumerate(batch["input_lengths"].numpy()):
+            assert np.all(inputs[row, n:] == 0.0)
+            clip_id = batch["id"].numpy()[row].decode()
+            assert vocabulary.decode(batch["labels"].numpy()[row]) == texts[clip_id]
+            seen += 1
+    assert seen == manifest["splits"]["train"]["num_examples"] == 5
+    frames = np.concatenate(
+        [b["inputs"].numpy().reshape(-1, 3) for b in _dataset(prepared, training=False, crop=None)]
+    )
+    assert np.all(np.abs(frames.mean(0)) < 0.35) and np.all(np.abs(frames.std(0) - 1) < 0.35)
+
+
+def test_training_augmentation_is_deterministic_per_seed(prepared):
+    first = [b["inputs"].numpy() for b in _dataset(prepared, training=True, seed=3)]
+    again = [b["inputs"].numpy() for b in _dataset(prepared, training=True, seed=3)]
+    other = [b["inputs"].numpy() for b in _dataset(prepared, training=True, seed=4)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(
+        a.shape == b.shape and np.array_equal(a, b) for a, b in zip(first, other, strict=False)
+    )
