@@ -1,0 +1,135 @@
+"""Mouth frames in, text out: normalisation, the model and every decoding mode in one graph.
+
+Decoding modes (all stock TensorFlow ops inside tf.while_loop / tf.scan):
+    ctc_greedy     best path of the CTC head
+    ctc_beam       CTC prefix beam search
+    attention      attention beam search with length normalisation
+    joint          attention beam search scored with CTC prefix probabilities
+each with an optional grammar automaton (e.g. GRID's six word slots) given as data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from data_prep.characters import BOS_ID, EOS_ID, CharVocabulary, word_grammar_automaton
+from models.ctc import ctc_greedy_search, ctc_prefix_beam_search
+from models.search import beam_search
+
+MODES = ("ctc_greedy", "ctc_beam", "attention", "joint")
+
+
+def grammar_for(config, vocabulary: CharVocabulary):
+    """(transitions, final_states) for config.decode.grammar, or None; used by every mode."""
+    name = config.decode.get("grammar", "")
+    if not name:
+        return None
+    if name != "grid":
+        raise ValueError(f"unknown grammar {name!r}; known: grid")
+    from data_prep.corpora.grid import GRID_GRAMMAR
+
+    return word_grammar_automaton(list(GRID_GRAMMAR.values()), vocabulary)
+
+
+class Transcriber(tf.Module):
+    """Wraps a trained lip-reading Seq2Seq model for frames-to-text use and export."""
+
+    def __init__(
+        self,
+        model,
+        config,
+        normalisation: dict,
+        vocabulary: CharVocabulary | None = None,
+        grammar: bool = False,
+    ):
+        super().__init__(name="transcriber")
+        self.model = model
+        self.vocabulary = vocabulary or CharVocabulary()
+        self.strings = tf.constant(self.vocabulary.id_to_string_table())
+        self.mean = tf.constant(normalisation["mean"], tf.float32)
+        self.std = tf.constant(normalisation["std"], tf.float32)
+        self.crop_size = tuple(config.data.get("crop_size") or ())
+        self.beam_size = int(config.decode.beam_size)
+        self.length_penalty = float(config.decode.length_penalty)
+        self.ctc_weight = float(config.decode.get("ctc_weight", 0.3))
+        self.max_length = int(config.decode.max_length)
+        self.has_ctc = getattr(model, "ctc_head", None) is not None
+        self.grammar = grammar_for(config, self.vocabulary) if grammar else None
+        frames = tf.TensorSpec([None, None, None, None, None], tf.uint8, name="frames")
+        lengths = tf.TensorSpec([None], tf.int32, name="lengths")
+        self.functions = {
+            mode: tf.function(
+                lambda f, n, mode=mode: self._transcribe(f, n, mode),
+                input_signature=[frames, lengths],
+            )
+            for mode in self.available_modes()
+        }
+
+    def available_modes(self) -> tuple[str, ...]:
+        return MODES if self.has_ctc else ("attention",)
+
+    def normalise(self, frames):
+        """uint8 [B, T, H, W, C] -> normalised float32, centre-cropped to the training size."""
+        x = tf.cast(frames, tf.float32) / 255.0
+        if self.crop_size:
+            height, width = self.crop_size
+            top = (tf.shape(x)[2] - height) // 2
+            left = (tf.shape(x)[3] - width) // 2
+            x = x[:, :, top : top + height, left : left + width, :]
+        return (x - self.mean) / self.std
+
+    def detokenize(self, ids, lengths):
+        ragged = tf.RaggedTensor.from_tensor(ids, lengths=lengths)
+        return tf.strings.reduce_join(tf.gather(self.strings, ragged), axis=-1)
+
+    def _transcribe(self, frames, lengths, mode):
+        inputs = self.normalise(frames)
+        lengths = tf.cast(lengths, tf.int32)
+        batch = tf.shape(lengths)[0]
+        no_alignment = tf.zeros([batch, 0, tf.shape(frames)[1]], tf.float32)
+        if mode in ("ctc_greedy", "ctc_beam"):
+            memory, memory_lengths, _ = self.model.encode(inputs, lengths)
+            logits = self.model.ctc_head(memory)
+            if mode == "ctc_greedy" and self.grammar is None:
+                result = ctc_greedy_search(logits, memory_lengths)
+            else:
+                width = 1 if mode == "ctc_greedy" else self.beam_size
+                table, final = self.grammar if self.grammar is not None else (None, None)
+                result = ctc_prefix_beam_search(
+                    logits, memory_lengths, width, self.max_length, table, final
+                )
+            result["alignments"] = no_alignment
+        else:
+            max_lengths = tf.fill([batch], self.max_length)
+            result = beam_search(
+                self.model,
+                inputs,
+                lengths,
+                BOS_ID,
+                EOS_ID,
+                max_lengths,
+                beam_size=self.beam_size,
+                length_penalty=self.length_penalty,
+                ctc_weight=self.ctc_weight if mode == "joint" else 0.0,
+                grammar=self.grammar,
+            )
+        return {
+            "text": self.detokenize(result["ids"], result["lengths"]),
+            "scores": result["scores"],
+            "alignments": tf.cast(result["alignments"], tf.float32),
+        }
+
+
+def transcribe_batches(function, clips: list[np.ndarray], batch_size: int = 16) -> list[str]:
+    """Runs a frames->text function over uint8 clips [T, H, W, C] of varied length."""
+    texts = []
+    for start in range(0, len(clips), batch_size):
+        chunk = clips[start : start + batch_size]
+        longest = max(len(c) for c in chunk)
+        padded = np.zeros((len(chunk), longest, *chunk[0].shape[1:]), np.uint8)
+        for i, clip in enumerate(chunk):
+            padded[i, : len(clip)] = clip
+        out = function(tf.constant(padded), tf.constant([len(c) for c in chunk], tf.int32))
+        texts.extend(t.decode() for t in out["text"].numpy())
+    return texts
