@@ -26,6 +26,7 @@ def plot_training_curves(records: list[dict], path: str | Path) -> Path | None:
         ("learning_rate", "learning rate"),
         ("target_tokens_per_second", "target tokens/s"),
         ("val_bleu", "validation BLEU"),
+        ("val_wer", "validation WER"),
     ]
     present = [(key, title) for key, title in panels if any(key in r for r in records)]
     if not present:
