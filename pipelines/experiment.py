@@ -7,7 +7,6 @@ import ml_collections
 import tensorflow as tf
 
 from models.seq2seq import Seq2Seq, build_model
-from pipelines.inputs.text import load_manifest
 from pipelines.translator import Translator
 
 
@@ -57,15 +56,20 @@ def load_config(workdir: Path) -> ml_collections.ConfigDict:
         raise FileNotFoundError(f"{path} not found: is {workdir} a training workdir?")
     config = ml_collections.ConfigDict(json.loads(path.read_text()))
     config.data.bucket_boundaries = tuple(config.data.bucket_boundaries)
+    if "frame_shape" in config.model:
+        config.model.frame_shape = tuple(config.model.frame_shape)
     return config
 
 
 def restore_model(workdir: Path, checkpoint: str = "best") -> tuple:
-    """(config, manifest, model) from a training workdir; `checkpoint` is best, latest or a path."""
+    """(config, manifest, model, path) of a training run; `checkpoint`: best, latest or a path."""
+    from pipelines.tasks import task_for
+
     workdir = Path(workdir)
     config = load_config(workdir)
-    manifest = load_manifest(prepared_dir_of(config))
-    model = model_for(config, manifest)
+    task = task_for(config)
+    manifest = task.manifest
+    model = task.build_model()
     if checkpoint in ("best", "latest"):
         path = tf.train.latest_checkpoint(str(workdir / "best")) if checkpoint == "best" else None
         path = path or tf.train.latest_checkpoint(str(workdir / "checkpoints"))
