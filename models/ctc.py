@@ -164,8 +164,11 @@ def ctc_prefix_beam_search(
     scores = _logaddexp(p_blank, p_label)
     scores = tf.where(tf.gather(tf.cast(final_states, tf.bool), states), scores, neg_inf)
     best = tf.argmax(scores, axis=1, output_type=tf.int32)
+    best_scores = tf.gather(scores, best, batch_dims=1)
+    # No hypothesis reached a final state: the output is empty, with score -inf.
+    found = best_scores > neg_inf / 2
     return {
         "ids": tf.gather(prefixes, best, batch_dims=1),
-        "lengths": tf.gather(prefix_lengths, best, batch_dims=1),
-        "scores": tf.gather(scores, best, batch_dims=1),
+        "lengths": tf.where(found, tf.gather(prefix_lengths, best, batch_dims=1), 0),
+        "scores": best_scores,
     }

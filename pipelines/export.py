@@ -29,6 +29,68 @@ def _replace_directory(tmp: Path, target: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
+def _save(module, signatures: dict, info: dict, export_dir: Path) -> Path:
+    export_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = export_dir.with_name(f".{export_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tf.saved_model.save(module, str(tmp), signatures=signatures)
+    extra = tmp / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    (extra / "lipseq.json").write_text(json.dumps(info, indent=2, default=str))
+    _replace_directory(tmp, export_dir)
+    return export_dir
+
+
+def read_export_info(export_dir: str | Path) -> dict:
+    """The assets.extra/lipseq.json written beside an exported model."""
+    return json.loads((Path(export_dir) / "assets.extra" / "lipseq.json").read_text())
+
+
+def export_lipreading(
+    workdir: str | Path, export_dir: str | Path, checkpoint: str = "best"
+) -> Path:
+    """SavedModel: uint8 mouth frames [B, T, H, W, C] + lengths [B] -> text, scores, alignments.
+
+    serving_default is joint CTC/attention decoding when the model has a CTC head (attention
+    beam search otherwise); every mode is also its own signature, and with a configured
+    grammar each mode has a `<mode>_grammar` twin.
+    """
+    from pipelines.transcriber import Transcriber
+
+    workdir, export_dir = Path(workdir), Path(export_dir)
+    config, manifest, model, checkpoint_path = experiment.restore_model(workdir, checkpoint)
+    module = tf.Module()
+    module.plain = Transcriber(model, config, manifest["normalisation"])
+    signatures = {m: f.get_concrete_function() for m, f in module.plain.functions.items()}
+    if config.decode.get("grammar"):
+        module.grammar = Transcriber(model, config, manifest["normalisation"], grammar=True)
+        for mode, function in module.grammar.functions.items():
+            signatures[f"{mode}_grammar"] = function.get_concrete_function()
+    default = "joint" if module.plain.has_ctc else "attention"
+    signatures["serving_default"] = signatures[default]
+    info = {
+        "task": "lipreading",
+        "checkpoint": checkpoint_path,
+        "config": config.to_dict(),
+        "prep": manifest["settings"],
+        "frame_shape": manifest["frame_shape"],
+        "normalisation": manifest["normalisation"],
+        "signatures": sorted(signatures),
+        "serving_default": default,
+    }
+    _save(module, signatures, info, export_dir)
+    logging.info("exported %s (from %s)", export_dir, checkpoint_path)
+    return export_dir
+
+
+def export_model(workdir: str | Path, export_dir: str | Path, checkpoint: str = "best") -> Path:
+    """Exports a training run of either task."""
+    config = experiment.load_config(Path(workdir))
+    if config.task == "lipreading":
+        return export_lipreading(workdir, export_dir, checkpoint)
+    return export_translation(workdir, export_dir, checkpoint)
+
+
 def export_translation(
     workdir: str | Path, export_dir: str | Path, checkpoint: str = "best"
 ) -> Path:
@@ -41,10 +103,6 @@ def export_translation(
         "serving_default": translator.translate_beam.get_concrete_function(),
         "greedy": translator.translate_greedy.get_concrete_function(),
     }
-    export_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = export_dir.with_name(f".{export_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tf.saved_model.save(translator, str(tmp), signatures=signatures)
     info = {
         "task": "translation",
         "checkpoint": checkpoint_path,
@@ -57,10 +115,7 @@ def export_translation(
         },
         "requires": ["tensorflow", "tensorflow_text (import it before loading)"],
     }
-    extra = tmp / "assets.extra"
-    extra.mkdir(exist_ok=True)
-    (extra / "lipseq.json").write_text(json.dumps(info, indent=2, default=str))
-    _replace_directory(tmp, export_dir)
+    _save(translator, signatures, info, export_dir)
     logging.info("exported %s (from %s)", export_dir, checkpoint_path)
     return export_dir
 
@@ -79,7 +134,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     export_dir = FLAGS.export_dir or str(Path(FLAGS.workdir) / "export")
-    print(export_translation(FLAGS.workdir, export_dir, FLAGS.checkpoint))
+    print(export_model(FLAGS.workdir, export_dir, FLAGS.checkpoint))
 
 
 if __name__ == "__main__":

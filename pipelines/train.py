@@ -2,7 +2,9 @@
 
 Resumes automatically from the latest checkpoint in --workdir, including the position in the
 data order (epoch and batch). Writes TensorBoard scalars, metrics.jsonl, training_curves.png,
-periodic validation BLEU, and keeps the best checkpoint (by BLEU) in workdir/best.
+periodic validation (BLEU for translation, WER for lip reading), and keeps the best
+checkpoint by that metric in workdir/best. The task (config.task) decides the data, the
+model's front-end and the metric; the loop is shared.
 """
 
 import json
@@ -20,9 +22,8 @@ from ml_collections import config_flags
 from models.ctc import ctc_loss_sum
 from models.losses import sequence_cross_entropy
 from pipelines import experiment
-from pipelines.inputs.text import load_manifest, make_config_dataset
 from pipelines.plots import plot_training_curves
-from pipelines.translator import translate_all
+from pipelines.tasks import task_for
 
 MODEL_KEYS = ("inputs", "input_lengths", "targets")
 
@@ -40,18 +41,6 @@ def learning_rate_schedule(config: ml_collections.ConfigDict):
         warmup_target=config.learning_rate if config.warmup_steps else None,
         warmup_steps=config.warmup_steps,
     )
-
-
-def _batch_signature():
-    ids = tf.TensorSpec([None, None], tf.int32)
-    lengths = tf.TensorSpec([None], tf.int32)
-    return {
-        "inputs": ids,
-        "input_lengths": lengths,
-        "targets": ids,
-        "labels": ids,
-        "target_lengths": lengths,
-    }
 
 
 def read_lines(path: Path, limit: int | None = None) -> list[str]:
@@ -100,17 +89,15 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     if config.get("deterministic", False):
         tf.config.experimental.enable_op_determinism()
 
-    prepared_dir = experiment.prepared_dir_of(config)
-    manifest = load_manifest(prepared_dir)
-    model = experiment.model_for(config, manifest)
-    translator = experiment.translator_for(model, config, prepared_dir, manifest)
+    task = task_for(config)
+    model = task.build_model()
     optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
     optimizer.build(model.trainable_variables)
 
     progress = {
         "epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
         "batch_in_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
-        "best_bleu": tf.Variable(-1.0, dtype=tf.float64, trainable=False),
+        "best_metric": tf.Variable(math.nan, dtype=tf.float64, trainable=False),
         "evals_without_improvement": tf.Variable(0, dtype=tf.int64, trainable=False),
     }
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **progress)
@@ -129,9 +116,10 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         )
 
     variables = model.trainable_variables
+    signature_keys = tuple(task.batch_signature())
     ctc_weight = float(config.model.get("ctc_weight", 0.0))
 
-    @tf.function(input_signature=[_batch_signature()])
+    @tf.function(input_signature=[task.batch_signature()])
     def train_step(batch):
         with tf.GradientTape() as tape:
             outputs = model({k: batch[k] for k in MODEL_KEYS}, training=True)
@@ -145,54 +133,51 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
             if ctc_weight > 0:
                 # CTC labels are the targets without the final eos.
                 ctc_sum = ctc_loss_sum(
-                    outputs["ctc_logits"], outputs["ctc_lengths"], batch["labels"],
+                    outputs["ctc_logits"],
+                    outputs["ctc_lengths"],
+                    batch["labels"],
                     batch["target_lengths"] - 1,
                 )
                 ctc_tokens = tf.cast(tf.reduce_sum(batch["target_lengths"] - 1), tf.float32)
-                loss = ctc_weight * ctc_sum / tf.maximum(ctc_tokens, 1.0) + (
-                    1.0 - ctc_weight
-                ) * loss
+                loss = (
+                    ctc_weight * ctc_sum / tf.maximum(ctc_tokens, 1.0) + (1.0 - ctc_weight) * loss
+                )
         gradients = tape.gradient(loss, variables)
         gradients, grad_norm = tf.clip_by_global_norm(gradients, config.clip_norm)
         optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return loss, num_tokens, grad_norm
 
-    eval_split = config.data.eval_split
-    eval_sources = eval_references = None
-    if eval_split in manifest["splits"]:
-        eval_sources = read_lines(
-            prepared_dir / f"{eval_split}.source.txt", config.eval_max_examples
-        )
-        eval_references = read_lines(
-            prepared_dir / f"{eval_split}.target.txt", config.eval_max_examples
-        )
-    else:
-        logging.warning("no %r split prepared: validation BLEU is skipped", eval_split)
-
     metrics = MetricsLog(workdir)
+    validate = task.make_validator(model)
+    metric_name = f"val_{task.metric}"
+
+    def improved(value: float) -> bool:
+        best = float(progress["best_metric"])
+        if math.isnan(best):
+            return True
+        return value > best if task.higher_is_better else value < best
 
     def evaluate(step: int) -> float | None:
-        if not eval_sources:
+        if validate is None:
             return None
         started = time.monotonic()
-        hypotheses = translate_all(translator.translate_greedy, eval_sources)["text"]
-        bleu = corpus_bleu(hypotheses, eval_references)
-        metrics.write(step, val_bleu=bleu)
+        value, example = validate()
+        metrics.write(step, **{metric_name: value})
         logging.info(
-            "step %d: validation BLEU %.2f on %d sentences (greedy, %.1fs); e.g. %r",
+            "step %d: validation %s %.2f (greedy, %.1fs); e.g. %r",
             step,
-            bleu,
-            len(eval_sources),
+            task.metric.upper(),
+            value,
             time.monotonic() - started,
-            hypotheses[0],
+            example,
         )
-        if bleu > float(progress["best_bleu"]):
-            progress["best_bleu"].assign(bleu)
+        if improved(value):
+            progress["best_metric"].assign(value)
             progress["evals_without_improvement"].assign(0)
             best_manager.save(checkpoint_number=step)
         else:
             progress["evals_without_improvement"].assign_add(1)
-        return bleu
+        return value
 
     step = int(optimizer.iterations)
     start_step = step
@@ -206,18 +191,11 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         return bool(limit) and time.monotonic() - started > 60.0 * limit
 
     while step < config.num_train_steps:
-        dataset = make_config_dataset(
-            config,
-            prepared_dir,
-            manifest,
-            config.data.train_split,
-            training=True,
-            epoch=int(progress["epoch"]),
-        ).skip(int(progress["batch_in_epoch"]))
+        dataset = task.train_dataset(int(progress["epoch"])).skip(int(progress["batch_in_epoch"]))
         batches_seen = 0
         for batch in dataset:
             batches_seen += 1
-            loss, num_tokens, grad_norm = train_step({k: batch[k] for k in _batch_signature()})
+            loss, num_tokens, grad_norm = train_step({k: batch[k] for k in signature_keys})
             step += 1
             progress["batch_in_epoch"].assign_add(1)
             loss = float(loss)
@@ -287,7 +265,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         else:
             if batches_seen == 0 and int(progress["batch_in_epoch"]) == 0:
                 raise ValueError(
-                    f"the {config.data.train_split!r} split in {prepared_dir} yields no batches"
+                    f"the {config.data.train_split!r} split in {task.prepared_dir} "
+                    "yields no batches"
                 )
             progress["epoch"].assign_add(1)
             progress["batch_in_epoch"].assign(0)
@@ -304,7 +283,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         "final_step": step,
         "stop_reason": stop_reason,
         "train_minutes": (time.monotonic() - started) / 60.0,
-        "best_val_bleu": float(progress["best_bleu"]),
+        f"best_{metric_name}": float(progress["best_metric"]),
         "latest_checkpoint": manager.latest_checkpoint,
         "best_checkpoint": best_manager.latest_checkpoint,
     }

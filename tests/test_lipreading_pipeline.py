@@ -1,0 +1,172 @@
+"""Synthetic talking faces: prepare -> train (tiny) -> export -> transcribe, every mode."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs.lipreading_common import lipreading_config
+from data_prep.lipreading import LipreadingSettings
+from data_prep.synthetic import write_synthetic_corpus
+from pipelines import experiment
+from pipelines.export import export_model
+from pipelines.prepare import prepare_lipreading_dataset
+from pipelines.train import train
+from pipelines.transcriber import Transcriber, transcribe_batches
+
+
+def tiny_config(root):
+    config = lipreading_config()
+    config.data.prepared_dir = str(root / "prep")
+    config.model.lipnet_filters = (4, 8, 8)
+    config.model.encoder_units = 16
+    config.model.encoder_layers = 1
+    config.model.decoder_units = 32
+    config.model.embedding_dim = 16
+    config.batch_size = 4
+    config.num_train_steps = 12
+    config.warmup_steps = 2
+    config.decay_steps = 50
+    config.log_every = 4
+    config.checkpoint_every = 6
+    config.eval_every = 12
+    config.eval_max_examples = 4
+    config.decode.beam_size = 3
+    config.decode.max_length = 40
+    config.decode.grammar = "grid"
+    return config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lip")
+    write_synthetic_corpus(root / "raw", 10, seed=21)
+    prepare_lipreading_dataset(
+        "grid",
+        root / "raw",
+        root / "prep",
+        LipreadingSettings(clips_per_shard=4),
+        split_of=lambda spec: "validation" if spec.id < "c" else "train",
+    )
+    config = tiny_config(root)
+    summary = train(config, root / "train")
+    return root, config, summary
+
+
+def test_lipreading_training_runs_and_validates_with_wer(trained):
+    root, _, summary = trained
+    records = [
+        json.loads(x) for x in (root / "train" / "metrics.jsonl").read_text().split("\n") if x
+    ]
+    assert summary["final_step"] == 12
+    assert any("val_wer" in r for r in records)
+    assert tf.train.latest_checkpoint(str(root / "train" / "best"))
+
+
+@pytest.fixture(scope="module")
+def exported(trained):
+    root, _, _ = trained
+    return export_model(root / "train", root / "export")
+
+
+def _clips(root, count=3):
+    from pipelines.inputs.video import FEATURES, load_video_manifest, video_split_files
+
+    manifest = load_video_manifest(root / "prep")
+    clips = []
+    for raw in tf.data.TFRecordDataset(video_split_files(root / "prep", manifest, "train")):
+        example = tf.io.parse_single_example(raw, FEATURES)
+        shape = [int(example[k]) for k in ("num_frames", "height", "width", "channels")]
+        clips.append(np.frombuffer(example["frames"].numpy(), np.uint8).reshape(shape))
+        if len(clips) == count:
+            break
+    return clips
+
+
+def test_every_decoding_mode_is_exported_and_matches_in_process(trained, exported):
+    root, config, _ = trained
+    _, manifest, model, _ = experiment.restore_model(root / "train")
+    clips = _clips(root)
+    np.save(root / "clips.npy", np.array(clips, dtype=object), allow_pickle=True)
+    expected = {}
+    for grammar in (False, True):
+        transcriber = Transcriber(model, config, manifest["normalisation"], grammar=grammar)
+        for mode, function in transcriber.functions.items():
+            expected[mode + ("_grammar" if grammar else "")] = transcribe_batches(function, clips)
+    script = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np, tensorflow as tf
+        try:
+            import pipelines
+            sys.exit("project code is importable")
+        except ImportError:
+            pass
+        model = tf.saved_model.load({str(exported)!r})
+        clips = np.load({str(root / "clips.npy")!r}, allow_pickle=True)
+        longest = max(len(c) for c in clips)
+        frames = np.zeros((len(clips), longest) + clips[0].shape[1:], np.uint8)
+        for i, c in enumerate(clips):
+            frames[i, :len(c)] = c
+        lengths = tf.constant([len(c) for c in clips], tf.int32)
+        out = {{name: [t.decode() for t in model.signatures[name](
+            frames=tf.constant(frames), lengths=lengths)["text"].numpy()]
+            for name in model.signatures}}
+        print(json.dumps(out))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    fresh = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert set(expected) | {"serving_default"} == set(fresh)
+    for name, texts in expected.items():
+        assert fresh[name] == texts, name
+    from data_prep.characters import CharVocabulary, word_grammar_automaton
+    from data_prep.corpora.grid import GRID_GRAMMAR
+
+    table, final = word_grammar_automaton(list(GRID_GRAMMAR.values()), CharVocabulary())
+    for name in (n for n in fresh if n.endswith("_grammar")):
+        for text in fresh[name]:
+            if not text and name.startswith("ctc"):
+                continue  # the CTC search found no complete sentence: empty output
+            state = 0
+            for label in CharVocabulary().encode(text):
+                state = table[state, label]
+                assert state >= 0, (name, text)
+            assert final[state], (name, text)
+
+
+def test_transcribe_cli_on_a_raw_video(trained, exported, tmp_path):
+    root, _, _ = trained
+    video = sorted((root / "raw" / "s1" / "video").iterdir())[0]
+    png = tmp_path / "alignment.png"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.transcribe",
+            f"--video={video}",
+            f"--model={exported}",
+            "--mode=attention",
+            f"--alignment_png={png}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "seconds" in completed.stdout
+    assert png.stat().st_size > 0
