@@ -1,11 +1,14 @@
-"""Scores a translation model with sacrebleu BLEU and chrF (detokenised, cased).
+"""Scores a model: BLEU and chrF (sacrebleu) for translation, WER and CER (jiwer) for lip reading.
 
     python -m pipelines.evaluate --saved_model=runs/multi30k/export \
         --source=../shared/data/multi30k/test_2016_flickr.en.gz \
         --reference=../shared/data/multi30k/test_2016_flickr.de.gz --output=report.json
     python -m pipelines.evaluate --workdir=runs/multi30k --split=test_2016_flickr
 
-Writes a JSON report (summary + one entry per sentence) and prints a one-line summary.
+    python -m pipelines.evaluate --saved_model=runs/grid/export --prepared_dir=runs/grid/data \
+        --split=test     # lip reading: every decoding signature, WER and CER for each
+
+Writes a JSON report (summary + one entry per sentence or clip) and prints a summary.
 """
 
 import gzip
@@ -103,6 +106,65 @@ def evaluate(translate_fn, sources, references, batch_size: int = 64) -> dict:
     return report
 
 
+def read_prepared_clips(prepared_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
+    """(id, text, uint8 frames [T, H, W, C]) of every clip of a prepared lip-reading split."""
+    import numpy as np
+
+    from pipelines.inputs.video import FEATURES, load_video_manifest, video_split_files
+
+    manifest = load_video_manifest(prepared_dir)
+    clips = []
+    for raw in tf.data.TFRecordDataset(video_split_files(prepared_dir, manifest, split)):
+        example = tf.io.parse_single_example(raw, FEATURES)
+        shape = [int(example[k]) for k in ("num_frames", "height", "width", "channels")]
+        clips.append(
+            {
+                "id": example["id"].numpy().decode(),
+                "text": example["text"].numpy().decode(),
+                "frames": np.frombuffer(example["frames"].numpy(), np.uint8).reshape(shape),
+            }
+        )
+        if limit and len(clips) >= limit:
+            break
+    return clips
+
+
+def evaluate_lipreading(
+    saved_model_dir, clips: list[dict], signatures=None, batch_size: int = 16
+) -> dict:
+    """WER and CER (jiwer) of each decoding signature of a lip-reading SavedModel."""
+    import jiwer
+
+    from pipelines.transcriber import transcribe_batches
+
+    loaded = tf.saved_model.load(str(saved_model_dir))
+    names = signatures or sorted(n for n in loaded.signatures if n != "serving_default")
+    references = [clip["text"] for clip in clips]
+    report = {"summary": {"num_clips": len(clips), "modes": {}}, "clips": []}
+    per_clip = {clip["id"]: {"id": clip["id"], "reference": clip["text"]} for clip in clips}
+    for name in names:
+        signature = loaded.signatures[name]
+        started = time.monotonic()
+        hypotheses = transcribe_batches(
+            lambda frames, lengths, s=signature: s(frames=frames, lengths=lengths),
+            [clip["frames"] for clip in clips],
+            batch_size,
+        )
+        seconds = time.monotonic() - started
+        report["summary"]["modes"][name] = {
+            "wer": round(100 * jiwer.wer(references, hypotheses), 2),
+            "cer": round(100 * jiwer.cer(references, hypotheses), 2),
+            "clips_per_second": round(len(clips) / max(seconds, 1e-9), 2),
+        }
+        for clip, hypothesis in zip(clips, hypotheses, strict=True):
+            per_clip[clip["id"]][name] = {
+                "hypothesis": hypothesis,
+                "wer": round(100 * jiwer.wer(clip["text"], hypothesis), 2),
+            }
+    report["clips"] = list(per_clip.values())
+    return report
+
+
 def write_report(report: dict, path: str | Path) -> None:
     """Writes the JSON report atomically."""
     path = Path(path)
@@ -138,9 +200,32 @@ def define_flags() -> None:
     flags.DEFINE_string("output", None, "JSON report path [<model dir>/eval_<split>.json].")
 
 
+def _main_lipreading() -> None:
+    if not (FLAGS.saved_model and FLAGS.prepared_dir):
+        raise app.UsageError("lip reading: give --saved_model and --prepared_dir (with --split)")
+    clips = read_prepared_clips(FLAGS.prepared_dir, FLAGS.split)
+    report = evaluate_lipreading(FLAGS.saved_model, clips, batch_size=FLAGS.batch_size)
+    report["summary"].update(model=FLAGS.saved_model, split=FLAGS.split)
+    output = Path(FLAGS.output or Path(FLAGS.saved_model) / f"eval_{FLAGS.split}.json")
+    write_report(report, output)
+    for name, scores in report["summary"]["modes"].items():
+        print(
+            f"{name:24s} WER = {scores['wer']:6.2f}  CER = {scores['cer']:6.2f}  "
+            f"({len(clips)} clips, {scores['clips_per_second']:.1f} clips/s)"
+        )
+    print(f"report: {output}")
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.saved_model:
+        from pipelines.export import read_export_info
+
+        info_path = Path(FLAGS.saved_model) / "assets.extra" / "lipseq.json"
+        if info_path.is_file() and read_export_info(FLAGS.saved_model)["task"] == "lipreading":
+            _main_lipreading()
+            return
     if bool(FLAGS.saved_model) == bool(FLAGS.workdir):
         raise app.UsageError("give exactly one of --saved_model or --workdir")
     prepared_dir = FLAGS.prepared_dir

@@ -170,3 +170,30 @@ def test_transcribe_cli_on_a_raw_video(trained, exported, tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "seconds" in completed.stdout
     assert png.stat().st_size > 0
+
+
+def test_evaluate_reports_wer_and_cer_for_every_mode(trained, exported, tmp_path):
+    root, _, _ = trained
+    output = tmp_path / "eval.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.evaluate",
+            f"--saved_model={exported}",
+            f"--prepared_dir={root / 'prep'}",
+            "--split=validation",
+            f"--output={output}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(output.read_text())
+    modes = report["summary"]["modes"]
+    assert {"ctc_greedy", "ctc_beam", "attention", "joint", "joint_grammar"} <= set(modes)
+    assert all(scores["wer"] >= 0 and scores["cer"] >= 0 for scores in modes.values())
+    assert len(report["clips"]) == report["summary"]["num_clips"] > 0
+    assert "WER =" in completed.stdout
