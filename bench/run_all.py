@@ -2,7 +2,7 @@
 
 from absl import app, flags
 
-from bench import text_bench
+from bench import text_bench, video_bench
 
 FLAGS = flags.FLAGS
 
@@ -10,6 +10,7 @@ FLAGS = flags.FLAGS
 def main(argv: list[str]) -> None:
     del argv
     print(text_bench.run(FLAGS.output_dir, FLAGS.model_workdir, FLAGS.num_sentences))
+    print(video_bench.run(FLAGS.output_dir))
 
 
 if __name__ == "__main__":

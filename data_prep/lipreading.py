@@ -370,8 +370,11 @@ def _clip_entry(result: ClipResult) -> dict:
 
 
 def _pixel_sums(crops: np.ndarray) -> dict[str, Any]:
-    pixels = crops.reshape(-1, crops.shape[-1]).astype(np.float64) / 255.0
-    return {"sum": pixels.sum(0), "sum_squares": (pixels**2).sum(0), "count": pixels.shape[0]}
+    """Per-channel sums of pixel/255 and of its square, from a histogram of the uint8 crops."""
+    pixels = crops.reshape(-1, crops.shape[-1])
+    counts = np.stack([np.bincount(pixels[:, c], minlength=256) for c in range(pixels.shape[1])])
+    values = np.arange(256) / 255.0
+    return {"sum": counts @ values, "sum_squares": counts @ values**2, "count": pixels.shape[0]}
 
 
 def _add_sums(sums: list[dict[str, Any]]) -> dict[str, Any] | None:

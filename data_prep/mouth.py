@@ -31,9 +31,9 @@ from data_prep.faces import (
 # fractions of the face box, height as a fraction of the mouth width.
 MOUTH_CENTRE_X = 0.5
 MOUTH_CENTRE_Y = 0.78
-MOUTH_WIDTH = 0.42
+MOUTH_WIDTH = 0.30  # lips' width / face-box width (Haar boxes)
 MOUTH_ASPECT = 0.5
-LANDMARK_MOUTH_WIDTH = 1.15  # mouth box width / lip-corner distance
+LANDMARK_MOUTH_WIDTH = 1.0  # mouth box width / lip-corner distance
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class CropPreset:
     width: int
     height: int
     grayscale: bool
-    scale: float = 1.6
+    scale: float = 2.24
 
     @property
     def channels(self) -> int:
@@ -185,8 +185,8 @@ def _lip_offsets(
     count, height, width = frames.shape[:3]
     offsets = np.zeros(count, np.float32)
     evidence = np.zeros(count, np.float32)
-    win_h = int(round(0.9 * mouth_width)) // 2 * 2
-    win_w = int(round(0.7 * mouth_width)) // 2 * 2
+    win_h = int(round(1.26 * mouth_width)) // 2 * 2
+    win_w = int(round(0.98 * mouth_width)) // 2 * 2
     if win_h < 8 or win_w < 4 or win_h > height or win_w > width:
         return offsets, evidence
     top = np.clip(np.round(cy - win_h / 2).astype(int), 0, height - win_h)
@@ -198,7 +198,7 @@ def _lip_offsets(
         ]
     ).astype(np.float32)
     rows = top[:, None] + 2.0 * np.arange(region.shape[1])[None, :] - cy[:, None]
-    prior = np.exp(-0.5 * (rows / (0.25 * mouth_width)) ** 2)
+    prior = np.exp(-0.5 * (rows / (0.35 * mouth_width)) ** 2)
     if region.shape[3] == 3:
         red, green = region[..., 0], region[..., 1]
         redness = ((red - green) / (region.sum(axis=3) + 1.0)).mean(axis=2)
@@ -217,7 +217,7 @@ def _lip_offsets(
     dark_at = rows[np.arange(count), np.argmax(darkness, axis=1)]
     dark_at = np.where(darkness.max(axis=1) > 0, dark_at, 0.0)
     estimate = np.where(total > 0, 0.5 * red_at + 0.5 * dark_at, dark_at)
-    limit = 0.3 * mouth_width
+    limit = 0.42 * mouth_width
     offsets[:] = np.clip(estimate, -limit, limit)
     return offsets, evidence
 

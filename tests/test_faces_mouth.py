@@ -18,6 +18,7 @@ from data_prep.faces import (
 )
 from data_prep.mouth import (
     CROP_PRESETS,
+    LANDMARK_MOUTH_WIDTH,
     MOUTH_CENTRE_Y,
     MouthTrack,
     crop_mouths,
@@ -246,7 +247,7 @@ def test_mouth_from_landmarks():
     centre = (track.mouth_boxes[:, :2] + track.mouth_boxes[:, 2:]) / 2
     np.testing.assert_allclose(centre, np.tile([150.0, 169.5], (20, 1)), atol=0.6)
     width = track.mouth_boxes[:, 2] - track.mouth_boxes[:, 0]
-    np.testing.assert_allclose(width, 40.0 * 1.15, atol=0.1)
+    np.testing.assert_allclose(width, 40.0 * LANDMARK_MOUTH_WIDTH, atol=0.1)
 
 
 def test_track_and_crop_grayscale_frames():
@@ -304,9 +305,10 @@ def test_crop_argument_checks():
 def test_lips_present_on_synthetic_crops():
     frames = face_frames(1)
     cy = int(FACE_BOX[1] + MOUTH_CENTRE_Y * (FACE_BOX[3] - FACE_BOX[1]))
-    box = np.array([[130.0, cy - 15.0, 190.0, cy + 15.0]], np.float32)
-    height = box[0, 3] - box[0, 1]
-    width = box[0, 2] - box[0, 0]
+    box = np.array([[138.5, cy - 10.7, 181.5, cy + 10.7]], np.float32)
+    # Shifts of one lip-region height/width (1.4x the lips' box), onto nose, chin and cheek.
+    height = 1.4 * (box[0, 3] - box[0, 1])
+    width = 1.4 * (box[0, 2] - box[0, 0])
     for preset in ("lipnet", "gray96"):
         assert lips_present(crop_mouths(frames, box, preset)[0]), preset
         for shift in ([0, -height, 0, -height], [0, height, 0, height], [width, 0, width, 0]):
@@ -359,18 +361,13 @@ def test_haar_finds_the_grid_face(shared_data):
 def test_grid_boxes_and_lips(shared_data):
     detector = HaarFaceDetector()
     with_box = total = lips_ok = lips_total = 0
-    rejected = {
-        "nose (up 1 mouth height)": [],
-        "chin (down 1)": [],
-        "cheek (left 1 width)": [],
-        "cheek (right 1 width)": [],
-    }
     moves = {
-        "nose (up 1 mouth height)": (0, -1),
-        "chin (down 1)": (0, 1),
-        "cheek (left 1 width)": (-1, 0),
-        "cheek (right 1 width)": (1, 0),
+        "nose (up 1.4 lip heights)": (0, -1.4),
+        "chin (down 1.4)": (0, 1.4),
+        "cheek (left 1.4 widths)": (-1.4, 0),
+        "cheek (right 1.4 widths)": (1.4, 0),
     }
+    rejected = {name: [] for name in moves}
     for path in grid_sample(shared_data):
         clip = read_video(path)
         track = track_mouth(clip.frames, detector)
