@@ -61,6 +61,11 @@ def translation_config() -> ml_collections.ConfigDict:
     config.eval_every = 1000
     config.eval_max_examples = 500  # validation sentences decoded for BLEU
     config.early_stopping_patience = 0  # evaluations without BLEU improvement; 0 disables
+    config.nan_policy = "stop"  # stop | rollback (to the last checkpoint, with a lower LR)
+    config.nan_rollback_lr_factor = 0.5
+    config.max_nan_rollbacks = 3
+    config.deterministic = False  # tf.config.experimental.enable_op_determinism()
+    config.record_batch_ids = False  # append each step's example ids to batch_ids.jsonl
 
     # Decoding.
     config.decode = ml_collections.ConfigDict()

@@ -39,6 +39,7 @@ from ml_collections import config_flags
 from data_prep import records, subwords
 from data_prep.corpora import text
 from data_prep.paths import project_version
+from pipelines import cli
 
 TASKS = ("translation", "lipreading")
 LOG_EVERY_SECONDS = 10.0
@@ -518,4 +519,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

@@ -21,7 +21,7 @@ from ml_collections import config_flags
 
 from models.ctc import ctc_loss_sum
 from models.losses import sequence_cross_entropy
-from pipelines import experiment
+from pipelines import cli, experiment
 from pipelines.plots import plot_training_curves
 from pipelines.tasks import task_for
 
@@ -30,6 +30,19 @@ MODEL_KEYS = ("inputs", "input_lengths", "targets")
 
 class NonFiniteLossError(RuntimeError):
     """Raised when the training loss becomes NaN or Inf."""
+
+
+class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A schedule times a checkpointed scale (lowered after a NaN/Inf rollback)."""
+
+    def __init__(self, base, scale: tf.Variable):
+        self.base, self.scale = base, scale
+
+    def __call__(self, step):
+        return self.base(step) * tf.cast(self.scale, tf.float32)
+
+    def get_config(self):
+        return {"base": keras.optimizers.schedules.serialize(self.base)}
 
 
 def learning_rate_schedule(config: ml_collections.ConfigDict):
@@ -91,7 +104,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
 
     task = task_for(config)
     model = task.build_model()
-    optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
+    lr_scale = tf.Variable(1.0, dtype=tf.float64, trainable=False)
+    optimizer = keras.optimizers.Adam(ScaledSchedule(learning_rate_schedule(config), lr_scale))
     optimizer.build(model.trainable_variables)
 
     progress = {
@@ -99,6 +113,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         "batch_in_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
         "best_metric": tf.Variable(math.nan, dtype=tf.float64, trainable=False),
         "evals_without_improvement": tf.Variable(0, dtype=tf.int64, trainable=False),
+        "lr_scale": lr_scale,
     }
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **progress)
     manager = tf.train.CheckpointManager(
@@ -144,7 +159,9 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                 )
         gradients = tape.gradient(loss, variables)
         gradients, grad_norm = tf.clip_by_global_norm(gradients, config.clip_norm)
-        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        # Non-finite gradients are never applied, so the weights stay as the last good step.
+        if tf.math.is_finite(grad_norm):
+            optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return loss, num_tokens, grad_norm
 
     metrics = MetricsLog(workdir)
@@ -181,6 +198,9 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
 
     step = int(optimizer.iterations)
     start_step = step
+    rollbacks = 0
+    restart = False
+    record_batch_ids = bool(config.get("record_batch_ids", False))
     started = time.monotonic()
     window = {"time": time.monotonic(), "tokens": 0.0, "sentences": 0, "loss": 0.0, "steps": 0}
     stop_reason = "reached num_train_steps"
@@ -199,12 +219,36 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
             step += 1
             progress["batch_in_epoch"].assign_add(1)
             loss = float(loss)
-            if not math.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"training loss became {loss} at step {step}; the last good checkpoint is "
-                    f"{manager.latest_checkpoint or 'none (no checkpoint written yet)'}; "
-                    f"lower --config.learning_rate or check the data"
+            if not (math.isfinite(loss) and math.isfinite(float(grad_norm))):
+                can_roll_back = (
+                    config.get("nan_policy", "stop") == "rollback"
+                    and rollbacks < config.get("max_nan_rollbacks", 3)
+                    and manager.latest_checkpoint
                 )
+                if not can_roll_back:
+                    raise NonFiniteLossError(
+                        f"training loss became {loss} at step {step}; the last good checkpoint "
+                        f"is {manager.latest_checkpoint or 'none (no checkpoint written yet)'}; "
+                        "lower --config.learning_rate, check the data, or set "
+                        "--config.nan_policy=rollback"
+                    )
+                checkpoint.restore(manager.latest_checkpoint)
+                lr_scale.assign(lr_scale * config.get("nan_rollback_lr_factor", 0.5))
+                rollbacks += 1
+                step = int(optimizer.iterations)
+                logging.warning(
+                    "non-finite loss: rolled back to %s (step %d), learning rate scaled by %.3g",
+                    manager.latest_checkpoint,
+                    step,
+                    float(lr_scale),
+                )
+                metrics.write(step, nan_rollback=rollbacks, lr_scale=float(lr_scale))
+                restart = True
+                break
+            if record_batch_ids:
+                with (workdir / "batch_ids.jsonl").open("a") as f:
+                    ids = [i.decode() for i in batch["id"].numpy()]
+                    f.write(json.dumps({"step": step, "ids": ids}) + "\n")
             window["tokens"] += float(num_tokens)
             window["sentences"] += int(tf.shape(batch["labels"])[0])
             window["loss"] += loss
@@ -271,6 +315,9 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
             progress["epoch"].assign_add(1)
             progress["batch_in_epoch"].assign(0)
             continue
+        if restart:
+            restart = False
+            continue
         break
 
     if last_save_step != step:
@@ -311,4 +358,4 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     define_flags()
     flags.mark_flags_as_required(["config", "workdir"])
-    app.run(main)
+    cli.run(main)

@@ -1,0 +1,204 @@
+"""Crash safety, NaN/Inf handling, determinism and config errors of the training binary."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import demo_toy
+from data_prep import synthetic_text
+from pipelines import train as train_module
+from pipelines.prepare import prepare_translation
+from pipelines.train import NonFiniteLossError, train
+
+
+def tiny_config(root):
+    config = demo_toy.get_config()
+    config.data.input_dir = str(root / "raw")
+    config.data.prepared_dir = str(root / "data")
+    config.data.vocab_size = 200
+    config.model.embedding_dim = 16
+    config.model.encoder_units = 16
+    config.model.decoder_units = 32
+    config.batch_size = 16
+    config.num_train_steps = 12
+    config.warmup_steps = 2
+    config.decay_steps = 100
+    config.log_every = 1
+    config.checkpoint_every = 5
+    config.eval_every = 0
+    return config
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("robust")
+    config = tiny_config(root)
+    synthetic_text.write_corpus(config.data.input_dir, num_train=600, num_val=20, num_test=20)
+    prepare_translation(config)
+    return root
+
+
+def _poison_losses(monkeypatch, bad_calls):
+    """Makes the training loss NaN on the given (1-based) train-step calls."""
+    original = train_module.sequence_cross_entropy
+    calls = tf.Variable(0, dtype=tf.int64)
+    bad = tf.constant(sorted(bad_calls), tf.int64)
+
+    def poisoned(*args, **kwargs):
+        total, count = original(*args, **kwargs)
+        calls.assign_add(1)
+        hit = tf.reduce_any(tf.equal(bad, calls))
+        return tf.where(hit, tf.constant(math.nan), total), count
+
+    monkeypatch.setattr(train_module, "sequence_cross_entropy", poisoned)
+
+
+def test_nan_stops_with_the_step_and_keeps_the_last_good_checkpoint(
+    prepared, monkeypatch, tmp_path
+):
+    _poison_losses(monkeypatch, range(8, 100))
+    with pytest.raises(NonFiniteLossError, match="at step 8.*ckpt-5"):
+        train(tiny_config(prepared), tmp_path / "run")
+    path = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    assert path.endswith("ckpt-5")
+    for name, _ in tf.train.list_variables(path):
+        if name.startswith("model/") and "VARIABLE_VALUE" in name:
+            assert np.all(np.isfinite(tf.train.load_variable(path, name))), name
+
+
+def test_nan_rollback_lowers_the_learning_rate_and_continues(prepared, monkeypatch, tmp_path):
+    _poison_losses(monkeypatch, [8])
+    config = tiny_config(prepared)
+    config.nan_policy = "rollback"
+    summary = train(config, tmp_path / "run")
+    assert summary["final_step"] == 12
+    records = [
+        json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().split("\n") if x
+    ]
+    rollback = [r for r in records if "nan_rollback" in r]
+    assert rollback == [{"step": 5, "nan_rollback": 1, "lr_scale": 0.5}]
+    assert all(math.isfinite(r["loss"]) for r in records if "loss" in r)
+
+
+def test_seeded_deterministic_runs_have_identical_loss_curves(prepared, tmp_path):
+    curves = []
+    for name in ("a", "b"):
+        config = tiny_config(prepared)
+        config.deterministic = True
+        train(config, tmp_path / name)
+        records = (tmp_path / name / "metrics.jsonl").read_text().split("\n")
+        curves.append([json.loads(x)["loss"] for x in records if x and "loss" in json.loads(x)])
+    assert len(curves[0]) == 12
+    assert curves[0] == curves[1]
+
+
+def _cli(config_root, workdir, steps, extra=()):
+    return [
+        sys.executable,
+        "-m",
+        "pipelines.train",
+        "--config=configs/demo_toy.py",
+        f"--workdir={workdir}",
+        f"--config.data.prepared_dir={config_root / 'data'}",
+        "--config.data.vocab_size=200",
+        "--config.model.embedding_dim=16",
+        "--config.model.encoder_units=16",
+        "--config.model.decoder_units=32",
+        "--config.batch_size=16",
+        f"--config.num_train_steps={steps}",
+        "--config.warmup_steps=2",
+        "--config.decay_steps=100",
+        "--config.log_every=1",
+        "--config.checkpoint_every=10",
+        "--config.eval_every=0",
+        "--config.record_batch_ids=True",
+        *extra,
+    ]
+
+
+def _batches(workdir):
+    order = {}
+    for line in (workdir / "batch_ids.jsonl").read_text().split("\n"):
+        if line:
+            record = json.loads(line)
+            order[record["step"]] = record["ids"]  # a rerun overwrites repeated steps
+    return order
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_resumes_step_and_data_order(prepared, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    steps = 60  # 600 pairs / 16 per batch: an epoch is about 40 batches
+    reference = tmp_path / "reference"
+    subprocess.run(
+        _cli(prepared, reference, steps), env=env, check=True, capture_output=True, timeout=600
+    )
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        _cli(prepared, killed, steps), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        latest = tf.train.latest_checkpoint(str(killed / "checkpoints"))
+        if latest and int(latest.rsplit("-", 1)[1]) >= 50:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    latest = tf.train.latest_checkpoint(str(killed / "checkpoints"))
+    assert latest, "no checkpoint was written before the kill"
+    saved_step = int(latest.rsplit("-", 1)[1])
+    resumed = subprocess.run(
+        _cli(prepared, killed, steps), env=env, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    summary = json.loads((killed / "train_summary.json").read_text())
+    assert summary["start_step"] == saved_step and summary["final_step"] == steps
+    assert _batches(killed) == _batches(reference)
+
+
+def test_unknown_config_key_lists_valid_keys():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.train",
+            "--config=configs/demo_toy.py",
+            "--workdir=/nonexistent",
+            "--config.model.atention=luong",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 2
+    assert "unknown config key config.model.atention" in result.stderr
+    assert "attention" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_wrong_config_type_names_key_and_type():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.train",
+            "--config=configs/demo_toy.py",
+            "--workdir=/nonexistent",
+            "--config.batch_size=many",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 2
+    assert "config.batch_size expects int" in result.stderr and "'many'" in result.stderr
