@@ -9,6 +9,8 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from configs import demo_toy
 from data_prep import subwords, synthetic_text
@@ -213,3 +215,40 @@ def test_in_graph_detokenisation_matches_sentencepiece(trained):
     texts = translator.detokenize(tf.ragged.constant(rows, dtype=tf.int32)).numpy()
     for row, text in zip(rows, texts, strict=True):
         assert text.decode() == subwords.decode(processor, row)
+
+
+@pytest.fixture(scope="module")
+def loaded_export(exported):
+    return tf.saved_model.load(str(exported))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.binary(max_size=300), min_size=1, max_size=4))
+def test_exported_model_takes_arbitrary_bytes(loaded_export, sources):
+    for name in ("serving_default", "greedy"):
+        out = loaded_export.signatures[name](source=tf.constant(sources, tf.string))
+        texts = out["text"].numpy()
+        assert len(texts) == len(sources)
+        for text in texts:
+            text.decode("utf-8")  # well-formed UTF-8
+        assert np.all(np.isfinite(out["scores"].numpy()))
+        assert out["alignments"].shape[0] == len(sources)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=80), min_size=1, max_size=6))
+def test_text_reader_turns_arbitrary_bytes_into_text_or_a_named_error(tmp_path_factory, lines):
+    from data_prep.corpora.text import CorpusError, normalize_text, read_parallel
+
+    root = tmp_path_factory.mktemp("bytes")
+    body = b"\n".join(line.replace(b"\n", b" ").replace(b"\r", b" ") for line in lines) + b"\n"
+    (root / "a.src").write_bytes(body)
+    (root / "a.tgt").write_bytes(body)
+    try:
+        pairs = list(read_parallel(root / "a.src", root / "a.tgt"))
+    except CorpusError as error:
+        assert "a.src" in str(error) or "a.tgt" in str(error)
+        return
+    for _, source, target in pairs:
+        for text in (normalize_text(source), normalize_text(target)):
+            assert text == text.strip() and "  " not in text and "\n" not in text
