@@ -46,16 +46,17 @@ def describe_override_error(argv: list[str]) -> str | None:
         for part in match.group(2).split("."):
             if not isinstance(node, ml_collections.ConfigDict) or part not in node:
                 valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-                return (f"unknown config key {walked}.{part} (from {argument}); valid keys in "
-                        f"{walked}: {', '.join(valid)}")
+                return (
+                    f"unknown config key {walked}.{part} (from {argument}); valid keys in "
+                    f"{walked}: {', '.join(valid)}"
+                )
             node, walked = node[part], f"{walked}.{part}"
         value = match.group(3)
         if value is not None and isinstance(node, int | float) and not isinstance(node, bool):
             try:
                 type(node)(value) if isinstance(node, int) else float(value)
             except ValueError:
-                return (f"{walked} expects {type(node).__name__} (default {node!r}), "
-                        f"got {value!r}")
+                return f"{walked} expects {type(node).__name__} (default {node!r}), got {value!r}"
     return None
 
 

@@ -44,7 +44,7 @@ class TranslationTask:
             "target_lengths": lengths,
         }
 
-    def train_dataset(self, epoch: int) -> tf.data.Dataset:
+    def train_dataset(self, epoch: int, batch_size=None, shard=None) -> tf.data.Dataset:
         from pipelines.inputs.text import make_config_dataset
 
         return make_config_dataset(
@@ -54,6 +54,8 @@ class TranslationTask:
             self.config.data.train_split,
             training=True,
             epoch=epoch,
+            batch_size=batch_size,
+            shard=shard,
         )
 
     def make_validator(self, model):
@@ -112,7 +114,7 @@ class LipreadingTask:
             "target_lengths": _spec([None]),
         }
 
-    def _dataset(self, split: str, training: bool, epoch: int = 0):
+    def _dataset(self, split: str, training: bool, epoch: int = 0, batch_size=None, shard=None):
         from pipelines.inputs.video import VideoAugmentation, make_video_dataset, video_split_files
 
         data = self.config.data
@@ -129,7 +131,7 @@ class LipreadingTask:
             video_split_files(self.prepared_dir, self.manifest, split),
             mean=stats["mean"],
             std=stats["std"],
-            batch_size=self.config.batch_size,
+            batch_size=batch_size or self.config.batch_size,
             training=training,
             vocabulary=self.vocabulary,
             augmentation=augmentation,
@@ -137,10 +139,11 @@ class LipreadingTask:
             epoch=epoch,
             bucket_boundaries=tuple(data.bucket_boundaries),
             shuffle_buffer=data.shuffle_buffer,
+            shard=shard,
         )
 
-    def train_dataset(self, epoch: int) -> tf.data.Dataset:
-        return self._dataset(self.config.data.train_split, True, epoch)
+    def train_dataset(self, epoch: int, batch_size=None, shard=None) -> tf.data.Dataset:
+        return self._dataset(self.config.data.train_split, True, epoch, batch_size, shard)
 
     def make_validator(self, model):
         """Greedy (CTC when the model has a CTC head, else attention) WER on the eval split."""

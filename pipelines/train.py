@@ -67,6 +67,13 @@ def corpus_bleu(hypotheses: list[str], references: list[str]) -> float:
     return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
 
 
+def _global_batch_size(strategy, labels) -> int:
+    if strategy.num_replicas_in_sync == 1:
+        return int(tf.shape(labels)[0])
+    local = strategy.experimental_local_results(labels)
+    return sum(int(tf.shape(x)[0]) for x in local)
+
+
 class MetricsLog:
     """Appends one JSON object per line to workdir/metrics.jsonl and mirrors to TensorBoard."""
 
@@ -93,49 +100,99 @@ def _format_duration(seconds: float) -> str:
     return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-    """Runs (or resumes) training; returns a summary dict (also written to workdir)."""
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy named by --strategy (multi_worker reads TF_CONFIG)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"unknown strategy {name!r}; expected one of {STRATEGIES}")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the shared outputs (the chief, or worker 0 without one)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def train(
+    config: ml_collections.ConfigDict,
+    workdir: str | Path,
+    strategy: tf.distribute.Strategy | None = None,
+) -> dict:
+    """Runs (or resumes) training; returns a summary dict (also written to workdir).
+
+    With a distribution strategy the global batch (config.batch_size) is split over the
+    replicas, every input pipeline reads its own shard of the records, gradients are summed
+    over replicas before global-norm clipping, and only the chief writes the shared outputs
+    (other workers checkpoint under workdir/workers/<id>, as collective saves require).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = is_chief(strategy)
     workdir = Path(workdir)
+    shared_workdir = workdir
+    if not chief:
+        workdir = workdir / "workers" / str(strategy.cluster_resolver.task_id)
     workdir.mkdir(parents=True, exist_ok=True)
-    experiment.save_config(config, workdir)
+    if chief:
+        experiment.save_config(config, workdir)
     keras.utils.set_random_seed(config.seed)
     if config.get("deterministic", False):
         tf.config.experimental.enable_op_determinism()
 
     task = task_for(config)
-    model = task.build_model()
-    lr_scale = tf.Variable(1.0, dtype=tf.float64, trainable=False)
-    optimizer = keras.optimizers.Adam(ScaledSchedule(learning_rate_schedule(config), lr_scale))
-    optimizer.build(model.trainable_variables)
-
-    progress = {
-        "epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
-        "batch_in_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
-        "best_metric": tf.Variable(math.nan, dtype=tf.float64, trainable=False),
-        "evals_without_improvement": tf.Variable(0, dtype=tf.int64, trainable=False),
-        "lr_scale": lr_scale,
-    }
+    with strategy.scope():
+        model = task.build_model()
+        lr_scale = tf.Variable(1.0, dtype=tf.float64, trainable=False)
+        optimizer = keras.optimizers.Adam(ScaledSchedule(learning_rate_schedule(config), lr_scale))
+        optimizer.build(model.trainable_variables)
+        progress = {
+            "epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "batch_in_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "best_metric": tf.Variable(math.nan, dtype=tf.float64, trainable=False),
+            "evals_without_improvement": tf.Variable(0, dtype=tf.int64, trainable=False),
+            "lr_scale": lr_scale,
+        }
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **progress)
     manager = tf.train.CheckpointManager(
         checkpoint, str(workdir / "checkpoints"), max_to_keep=config.keep_checkpoints
     )
     best_manager = tf.train.CheckpointManager(checkpoint, str(workdir / "best"), max_to_keep=1)
+    if not chief and not manager.latest_checkpoint:
+        shared = tf.train.CheckpointManager(checkpoint, str(shared_workdir / "checkpoints"), 1)
+        if shared.latest_checkpoint:
+            manager = shared  # a worker joining a run resumes from the chief's checkpoint
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         logging.info(
             "resumed from %s at step %d (epoch %d, batch %d)",
             manager.latest_checkpoint,
-            int(optimizer.iterations),
-            int(progress["epoch"]),
-            int(progress["batch_in_epoch"]),
+            int(optimizer.iterations.numpy()),
+            int(progress["epoch"].numpy()),
+            int(progress["batch_in_epoch"].numpy()),
         )
 
     variables = model.trainable_variables
     signature_keys = tuple(task.batch_signature())
     ctc_weight = float(config.model.get("ctc_weight", 0.0))
 
-    @tf.function(input_signature=[task.batch_signature()])
-    def train_step(batch):
+    def replica_step(batch):
+        context = tf.distribute.get_replica_context()
         with tf.GradientTape() as tape:
             outputs = model({k: batch[k] for k in MODEL_KEYS}, training=True)
             loss_sum, num_tokens = sequence_cross_entropy(
@@ -144,7 +201,9 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                 batch["target_lengths"],
                 config.label_smoothing,
             )
-            loss = loss_sum / tf.maximum(num_tokens, 1.0)
+            # Normalised by the tokens of the whole global batch, so replica losses add up.
+            global_tokens = context.all_reduce(tf.distribute.ReduceOp.SUM, num_tokens)
+            loss = loss_sum / tf.maximum(global_tokens, 1.0)
             if ctc_weight > 0:
                 # CTC labels are the targets without the final eos.
                 ctc_sum = ctc_loss_sum(
@@ -153,23 +212,70 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                     batch["labels"],
                     batch["target_lengths"] - 1,
                 )
-                ctc_tokens = tf.cast(tf.reduce_sum(batch["target_lengths"] - 1), tf.float32)
+                ctc_tokens = context.all_reduce(
+                    tf.distribute.ReduceOp.SUM,
+                    tf.cast(tf.reduce_sum(batch["target_lengths"] - 1), tf.float32),
+                )
                 loss = (
                     ctc_weight * ctc_sum / tf.maximum(ctc_tokens, 1.0) + (1.0 - ctc_weight) * loss
                 )
         gradients = tape.gradient(loss, variables)
+        replicas = context.num_replicas_in_sync
+        if replicas > 1:
+            gradients = [tf.convert_to_tensor(g) for g in gradients]  # IndexedSlices too
+            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
         gradients, grad_norm = tf.clip_by_global_norm(gradients, config.clip_norm)
-        # Non-finite gradients are never applied, so the weights stay as the last good step.
-        if tf.math.is_finite(grad_norm):
-            optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        finite = tf.math.is_finite(grad_norm)
+        if replicas == 1:
+            # Non-finite gradients are never applied: the weights stay at the last good step.
+            if finite:
+                optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        else:
+            # A cross-replica update cannot sit inside tf.cond: zero non-finite gradients
+            # instead. The optimizer sums over replicas again, so each hands in its share.
+            shares = [tf.where(finite, g / replicas, tf.zeros_like(g)) for g in gradients]
+            optimizer.apply_gradients(zip(shares, variables, strict=True))
         return loss, num_tokens, grad_norm
+
+    def distributed_step(batch):
+        loss, num_tokens, grad_norm = strategy.run(replica_step, args=(batch,))
+        total = tf.distribute.ReduceOp.SUM
+        return (
+            strategy.reduce(total, loss, axis=None),
+            strategy.reduce(total, num_tokens, axis=None),
+            strategy.reduce(tf.distribute.ReduceOp.MEAN, grad_norm, axis=None),
+        )
+
+    if strategy.num_replicas_in_sync == 1:
+        train_step = tf.function(distributed_step, input_signature=[task.batch_signature()])
+    else:
+        train_step = tf.function(distributed_step, reduce_retracing=True)
+
+    local_replicas = strategy.num_replicas_in_sync // max(
+        1, getattr(strategy.extended, "_num_workers", 1) or 1
+    )
+
+    def epoch_batches(epoch: int, skip_steps: int):
+        if strategy.num_replicas_in_sync == 1:
+            return task.train_dataset(epoch).skip(skip_steps)
+
+        def dataset_fn(context: tf.distribute.InputContext):
+            per_replica = context.get_per_replica_batch_size(config.batch_size)
+            dataset = task.train_dataset(
+                epoch,
+                batch_size=per_replica,
+                shard=(context.num_input_pipelines, context.input_pipeline_id),
+            )
+            return dataset.skip(skip_steps * local_replicas)
+
+        return strategy.distribute_datasets_from_function(dataset_fn)
 
     metrics = MetricsLog(workdir)
     validate = task.make_validator(model)
     metric_name = f"val_{task.metric}"
 
     def improved(value: float) -> bool:
-        best = float(progress["best_metric"])
+        best = float(progress["best_metric"].numpy())
         if math.isnan(best):
             return True
         return value > best if task.higher_is_better else value < best
@@ -196,7 +302,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
             progress["evals_without_improvement"].assign_add(1)
         return value
 
-    step = int(optimizer.iterations)
+    step = int(optimizer.iterations.numpy())
     start_step = step
     rollbacks = 0
     restart = False
@@ -211,11 +317,14 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         return bool(limit) and time.monotonic() - started > 60.0 * limit
 
     while step < config.num_train_steps:
-        dataset = task.train_dataset(int(progress["epoch"])).skip(int(progress["batch_in_epoch"]))
+        dataset = epoch_batches(
+            int(progress["epoch"].numpy()), int(progress["batch_in_epoch"].numpy())
+        )
         batches_seen = 0
         for batch in dataset:
             batches_seen += 1
             loss, num_tokens, grad_norm = train_step({k: batch[k] for k in signature_keys})
+            sentences = _global_batch_size(strategy, batch["labels"])
             step += 1
             progress["batch_in_epoch"].assign_add(1)
             loss = float(loss)
@@ -235,22 +344,26 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                 checkpoint.restore(manager.latest_checkpoint)
                 lr_scale.assign(lr_scale * config.get("nan_rollback_lr_factor", 0.5))
                 rollbacks += 1
-                step = int(optimizer.iterations)
+                step = int(optimizer.iterations.numpy())
                 logging.warning(
                     "non-finite loss: rolled back to %s (step %d), learning rate scaled by %.3g",
                     manager.latest_checkpoint,
                     step,
-                    float(lr_scale),
+                    float(lr_scale.numpy()),
                 )
-                metrics.write(step, nan_rollback=rollbacks, lr_scale=float(lr_scale))
+                metrics.write(step, nan_rollback=rollbacks, lr_scale=float(lr_scale.numpy()))
                 restart = True
                 break
             if record_batch_ids:
                 with (workdir / "batch_ids.jsonl").open("a") as f:
-                    ids = [i.decode() for i in batch["id"].numpy()]
+                    ids = [
+                        i.decode()
+                        for part in strategy.experimental_local_results(batch["id"])
+                        for i in part.numpy()
+                    ]
                     f.write(json.dumps({"step": step, "ids": ids}) + "\n")
             window["tokens"] += float(num_tokens)
-            window["sentences"] += int(tf.shape(batch["labels"])[0])
+            window["sentences"] += sentences
             window["loss"] += loss
             window["steps"] += 1
             if step % config.log_every == 0:
@@ -276,7 +389,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                     "%.0f sentences/s | ETA %s",
                     step,
                     config.num_train_steps,
-                    int(progress["epoch"]),
+                    int(progress["epoch"].numpy()),
                     window["loss"] / window["steps"],
                     learning_rate,
                     steps_per_second,
@@ -298,7 +411,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                 evaluate(step)
                 last_eval_step = step
                 patience = config.early_stopping_patience
-                if patience and int(progress["evals_without_improvement"]) >= patience:
+                if patience and int(progress["evals_without_improvement"].numpy()) >= patience:
                     stop_reason = f"early stopping: no BLEU gain in {patience} evaluations"
                     break
             if step >= config.num_train_steps:
@@ -307,7 +420,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
                 stop_reason = f"reached max_train_minutes={config.max_train_minutes}"
                 break
         else:
-            if batches_seen == 0 and int(progress["batch_in_epoch"]) == 0:
+            if batches_seen == 0 and int(progress["batch_in_epoch"].numpy()) == 0:
                 raise ValueError(
                     f"the {config.data.train_split!r} split in {task.prepared_dir} "
                     "yields no batches"
@@ -330,7 +443,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
         "final_step": step,
         "stop_reason": stop_reason,
         "train_minutes": (time.monotonic() - started) / 60.0,
-        f"best_{metric_name}": float(progress["best_metric"]),
+        f"best_{metric_name}": float(progress["best_metric"].numpy()),
         "latest_checkpoint": manager.latest_checkpoint,
         "best_checkpoint": best_manager.latest_checkpoint,
     }
@@ -347,12 +460,32 @@ def define_flags() -> None:
     """Defines this entry point's flags (only when run as a program)."""
     config_flags.DEFINE_config_file("config", None, "Experiment config file.")
     flags.DEFINE_string("workdir", None, "Where checkpoints and logs go (resumes from it).")
+    flags.DEFINE_enum(
+        "strategy",
+        "default",
+        STRATEGIES,
+        "tf.distribute strategy; multi_worker reads the cluster from TF_CONFIG.",
+    )
+    flags.DEFINE_integer(
+        "logical_cpus", 0, "Split the CPU into this many logical devices (to try mirrored on CPU)."
+    )
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    train(FLAGS.config, FLAGS.workdir)
+    if FLAGS.logical_cpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * FLAGS.logical_cpus
+        )
+    if FLAGS.strategy == "mirrored" and FLAGS.logical_cpus:
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        strategy = tf.distribute.MirroredStrategy(devices)
+    else:
+        strategy = make_strategy(FLAGS.strategy)
+    logging.info("strategy %s with %d replicas", FLAGS.strategy, strategy.num_replicas_in_sync)
+    train(FLAGS.config, FLAGS.workdir, strategy)
 
 
 if __name__ == "__main__":

@@ -79,8 +79,12 @@ def make_dataset(
     max_tokens: int = 2048,
     max_length: int = 100,
     shuffle_buffer: int = 20000,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
-    """One epoch of batches; the order is a function of (seed, epoch) alone when training."""
+    """One epoch of batches; the order is a function of (seed, epoch) alone when training.
+
+    `shard` = (count, index) keeps every count-th record, for one of several input pipelines.
+    """
     if not files:
         raise ValueError("no input files given to the text pipeline")
     epoch_seed = seed * 1000003 + epoch
@@ -93,6 +97,8 @@ def make_dataset(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
+    if shard and shard[0] > 1:
+        dataset = dataset.shard(*shard)
     if training:
         dataset = dataset.shuffle(shuffle_buffer, seed=epoch_seed)
     dataset = dataset.map(
@@ -113,13 +119,15 @@ def make_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def make_config_dataset(config, prepared_dir, manifest, split, training, epoch=0):
+def make_config_dataset(
+    config, prepared_dir, manifest, split, training, epoch=0, batch_size=None, shard=None
+):
     """`make_dataset` with every setting read from a translation config."""
     return make_dataset(
         split_files(prepared_dir, manifest, split),
         bos_id=manifest["vocab"]["bos_id"],
         eos_id=manifest["vocab"]["eos_id"],
-        batch_size=config.batch_size,
+        batch_size=batch_size or config.batch_size,
         training=training,
         seed=config.seed,
         epoch=epoch,
@@ -128,4 +136,5 @@ def make_config_dataset(config, prepared_dir, manifest, split, training, epoch=0
         max_tokens=config.max_tokens,
         max_length=config.data.max_length,
         shuffle_buffer=config.data.shuffle_buffer,
+        shard=shard,
     )

@@ -141,6 +141,7 @@ def make_video_dataset(
     bucket_boundaries=(40, 60, 80, 100),
     shuffle_buffer: int = 256,
     max_frames: int = 0,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """One epoch of batches; order and augmentation depend only on (seed, epoch) in training."""
     if not files:
