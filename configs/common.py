@@ -64,6 +64,7 @@ def translation_config() -> ml_collections.ConfigDict:
     config.nan_policy = "stop"  # stop | rollback (to the last checkpoint, with a lower LR)
     config.nan_rollback_lr_factor = 0.5
     config.max_nan_rollbacks = 3
+    config.mixed_precision = False  # float16 compute with dynamic loss scaling (GPU)
     config.deterministic = False  # tf.config.experimental.enable_op_determinism()
     config.record_batch_ids = False  # append each step's example ids to batch_ids.jsonl
 

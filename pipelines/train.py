@@ -137,11 +137,24 @@ def train(
 ) -> dict:
     """Runs (or resumes) training; returns a summary dict (also written to workdir).
 
+    config.mixed_precision=True computes in float16 (variables stay float32) with a dynamic
+    loss scale: overflowing steps are skipped and halve the scale, 2000 good steps double it.
+
     With a distribution strategy the global batch (config.batch_size) is split over the
     replicas, every input pipeline reads its own shard of the records, gradients are summed
     over replicas before global-norm clipping, and only the chief writes the shared outputs
     (other workers checkpoint under workdir/workers/<id>, as collective saves require).
     """
+    previous_policy = keras.config.dtype_policy()
+    if config.get("mixed_precision", False):
+        keras.config.set_dtype_policy("mixed_float16")
+    try:
+        return _train(config, workdir, strategy)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _train(config, workdir, strategy) -> dict:
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
     workdir = Path(workdir)
@@ -156,6 +169,7 @@ def train(
         tf.config.experimental.enable_op_determinism()
 
     task = task_for(config)
+    mixed = bool(config.get("mixed_precision", False))
     with strategy.scope():
         model = task.build_model()
         lr_scale = tf.Variable(1.0, dtype=tf.float64, trainable=False)
@@ -167,6 +181,8 @@ def train(
             "best_metric": tf.Variable(math.nan, dtype=tf.float64, trainable=False),
             "evals_without_improvement": tf.Variable(0, dtype=tf.int64, trainable=False),
             "lr_scale": lr_scale,
+            "loss_scale": tf.Variable(2.0**15 if mixed else 1.0, trainable=False),
+            "good_steps": tf.Variable(0, dtype=tf.int64, trainable=False),
         }
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **progress)
     manager = tf.train.CheckpointManager(
@@ -219,8 +235,11 @@ def train(
                 loss = (
                     ctc_weight * ctc_sum / tf.maximum(ctc_tokens, 1.0) + (1.0 - ctc_weight) * loss
                 )
-        gradients = tape.gradient(loss, variables)
+            scaled_loss = loss * loss_scale if mixed else loss
+        gradients = tape.gradient(scaled_loss, variables)
         replicas = context.num_replicas_in_sync
+        if mixed:
+            gradients = [tf.convert_to_tensor(g) / loss_scale for g in gradients]
         if replicas > 1:
             gradients = [tf.convert_to_tensor(g) for g in gradients]  # IndexedSlices too
             gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
@@ -237,13 +256,25 @@ def train(
             optimizer.apply_gradients(zip(shares, variables, strict=True))
         return loss, num_tokens, grad_norm
 
+    loss_scale, good_steps = progress["loss_scale"], progress["good_steps"]
+
     def distributed_step(batch):
         loss, num_tokens, grad_norm = strategy.run(replica_step, args=(batch,))
         total = tf.distribute.ReduceOp.SUM
+        grad_norm = strategy.reduce(tf.distribute.ReduceOp.MEAN, grad_norm, axis=None)
+        if mixed:
+            if tf.math.is_finite(grad_norm):
+                good_steps.assign_add(1)
+                if good_steps >= 2000:
+                    loss_scale.assign(loss_scale * 2.0)
+                    good_steps.assign(0)
+            else:
+                loss_scale.assign(tf.maximum(loss_scale / 2.0, 1.0))
+                good_steps.assign(0)
         return (
             strategy.reduce(total, loss, axis=None),
             strategy.reduce(total, num_tokens, axis=None),
-            strategy.reduce(tf.distribute.ReduceOp.MEAN, grad_norm, axis=None),
+            grad_norm,
         )
 
     if strategy.num_replicas_in_sync == 1:
@@ -328,7 +359,8 @@ def train(
             step += 1
             progress["batch_in_epoch"].assign_add(1)
             loss = float(loss)
-            if not (math.isfinite(loss) and math.isfinite(float(grad_norm))):
+            gradients_ok = mixed or math.isfinite(float(grad_norm))
+            if not (math.isfinite(loss) and gradients_ok):
                 can_roll_back = (
                     config.get("nan_policy", "stop") == "rollback"
                     and rollbacks < config.get("max_nan_rollbacks", 3)

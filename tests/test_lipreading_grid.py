@@ -26,8 +26,10 @@ def crops_by_id(output_dir: Path) -> dict[str, np.ndarray]:
     """The stored crops uint8 [T,H,W,C] of every record in a prepared directory."""
     manifest = json.loads((output_dir / records.MANIFEST_NAME).read_text())
     spec = {k: tf.io.FixedLenFeature([], tf.string) for k in ("id", "frames")}
-    spec |= {k: tf.io.FixedLenFeature([], tf.int64)
-             for k in ("num_frames", "height", "width", "channels")}
+    spec |= {
+        k: tf.io.FixedLenFeature([], tf.int64)
+        for k in ("num_frames", "height", "width", "channels")
+    }
     out = {}
     for entry in manifest["splits"].values():
         for raw in tf.data.TFRecordDataset([str(output_dir / f["path"]) for f in entry["files"]]):
@@ -50,8 +52,9 @@ def skipped_clips(manifest: dict) -> dict[str, dict]:
 
 def corrupt_warning(entry: dict) -> int:
     """The number of damaged frames a clip's manifest entry warns about (0 when none)."""
-    counts = [int(w.split(":")[1]) for w in entry.get("warnings", [])
-              if w.startswith("corrupt_frames:")]
+    counts = [
+        int(w.split(":")[1]) for w in entry.get("warnings", []) if w.startswith("corrupt_frames:")
+    ]
     return sum(counts)
 
 
@@ -59,8 +62,9 @@ def corrupt_warning(entry: dict) -> int:
 def grid_prepared(shared_data, tmp_path_factory) -> tuple[Path, dict, list[str]]:
     specs = lipreading_specs("grid", shared_data / "grid")[::EVERY]
     output_dir = tmp_path_factory.mktemp("grid_prepared")
-    manifest = prepare_lipreading(specs, output_dir, LipreadingSettings(), workers=2,
-                                  dataset_name="grid")
+    manifest = prepare_lipreading(
+        specs, output_dir, LipreadingSettings(), workers=2, dataset_name="grid"
+    )
     return output_dir, manifest, [s.id for s in specs]
 
 
@@ -111,7 +115,8 @@ def test_grid_contact_sheet_and_manifest(grid_prepared):
     assert manifest["frame_shape"] == [50, 100, 3]
     assert all(
         f["sha256"] == records.sha256_file(output_dir / f["path"])
-        for entry in manifest["splits"].values() for f in entry["files"]
+        for entry in manifest["splits"].values()
+        for f in entry["files"]
     )
 
 
@@ -133,8 +138,7 @@ def test_original_mpeg1_files_prepare(shared_data, tmp_path):
     kept, skipped = kept_clips(manifest), skipped_clips(manifest)
     assert sorted(kept) == sorted(with_alignment)
     assert all(s["reason"] == "missing_alignment" for s in skipped.values())
-    assert all(c["num_frames"] == 75 and c["roi"]["frames_with_box"] == 75
-               for c in kept.values())
+    assert all(c["num_frames"] == 75 and c["roi"]["frames_with_box"] == 75 for c in kept.values())
     crops = crops_by_id(output_dir)
     verdicts = [lips_present(c) for clip in crops.values() for c in clip]
     assert np.mean(verdicts) >= 0.97

@@ -96,8 +96,11 @@ def prepare(root: Path, output_dir: Path, workers: int = 1, **settings) -> dict:
     """Prepares the GRID-layout corpus at `root`, one clip per shard unless told otherwise."""
     settings.setdefault("clips_per_shard", 1)
     return prepare_lipreading(
-        lipreading_specs("grid", root), output_dir, LipreadingSettings(**settings),
-        workers=workers, dataset_name="grid",
+        lipreading_specs("grid", root),
+        output_dir,
+        LipreadingSettings(**settings),
+        workers=workers,
+        dataset_name="grid",
     )
 
 
@@ -210,9 +213,12 @@ def test_manifest_normalisation_matches_train_crops(prepared, prepared_records):
     _, manifest = prepared
     train_ids = [c["id"] for c in manifest["splits"]["train"]["clips"]]
     assert train_ids, "the fixture corpus needs train clips"
-    pixels = np.concatenate(
-        [prepared_records[i]["frames"].reshape(-1, 3) for i in train_ids]
-    ).astype(np.float64) / 255.0
+    pixels = (
+        np.concatenate([prepared_records[i]["frames"].reshape(-1, 3) for i in train_ids]).astype(
+            np.float64
+        )
+        / 255.0
+    )
     norm = manifest["normalisation"]
     assert norm["computed_on"] == "train" and len(norm["mean"]) == len(norm["std"]) == 3
     np.testing.assert_allclose(norm["mean"], pixels.mean(0), atol=1e-5)
@@ -250,8 +256,9 @@ def test_rerun_with_everything_finished_processes_nothing(corpus, copy_of_prepar
 
 
 @pytest.mark.parametrize("damage", ["delete_shard_and_sidecar", "corrupt_shard", "drop_sidecar"])
-def test_rerun_redoes_only_the_damaged_shard(corpus, prepared, copy_of_prepared, count_calls,
-                                             damage):
+def test_rerun_redoes_only_the_damaged_shard(
+    corpus, prepared, copy_of_prepared, count_calls, damage
+):
     shards = shard_files(copy_of_prepared)
     victim = shards[2]
     original_sha = records.sha256_file(victim)
@@ -294,7 +301,8 @@ def test_interrupted_run_leaves_no_partial_shard_and_resumes(corpus, tmp_path, m
     finished = shard_files(output_dir)
     assert len(finished) == 2 and not tmp_files(output_dir)
     done = {
-        clip_id for p in finished
+        clip_id
+        for p in finished
         for clip_id in json.loads(p.with_name(p.name + ".json").read_text())["clip_ids"]
     }
     assert done == set(calls[:2])
@@ -323,19 +331,23 @@ def test_two_workers_give_the_same_records(corpus, prepared, tmp_path):
 
 def align_text(clip: SyntheticClip, words: list[str] | None = None) -> str:
     """A GRID .align for the clip (times in 1/1000 frame), optionally with other words."""
-    spans = clip.words if words is None else [
-        (s, e, w) for (s, e, _), w in zip(clip.words, words, strict=True)
-    ]
+    spans = (
+        clip.words
+        if words is None
+        else [(s, e, w) for (s, e, _), w in zip(clip.words, words, strict=True)]
+    )
     lines = [f"0 {spans[0][0] * 1000} sil"] + [f"{s * 1000} {e * 1000} {w}" for s, e, w in spans]
     return "\n".join(lines) + "\n"
 
 
-def write_frames(path: Path, frames: np.ndarray, fps: float = 25.0, fourcc: str = "MJPG",
-                 color: bool = True) -> Path:
+def write_frames(
+    path: Path, frames: np.ndarray, fps: float = 25.0, fourcc: str = "MJPG", color: bool = True
+) -> Path:
     """Writes RGB (or gray [T,H,W]) frames with OpenCV."""
     height, width = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height),
-                             color)
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height), color
+    )
     assert writer.isOpened(), path
     for frame in frames:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if color else frame)
@@ -465,8 +477,7 @@ def test_bad_input_skipped_with_named_reason(bad_prepared, clip_id):
 
 
 @pytest.mark.parametrize(("clip_id", "source_fps"), [("fps60", 60.0), ("fps12", 12.0)])
-def test_unusual_frame_rate_resampled_to_25_and_kept(bad_prepared, bad_corpus, clip_id,
-                                                    source_fps):
+def test_unusual_frame_rate_resampled_to_25_and_kept(bad_prepared, bad_corpus, clip_id, source_fps):
     examples = read_records(bad_prepared[0])
     ex = examples[clip_id]
     source_frames = bad_corpus[1][clip_id].num_frames

@@ -69,9 +69,14 @@ def test_nan_stops_with_the_step_and_keeps_the_last_good_checkpoint(
         train(tiny_config(prepared), tmp_path / "run")
     path = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
     assert path.endswith("ckpt-5")
-    for name, _ in tf.train.list_variables(path):
-        if name.startswith("model/") and "VARIABLE_VALUE" in name:
-            assert np.all(np.isfinite(tf.train.load_variable(path, name))), name
+    weights = [
+        n
+        for n, _ in tf.train.list_variables(path)
+        if n.startswith(("model/", "optimizer/_trainable_variables/"))
+    ]
+    assert len(weights) > 10
+    for name in weights:
+        assert np.all(np.isfinite(tf.train.load_variable(path, name))), name
 
 
 def test_nan_rollback_lowers_the_learning_rate_and_continues(prepared, monkeypatch, tmp_path):
@@ -202,3 +207,28 @@ def test_wrong_config_type_names_key_and_type():
     )
     assert result.returncode == 2
     assert "config.batch_size expects int" in result.stderr and "'many'" in result.stderr
+
+
+def test_mixed_precision_trains_with_a_loss_scale(prepared, tmp_path):
+    import keras
+
+    config = tiny_config(prepared)
+    config.mixed_precision = True
+    config.num_train_steps = 4
+    summary = train(config, tmp_path / "run")
+    assert summary["final_step"] == 4
+    assert keras.config.dtype_policy().name == "float32"  # restored after training
+    path = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    assert tf.train.load_variable(path, "loss_scale/.ATTRIBUTES/VARIABLE_VALUE") >= 1.0
+    weights = [
+        n
+        for n, _ in tf.train.list_variables(path)
+        if n.startswith(("model/", "optimizer/_trainable_variables/"))
+    ]
+    assert weights and all(tf.train.load_variable(path, n).dtype == np.float32 for n in weights)
+    records = [
+        json.loads(x)
+        for x in (tmp_path / "run" / "metrics.jsonl").read_text().split("\n")
+        if x and "loss" in x
+    ]
+    assert all(math.isfinite(r["loss"]) for r in records)

@@ -423,7 +423,9 @@ def test_cli_translation(tmp_path):
 
 def test_cli_lipreading_missing_input_is_a_clean_error(tmp_path):
     result = run_cli(
-        "--task=lipreading", "--dataset=grid", f"--input_dir={tmp_path / 'absent'}",
+        "--task=lipreading",
+        "--dataset=grid",
+        f"--input_dir={tmp_path / 'absent'}",
         f"--output_dir={tmp_path / 'out'}",
     )
     assert result.returncode != 0

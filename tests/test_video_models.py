@@ -124,8 +124,9 @@ def test_ctc_prefix_beam_search_matches_brute_force(seed):
     logits = rng.normal(scale=2.0, size=(1, steps, vocab)).astype(np.float32)
     brute = _brute_force_labellings(_log_softmax(logits[0]), steps)
     best_label, best_p = max(brute.items(), key=lambda kv: kv[1])
-    out = ctc_prefix_beam_search(tf.constant(logits), tf.constant([steps]), beam_size=64,
-                                 max_output_length=steps)
+    out = ctc_prefix_beam_search(
+        tf.constant(logits), tf.constant([steps]), beam_size=64, max_output_length=steps
+    )
     n = int(out["lengths"][0])
     assert tuple(out["ids"][0, :n].numpy()) == best_label
     assert float(out["scores"][0]) == pytest.approx(np.log(best_p), abs=1e-4)
@@ -141,9 +142,14 @@ def test_ctc_prefix_beam_search_respects_lengths_and_grammar():
     transitions = np.full((3, 4), -1, np.int32)
     transitions[0, 1], transitions[1, 2], transitions[0, 3] = 1, 2, 2
     final_states = np.array([False, False, True])
-    out = ctc_prefix_beam_search(tf.constant(logits), tf.constant(lengths), beam_size=16,
-                                 max_output_length=5, transitions=transitions,
-                                 final_states=final_states)
+    out = ctc_prefix_beam_search(
+        tf.constant(logits),
+        tf.constant(lengths),
+        beam_size=16,
+        max_output_length=5,
+        transitions=transitions,
+        final_states=final_states,
+    )
     for row in range(2):
         n = int(out["lengths"][row])
         assert tuple(out["ids"][row, :n].numpy()) in {(1, 2), (3,)}
@@ -175,8 +181,17 @@ def test_joint_search_with_full_ctc_weight_finds_the_best_ctc_labelling():
     brute = _brute_force_labellings(log_probs, 4)
     usable = {label: p for label, p in brute.items() if all(x in (1, 4, 5) for x in label)}
     best_label, best_p = max(usable.items(), key=lambda kv: kv[1])
-    out = beam_search(model, inputs, lengths, 2, 3, tf.constant([6]), beam_size=40,
-                      length_penalty=0.0, ctc_weight=1.0)
+    out = beam_search(
+        model,
+        inputs,
+        lengths,
+        2,
+        3,
+        tf.constant([6]),
+        beam_size=40,
+        length_penalty=0.0,
+        ctc_weight=1.0,
+    )
     n = int(out["lengths"][0])
     assert tuple(out["ids"][0, :n].numpy()) == best_label
     assert float(out["scores"][0]) == pytest.approx(np.log(best_p), abs=1e-3)
@@ -192,8 +207,17 @@ def test_grammar_constrains_attention_and_joint_beam_search():
     inputs = tf.constant([[5, 6, 7, 8, 9], [4, 4, 4, 0, 0]])
     lengths = tf.constant([5, 3])
     for weight in (0.0, 0.5):
-        out = beam_search(model, inputs, lengths, 2, 3, tf.constant([8, 8]), beam_size=4,
-                          ctc_weight=weight, grammar=(table, final))
+        out = beam_search(
+            model,
+            inputs,
+            lengths,
+            2,
+            3,
+            tf.constant([8, 8]),
+            beam_size=4,
+            ctc_weight=weight,
+            grammar=(table, final),
+        )
         for row in range(2):
             n = int(out["lengths"][row])
             assert vocabulary.decode(out["ids"][row, :n].numpy()) in {"ab a", "b a"}
