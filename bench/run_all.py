@@ -2,7 +2,7 @@
 
 from absl import app, flags
 
-from bench import text_bench, video_bench
+from bench import memory_bench, text_bench, video_bench
 
 FLAGS = flags.FLAGS
 
@@ -11,6 +11,7 @@ def main(argv: list[str]) -> None:
     del argv
     print(text_bench.run(FLAGS.output_dir, FLAGS.model_workdir, FLAGS.num_sentences))
     print(video_bench.run(FLAGS.output_dir))
+    print(memory_bench.run(FLAGS.output_dir))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,129 @@
+"""Memory: peak RSS of training, and whether the video input pipeline streams.
+
+    python -m bench.memory_bench --output_dir=bench/results
+
+* training: peak RSS of a short training run (its own process) on the Multi30k config and,
+  when a prepared GRID dataset exists, on the GRID config;
+* streaming: peak RSS of one process iterating the video pipeline over N clips and over 4N
+  clips; a streaming pipeline uses about the same memory for both.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from absl import app, flags
+
+from bench.common import write_results
+
+FLAGS = flags.FLAGS
+
+_STREAM_SCRIPT = """
+import json, resource, sys
+import tensorflow as tf
+from pipelines.inputs.video import load_video_manifest, make_video_dataset, video_split_files
+prepared, count = sys.argv[1], int(sys.argv[2])
+manifest = load_video_manifest(prepared)
+files = video_split_files(prepared, manifest, "train")
+stats = manifest["normalisation"]
+dataset = make_video_dataset(files, mean=stats["mean"], std=stats["std"], batch_size=8,
+                             training=True).unbatch().repeat().take(count).batch(8)
+frames = 0
+for batch in dataset:
+    frames += int(tf.reduce_sum(batch["input_lengths"]))
+print(json.dumps({"clips": count, "frames": frames,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _peak_rss_of(command: list[str]) -> dict:
+    script = (
+        "import json, resource, subprocess, sys\n"
+        "result = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "print(json.dumps({'returncode': result.returncode, 'tail': result.stderr[-400:],\n"
+        "  'peak_rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, *command], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def training_memory(config: str, prepared_dir: str, steps: int) -> dict:
+    """Peak RSS of `steps` training steps of `config` in a fresh process."""
+    with tempfile.TemporaryDirectory() as workdir:
+        result = _peak_rss_of(
+            [
+                sys.executable,
+                "-m",
+                "pipelines.train",
+                f"--config={config}",
+                f"--workdir={workdir}",
+                f"--config.data.prepared_dir={prepared_dir}",
+                f"--config.num_train_steps={steps}",
+                "--config.eval_every=0",
+                f"--config.log_every={steps}",
+                f"--config.checkpoint_every={steps}",
+            ]
+        )
+    return {
+        "config": config,
+        "steps": steps,
+        "peak_rss_mb": round(result["peak_rss_mb"], 1),
+        "ok": result["returncode"] == 0,
+        **({} if result["returncode"] == 0 else {"error": result["tail"]}),
+    }
+
+
+def streaming_memory(prepared_dir: str, clips: int) -> dict:
+    """Peak RSS of iterating `clips` clips through the training video pipeline."""
+    out = subprocess.run(
+        [sys.executable, "-c", _STREAM_SCRIPT, prepared_dir, str(clips)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["peak_rss_mb"] = round(result["peak_rss_mb"], 1)
+    return result
+
+
+def run(
+    output_dir: str, multi30k_dir: str = "runs/multi30k/data", grid_dir: str = "runs/grid/data"
+) -> Path:
+    """Writes <output_dir>/memory.json."""
+    results: dict = {"training": [], "video_streaming": None}
+    if (Path(multi30k_dir) / "manifest.json").is_file():
+        results["training"].append(
+            training_memory("configs/multi30k_gru_attention.py", multi30k_dir, 30)
+        )
+    if (Path(grid_dir) / "manifest.json").is_file():
+        results["training"].append(training_memory("configs/grid_lipnet.py", grid_dir, 20))
+        small, large = streaming_memory(grid_dir, 200), streaming_memory(grid_dir, 800)
+        results["video_streaming"] = {
+            "small": small,
+            "large": large,
+            "growth_mb": round(large["peak_rss_mb"] - small["peak_rss_mb"], 1),
+        }
+    return write_results("memory", results, output_dir)
+
+
+def define_flags() -> None:
+    """Defines this benchmark's flags (only when run as a program)."""
+    flags.DEFINE_string("output_dir", "bench/results", "Where the JSON goes.")
+    flags.DEFINE_string("multi30k_dir", "runs/multi30k/data", "Prepared Multi30k.")
+    flags.DEFINE_string("grid_dir", "runs/grid/data", "Prepared GRID (lip reading).")
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    print(run(FLAGS.output_dir, FLAGS.multi30k_dir, FLAGS.grid_dir))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
