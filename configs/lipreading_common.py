@@ -19,6 +19,7 @@ def lipreading_config() -> ml_collections.ConfigDict:
     data.max_time_mask = 6
     data.bucket_boundaries = (50, 70, 90, 110)
     data.shuffle_buffer = 256
+    data.curriculum_word_epochs = 0  # first N epochs train on single aligned words
     model = config.model
     model.frontend = "lipnet"
     model.frame_shape = (50, 100, 3)  # replaced by the prepared data's shape at build time

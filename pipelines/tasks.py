@@ -140,6 +140,7 @@ class LipreadingTask:
             bucket_boundaries=tuple(data.bucket_boundaries),
             shuffle_buffer=data.shuffle_buffer,
             shard=shard,
+            word_segments=training and epoch < data.get("curriculum_word_epochs", 0),
         )
 
     def train_dataset(self, epoch: int, batch_size=None, shard=None) -> tf.data.Dataset:

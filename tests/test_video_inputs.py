@@ -69,3 +69,26 @@ def test_training_augmentation_is_deterministic_per_seed(prepared):
     assert not all(
         a.shape == b.shape and np.array_equal(a, b) for a, b in zip(first, other, strict=False)
     )
+
+
+def test_word_curriculum_cuts_single_aligned_words(prepared):
+    prep, manifest = prepared
+    stats = manifest["normalisation"]
+    texts = {c["id"]: c["text"] for c in manifest["splits"]["train"]["clips"]}
+    frames = {c["id"]: c["num_frames"] for c in manifest["splits"]["train"]["clips"]}
+    dataset = make_video_dataset(
+        video_split_files(prep, manifest, "train"),
+        mean=stats["mean"],
+        std=stats["std"],
+        batch_size=2,
+        training=True,
+        seed=1,
+        word_segments=True,
+    )
+    vocabulary = CharVocabulary()
+    for batch in dataset:
+        for row, clip_id in enumerate(batch["id"].numpy()):
+            clip_id = clip_id.decode()
+            word = vocabulary.decode(batch["labels"].numpy()[row])
+            assert word in texts[clip_id].split()
+            assert batch["input_lengths"].numpy()[row] < frames[clip_id]

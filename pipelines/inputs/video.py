@@ -27,6 +27,9 @@ FEATURES = {
     "height": tf.io.FixedLenFeature([], tf.int64),
     "width": tf.io.FixedLenFeature([], tf.int64),
     "channels": tf.io.FixedLenFeature([], tf.int64),
+    "words": tf.io.VarLenFeature(tf.string),
+    "word_start": tf.io.VarLenFeature(tf.int64),
+    "word_end": tf.io.VarLenFeature(tf.int64),
 }
 
 
@@ -76,8 +79,32 @@ def _decode(serialized, table):
         tf.int32,
     )
     frames = tf.reshape(tf.io.decode_raw(example["frames"], tf.uint8), shape)
-    ids = table.lookup(tf.strings.unicode_decode(example["text"], "UTF-8"))
-    return {"id": example["id"], "text": example["text"], "frames": frames, "ids": ids}
+    return {
+        "id": example["id"],
+        "text": example["text"],
+        "frames": frames,
+        "words": tf.sparse.to_dense(example["words"]),
+        "word_start": tf.cast(tf.sparse.to_dense(example["word_start"]), tf.int32),
+        "word_end": tf.cast(tf.sparse.to_dense(example["word_end"]), tf.int32),
+    }
+
+
+def _word_segment(example, seed):
+    """One random word of the clip (its frames and text); the whole clip without timings."""
+    count = tf.shape(example["words"])[0]
+
+    def pick():
+        index = tf.random.stateless_uniform([], seed, 0, count, tf.int32)
+        start = tf.clip_by_value(
+            example["word_start"][index] - 2, 0, tf.shape(example["frames"])[0]
+        )
+        end = tf.clip_by_value(
+            example["word_end"][index] + 2, start + 1, tf.shape(example["frames"])[0]
+        )
+        return example["frames"][start:end], example["words"][index]
+
+    frames, text = tf.cond(count > 0, pick, lambda: (example["frames"], example["text"]))
+    return {**example, "frames": frames, "text": text}
 
 
 def _augment(frames, seed, augmentation: VideoAugmentation):
@@ -142,8 +169,13 @@ def make_video_dataset(
     shuffle_buffer: int = 256,
     max_frames: int = 0,
     shard: tuple[int, int] | None = None,
+    word_segments: bool = False,
 ) -> tf.data.Dataset:
-    """One epoch of batches; order and augmentation depend only on (seed, epoch) in training."""
+    """One epoch of batches; order and augmentation depend only on (seed, epoch) in training.
+
+    word_segments=True (curriculum, as LipNet and WLAS start training) replaces each clip by
+    one of its words, cut at the word's aligned frames, when the corpus has word timings.
+    """
     if not files:
         raise ValueError("no input files given to the video pipeline")
     vocabulary = vocabulary or CharVocabulary()
@@ -171,13 +203,16 @@ def make_video_dataset(
     seeds = tf.data.Dataset.random(seed=epoch_seed).batch(2)
 
     def finish(example, example_seed):
+        example_seed = tf.cast(example_seed, tf.int32)
+        if word_segments:
+            example = _word_segment(example, tf.reverse(example_seed, [0]))
         frames = tf.cast(example["frames"], tf.float32) / 255.0
         if training:
-            frames = _augment(frames, tf.cast(example_seed, tf.int32), augmentation)
+            frames = _augment(frames, example_seed, augmentation)
         else:
             frames = _center_crop(frames, augmentation.crop_size)
         frames = (frames - mean) / std
-        ids = example["ids"]
+        ids = table.lookup(tf.strings.unicode_decode(example["text"], "UTF-8"))
         return {
             "id": example["id"],
             "text": example["text"],
