@@ -2,7 +2,7 @@
 
 from absl import app, flags
 
-from bench import memory_bench, text_bench, video_bench
+from bench import lipreading_bench, memory_bench, text_bench, video_bench
 
 FLAGS = flags.FLAGS
 
@@ -12,6 +12,11 @@ def main(argv: list[str]) -> None:
     print(text_bench.run(FLAGS.output_dir, FLAGS.model_workdir, FLAGS.num_sentences))
     print(video_bench.run(FLAGS.output_dir))
     print(memory_bench.run(FLAGS.output_dir))
+    print(
+        lipreading_bench.run(
+            FLAGS.output_dir, "runs/grid/export", "../shared/data/grid/s1/video/bbaf2n.mp4"
+        )
+    )
 
 
 if __name__ == "__main__":

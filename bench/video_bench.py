@@ -163,11 +163,13 @@ def bench_per_process(specs: list[ClipSpec], rounds: int) -> tuple[dict, list[np
             **figures,
             "full_over_decode": round(
                 figures["full_prep"]["frames_per_second"]
-                / figures["decode_only"]["frames_per_second"], 3
+                / figures["decode_only"]["frames_per_second"],
+                3,
             ),
             "read_video_over_decode": round(
                 figures["decode_read_video"]["frames_per_second"]
-                / figures["decode_only"]["frames_per_second"], 3
+                / figures["decode_only"]["frames_per_second"],
+                3,
             ),
             "stage_ms_per_clip": {k: round(v, 2) for k, v in stages.items()},
             "kept": kept,
@@ -246,8 +248,14 @@ def bench_cli(root: Path, scratch: Path, workers: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k != FFMPEG_OPTIONS_ENV}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     command = [
-        sys.executable, "-m", "pipelines.prepare", "--task=lipreading", "--dataset=grid",
-        f"--input_dir={root}", f"--output_dir={output_dir}", f"--workers={workers}",
+        sys.executable,
+        "-m",
+        "pipelines.prepare",
+        "--task=lipreading",
+        "--dataset=grid",
+        f"--input_dir={root}",
+        f"--output_dir={output_dir}",
+        f"--workers={workers}",
     ]
     started = time.perf_counter()
     subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
@@ -285,13 +293,16 @@ def _encode(crops: np.ndarray, encoding: str) -> list[bytes]:
 def _parser(encoding: str, shape: tuple[int, int, int]) -> Callable:
     height, width, channels = shape
     if encoding == "raw_uint8":
-        spec = {"frames": tf.io.FixedLenFeature([], tf.string),
-                "num_frames": tf.io.FixedLenFeature([], tf.int64)}
+        spec = {
+            "frames": tf.io.FixedLenFeature([], tf.string),
+            "num_frames": tf.io.FixedLenFeature([], tf.int64),
+        }
 
         def parse(serialized):
             ex = tf.io.parse_single_example(serialized, spec)
-            return tf.reshape(tf.io.decode_raw(ex["frames"], tf.uint8),
-                              [-1, height, width, channels])
+            return tf.reshape(
+                tf.io.decode_raw(ex["frames"], tf.uint8), [-1, height, width, channels]
+            )
 
         return parse
     decode = tf.io.decode_png if encoding == "png" else tf.io.decode_jpeg
@@ -300,7 +311,8 @@ def _parser(encoding: str, shape: tuple[int, int, int]) -> Callable:
     def parse(serialized):
         encoded = tf.sparse.to_dense(tf.io.parse_single_example(serialized, spec)["frames"])
         return tf.map_fn(
-            lambda frame: decode(frame, channels=channels), encoded,
+            lambda frame: decode(frame, channels=channels),
+            encoded,
             fn_output_signature=tf.TensorSpec([height, width, channels], tf.uint8),
         )
 
@@ -321,10 +333,14 @@ def bench_frame_storage(crops: list[np.ndarray], scratch: Path, epochs: int = 3)
         encode_seconds = time.perf_counter() - started
         with tf.io.TFRecordWriter(str(path)) as writer:
             for clip, frames in zip(crops, encoded, strict=True):
-                writer.write(records.serialize({
-                    "frames": records.bytes_feature(frames),
-                    "num_frames": records.int64_feature(len(clip)),
-                }))
+                writer.write(
+                    records.serialize(
+                        {
+                            "frames": records.bytes_feature(frames),
+                            "num_frames": records.int64_feature(len(clip)),
+                        }
+                    )
+                )
         options = tf.data.Options()
         options.threading.private_threadpool_size = 1
         options.threading.max_intra_op_parallelism = 1
@@ -337,10 +353,12 @@ def bench_frame_storage(crops: list[np.ndarray], scratch: Path, epochs: int = 3)
             for _ in dataset:
                 pass
             best = min(best, time.perf_counter() - started)
-        error = np.concatenate([
-            (d.astype(np.int16) - c.astype(np.int16)).reshape(-1)
-            for d, c in zip(decoded, crops, strict=True)
-        ])
+        error = np.concatenate(
+            [
+                (d.astype(np.int16) - c.astype(np.int16)).reshape(-1)
+                for d, c in zip(decoded, crops, strict=True)
+            ]
+        )
         mse = float(np.mean(error.astype(np.float64) ** 2))
         results[encoding] = {
             "bytes_per_clip": round(path.stat().st_size / len(crops)),
@@ -370,7 +388,8 @@ def run(output_dir: str | os.PathLike, rounds: int = 2, workers: int = 2) -> Pat
             "corpus": corpus,
             "num_clips": len(specs),
             "clip_selection": f"every {GRID_EVERY}th GRID s1 clip by id"
-            if corpus == "grid_s1" else f"{SYNTHETIC_CLIPS} synthetic clips",
+            if corpus == "grid_s1"
+            else f"{SYNTHETIC_CLIPS} synthetic clips",
             "settings": LipreadingSettings().to_dict(),
             "threads": {
                 "cv2_num_threads": cv2.getNumThreads(),
