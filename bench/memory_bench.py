@@ -31,7 +31,7 @@ manifest = load_video_manifest(prepared)
 files = video_split_files(prepared, manifest, "train")
 stats = manifest["normalisation"]
 dataset = make_video_dataset(files, mean=stats["mean"], std=stats["std"], batch_size=8,
-                             training=True).unbatch().repeat().take(count).batch(8)
+                             training=True).unbatch().repeat().take(count).padded_batch(8)
 frames = 0
 for batch in dataset:
     frames += int(tf.reduce_sum(batch["input_lengths"]))
