@@ -92,3 +92,24 @@ def test_word_curriculum_cuts_single_aligned_words(prepared):
             word = vocabulary.decode(batch["labels"].numpy()[row])
             assert word in texts[clip_id].split()
             assert batch["input_lengths"].numpy()[row] < frames[clip_id]
+
+
+def test_shards_split_the_clips_between_input_pipelines(prepared):
+    prep, manifest = prepared
+    stats = manifest["normalisation"]
+
+    def ids(shard):
+        dataset = make_video_dataset(
+            video_split_files(prep, manifest, "train"),
+            mean=stats["mean"],
+            std=stats["std"],
+            batch_size=2,
+            training=True,
+            seed=0,
+            shard=shard,
+        )
+        return {i.decode() for batch in dataset for i in batch["id"].numpy()}
+
+    first, second = ids((2, 0)), ids((2, 1))
+    assert first and second and not first & second
+    assert len(first | second) == manifest["splits"]["train"]["num_examples"]

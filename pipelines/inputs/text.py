@@ -12,6 +12,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from pipelines.inputs.records import epoch_records
+
 FEATURES = {
     "id": tf.io.FixedLenFeature([], tf.string),
     "source": tf.io.FixedLenFeature([], tf.string),
@@ -85,22 +87,14 @@ def make_dataset(
 
     `shard` = (count, index) keeps every count-th record, for one of several input pipelines.
     """
-    if not files:
-        raise ValueError("no input files given to the text pipeline")
-    epoch_seed = seed * 1000003 + epoch
-    dataset = tf.data.Dataset.from_tensor_slices(files)
-    if training:
-        dataset = dataset.shuffle(len(files), seed=epoch_seed)
-    dataset = dataset.interleave(
-        tf.data.TFRecordDataset,
-        cycle_length=min(len(files), 4),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
+    dataset = epoch_records(
+        files,
+        training=training,
+        seed=seed,
+        epoch=epoch,
+        shuffle_buffer=shuffle_buffer,
+        shard=shard,
     )
-    if shard and shard[0] > 1:
-        dataset = dataset.shard(*shard)
-    if training:
-        dataset = dataset.shuffle(shuffle_buffer, seed=epoch_seed)
     dataset = dataset.map(
         lambda x: parse_example(x, bos_id, eos_id),
         num_parallel_calls=tf.data.AUTOTUNE,

@@ -18,6 +18,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from data_prep.characters import BOS_ID, EOS_ID, UNK_ID, CharVocabulary
+from pipelines.inputs.records import epoch_records
 
 FEATURES = {
     "id": tf.io.FixedLenFeature([], tf.string),
@@ -176,31 +177,25 @@ def make_video_dataset(
     word_segments=True (curriculum, as LipNet and WLAS start training) replaces each clip by
     one of its words, cut at the word's aligned frames, when the corpus has word timings.
     """
-    if not files:
-        raise ValueError("no input files given to the video pipeline")
     vocabulary = vocabulary or CharVocabulary()
     augmentation = augmentation or VideoAugmentation()
     table = char_table(vocabulary)
     mean = tf.constant(mean, tf.float32)
     std = tf.constant(std, tf.float32)
-    epoch_seed = seed * 1000003 + epoch
-    dataset = tf.data.Dataset.from_tensor_slices(files)
-    if training:
-        dataset = dataset.shuffle(len(files), seed=epoch_seed)
-    dataset = dataset.interleave(
-        tf.data.TFRecordDataset,
-        cycle_length=min(len(files), 4),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
+    dataset = epoch_records(
+        files,
+        training=training,
+        seed=seed,
+        epoch=epoch,
+        shuffle_buffer=shuffle_buffer,
+        shard=shard,
     )
-    if training:
-        dataset = dataset.shuffle(shuffle_buffer, seed=epoch_seed)
     dataset = dataset.map(
         lambda x: _decode(x, table), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     if max_frames:
         dataset = dataset.filter(lambda x: tf.shape(x["frames"])[0] <= max_frames)
-    seeds = tf.data.Dataset.random(seed=epoch_seed).batch(2)
+    seeds = tf.data.Dataset.random(seed=seed * 1000003 + epoch).batch(2)
 
     def finish(example, example_seed):
         example_seed = tf.cast(example_seed, tf.int32)
