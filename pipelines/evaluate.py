@@ -108,20 +108,17 @@ def evaluate(translate_fn, sources, references, batch_size: int = 64) -> dict:
 
 def read_prepared_clips(prepared_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
     """(id, text, uint8 frames [T, H, W, C]) of every clip of a prepared lip-reading split."""
-    import numpy as np
-
-    from pipelines.inputs.video import FEATURES, load_video_manifest, video_split_files
+    from pipelines.inputs.video import decode_clip, load_video_manifest, video_split_files
 
     manifest = load_video_manifest(prepared_dir)
     clips = []
     for raw in tf.data.TFRecordDataset(video_split_files(prepared_dir, manifest, split)):
-        example = tf.io.parse_single_example(raw, FEATURES)
-        shape = [int(example[k]) for k in ("num_frames", "height", "width", "channels")]
+        clip = decode_clip(raw)
         clips.append(
             {
-                "id": example["id"].numpy().decode(),
-                "text": example["text"].numpy().decode(),
-                "frames": np.frombuffer(example["frames"].numpy(), np.uint8).reshape(shape),
+                "id": clip["id"].numpy().decode(),
+                "text": clip["text"].numpy().decode(),
+                "frames": clip["frames"].numpy(),
             }
         )
         if limit and len(clips) >= limit:

@@ -174,25 +174,17 @@ class LipreadingTask:
         return validate
 
     def _raw_batches(self, split: str, limit: int):
-        from pipelines.inputs.video import FEATURES, video_split_files
+        from pipelines.inputs.video import decode_clip, video_split_files
 
         files = video_split_files(self.prepared_dir, self.manifest, split)
 
         def decode(raw):
-            example = tf.io.parse_single_example(raw, FEATURES)
-            shape = tf.cast(
-                tf.stack(
-                    [
-                        example["num_frames"],
-                        example["height"],
-                        example["width"],
-                        example["channels"],
-                    ]
-                ),
-                tf.int32,
-            )
-            frames = tf.reshape(tf.io.decode_raw(example["frames"], tf.uint8), shape)
-            return {"frames": frames, "lengths": shape[0], "text": example["text"]}
+            clip = decode_clip(raw)
+            return {
+                "frames": clip["frames"],
+                "lengths": tf.shape(clip["frames"])[0],
+                "text": clip["text"],
+            }
 
         dataset = tf.data.TFRecordDataset(files).map(decode)
         if limit:

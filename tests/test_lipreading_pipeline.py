@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from pipelines.export import export_model
 from pipelines.prepare import prepare_lipreading_dataset
 from pipelines.train import train
 from pipelines.transcriber import Transcriber, transcribe_batches
+from tests.fresh_process import run_without_project
 
 
 def tiny_config(root):
@@ -75,17 +75,9 @@ def exported(trained):
 
 
 def _clips(root, count=3):
-    from pipelines.inputs.video import FEATURES, load_video_manifest, video_split_files
+    from pipelines.evaluate import read_prepared_clips
 
-    manifest = load_video_manifest(root / "prep")
-    clips = []
-    for raw in tf.data.TFRecordDataset(video_split_files(root / "prep", manifest, "train")):
-        example = tf.io.parse_single_example(raw, FEATURES)
-        shape = [int(example[k]) for k in ("num_frames", "height", "width", "channels")]
-        clips.append(np.frombuffer(example["frames"].numpy(), np.uint8).reshape(shape))
-        if len(clips) == count:
-            break
-    return clips
+    return [clip["frames"] for clip in read_prepared_clips(root / "prep", "train", count)]
 
 
 def test_every_decoding_mode_is_exported_and_matches_in_process(trained, exported):
@@ -98,14 +90,9 @@ def test_every_decoding_mode_is_exported_and_matches_in_process(trained, exporte
         transcriber = Transcriber(model, config, manifest["normalisation"], grammar=grammar)
         for mode, function in transcriber.functions.items():
             expected[mode + ("_grammar" if grammar else "")] = transcribe_batches(function, clips)
-    script = textwrap.dedent(f"""
+    script = f"""
         import json, sys
         import numpy as np, tensorflow as tf
-        try:
-            import pipelines
-            sys.exit("project code is importable")
-        except ImportError:
-            pass
         model = tf.saved_model.load({str(exported)!r})
         clips = np.load({str(root / "clips.npy")!r}, allow_pickle=True)
         longest = max(len(c) for c in clips)
@@ -117,19 +104,8 @@ def test_every_decoding_mode_is_exported_and_matches_in_process(trained, exporte
             frames=tf.constant(frames), lengths=lengths)["text"].numpy()]
             for name in model.signatures}}
         print(json.dumps(out))
-    """)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    completed = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    fresh = json.loads(completed.stdout.strip().splitlines()[-1])
+    """
+    fresh = run_without_project(script, root)
     assert set(expected) | {"serving_default"} == set(fresh)
     for name, texts in expected.items():
         assert fresh[name] == texts, name

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from pipelines.export import export_translation
 from pipelines.inputs.text import load_manifest, make_config_dataset
 from pipelines.prepare import prepare_translation
 from pipelines.train import train
+from tests.fresh_process import run_without_project
 
 SENTENCES = [
     "the big dog sees the cat.",
@@ -127,16 +127,10 @@ def test_export_loads_in_fresh_process_without_project_code(trained, exported):
         "beam": translator.translate_beam(tf.constant(SENTENCES)),
         "greedy": translator.translate_greedy(tf.constant(SENTENCES)),
     }
-    script = textwrap.dedent(
-        f"""
+    script = f"""
         import json, sys
         import tensorflow as tf
         import tensorflow_text
-        try:
-            import pipelines
-            sys.exit("project code is importable in the fresh process")
-        except ImportError:
-            pass
         model = tf.saved_model.load({str(exported)!r})
         out = {{}}
         for name, key in (("serving_default", "beam"), ("greedy", "greedy")):
@@ -146,19 +140,7 @@ def test_export_loads_in_fresh_process_without_project_code(trained, exported):
                          "alignment_shape": list(result["alignments"].shape)}}
         print(json.dumps(out))
         """
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    completed = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    fresh = json.loads(completed.stdout.strip().splitlines()[-1])
+    fresh = run_without_project(script, root)
     for mode in ("beam", "greedy"):
         assert fresh[mode]["text"] == [t.decode() for t in expected[mode]["text"].numpy()]
         np.testing.assert_allclose(fresh[mode]["scores"], expected[mode]["scores"], rtol=1e-4)

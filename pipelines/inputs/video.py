@@ -73,7 +73,8 @@ def char_table(vocabulary: CharVocabulary) -> tf.lookup.StaticHashTable:
     return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), UNK_ID)
 
 
-def _decode(serialized, table):
+def decode_clip(serialized) -> dict:
+    """One record -> id, text, frames uint8 [T, H, W, C] and word timings (unbatched)."""
     example = tf.io.parse_single_example(serialized, FEATURES)
     shape = tf.cast(
         tf.stack([example["num_frames"], example["height"], example["width"], example["channels"]]),
@@ -190,9 +191,7 @@ def make_video_dataset(
         shuffle_buffer=shuffle_buffer,
         shard=shard,
     )
-    dataset = dataset.map(
-        lambda x: _decode(x, table), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    )
+    dataset = dataset.map(decode_clip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if max_frames:
         dataset = dataset.filter(lambda x: tf.shape(x["frames"])[0] <= max_frames)
     seeds = tf.data.Dataset.random(seed=seed * 1000003 + epoch).batch(2)
