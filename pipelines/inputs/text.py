@@ -12,7 +12,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from pipelines.inputs.records import epoch_records
+from pipelines.inputs.records import epoch_records, finish_pipeline
 
 FEATURES = {
     "id": tf.io.FixedLenFeature([], tf.string),
@@ -110,7 +110,7 @@ def make_dataset(
         )
     else:
         dataset = dataset.padded_batch(batch_size)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return finish_pipeline(dataset)
 
 
 def make_config_dataset(

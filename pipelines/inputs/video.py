@@ -18,7 +18,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from data_prep.characters import BOS_ID, EOS_ID, UNK_ID, CharVocabulary
-from pipelines.inputs.records import epoch_records
+from pipelines.inputs.records import epoch_records, finish_pipeline
 
 FEATURES = {
     "id": tf.io.FixedLenFeature([], tf.string),
@@ -228,4 +228,4 @@ def make_video_dataset(
         )
     else:
         dataset = dataset.padded_batch(batch_size)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return finish_pipeline(dataset)
