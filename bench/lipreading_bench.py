@@ -18,6 +18,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench.common import peak_rss_mb, write_results
+from configs import grid_lipnet
 from configs.lipreading_common import lipreading_config
 from data_prep.characters import CharVocabulary
 from models.ctc import ctc_loss_sum
@@ -141,14 +142,19 @@ def transcription_latency(export_dir: str, video: str) -> dict:
 def run(output_dir: str, export_dir: str | None, video: str | None) -> Path:
     """Writes <output_dir>/lipreading.json."""
     vocab_size = CharVocabulary().size
+    grid = grid_lipnet.get_config()
     results = {
         "batch": BATCH,
         "frames": FRAMES,
         "throughput": {
             "keras_lipnet_replica_32_64_96_gru256x2_ctc": replica_throughput(vocab_size),
             "lipseq_lipnet_32_64_96_joint": ours_throughput("lipnet", (50, 100, 3), vocab_size),
-            "lipseq_lipnet_16_32_48_joint (configs/grid_lipnet.py)": ours_throughput(
-                "lipnet", (50, 100, 3), vocab_size, lipnet_filters=(16, 32, 48)
+            "lipseq_lipnet_joint (configs/grid_lipnet.py)": ours_throughput(
+                "lipnet",
+                (50, 100, 3),
+                vocab_size,
+                lipnet_filters=grid.model.lipnet_filters,
+                lipnet_kernels=grid.model.lipnet_kernels,
             ),
             "lipseq_resnet_88x88_joint": ours_throughput("resnet", (88, 88, 1), vocab_size),
         },

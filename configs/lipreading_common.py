@@ -24,6 +24,7 @@ def lipreading_config() -> ml_collections.ConfigDict:
     model.frontend = "lipnet"
     model.frame_shape = (50, 100, 3)  # replaced by the prepared data's shape at build time
     model.lipnet_filters = (32, 64, 96)
+    model.lipnet_kernels = ()  # one (time, height, width) per block; () = 3x5x5 for all
     model.frontend_dropout = 0.1
     model.embedding_dim = 64
     model.encoder_units = 256

@@ -30,20 +30,28 @@ def _time_mask(lengths, num_steps, dtype):
 class LipNetFrontEnd(FrontEnd):
     """LipNet-style spatio-temporal CNN: frames [B, T, H, W, C] -> features [B, T, D].
 
-    Three Conv3D blocks (3x5x5 kernels) with spatial-only pooling, so every input frame keeps
-    one output step. Padded frames are zeroed before every block, so a temporal kernel at the
-    end of a clip sees the same zeros whether or not the batch is padded further.
+    Conv3D blocks (3x5x5 kernels by default, `kernels` gives one per block) with spatial-only
+    pooling, so every input frame keeps one output step. Padded frames are zeroed before every
+    block, so a temporal kernel at the end of a clip sees the same zeros whether or not the
+    batch is padded further.
     """
 
-    def __init__(self, frame_shape, filters=(32, 64, 96), dropout: float = 0.0, **kwargs):
+    def __init__(
+        self, frame_shape, filters=(32, 64, 96), dropout: float = 0.0, kernels=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.frame_shape = tuple(frame_shape)
         self.filters = tuple(filters)
-        self.convs = []
-        for i, width in enumerate(self.filters):
+        self.kernels = tuple(tuple(k) for k in kernels) if kernels else ((3, 5, 5),) * len(filters)
+        if len(self.kernels) != len(self.filters) or any(len(k) != 3 for k in self.kernels):
+            raise ValueError(
+                f"LipNet kernels {self.kernels} must give one (time, height, width) per block "
+                f"of filters {self.filters}"
+            )
+        for i, (width, kernel) in enumerate(zip(self.filters, self.kernels, strict=True)):
             conv = keras.layers.Conv3D(
                 width,
-                (3, 5, 5),
+                kernel,
                 strides=(1, 2, 2) if i == 0 else (1, 1, 1),
                 padding="same",
                 use_bias=False,
@@ -248,6 +256,7 @@ def build_frontend(model_config, input_vocab_size: int | None) -> FrontEnd:
             model_config.frame_shape,
             tuple(model_config.get("lipnet_filters", (32, 64, 96))),
             model_config.get("frontend_dropout", 0.0),
+            model_config.get("lipnet_kernels", None),
             name="frontend",
         )
     if kind == "resnet":

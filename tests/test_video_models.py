@@ -14,9 +14,10 @@ from models.seq2seq import build_model
     "frontend",
     [
         lambda: LipNetFrontEnd((24, 48, 3), filters=(4, 8, 8)),
+        lambda: LipNetFrontEnd((24, 48, 3), filters=(4, 8), kernels=((3, 5, 5), (5, 3, 3))),
         lambda: ResNetFrontEnd((32, 32, 1), stem_filters=4, stage_filters=(4, 8)),
     ],
-    ids=["lipnet", "resnet"],
+    ids=["lipnet", "lipnet_kernels", "resnet"],
 )
 def test_video_frontends_keep_time_and_ignore_padding(frontend):
     layer = frontend()
