@@ -61,6 +61,12 @@ def test_batches_hold_normalised_frames_and_character_targets(prepared):
     assert np.all(np.abs(frames.mean(0)) < 0.35) and np.all(np.abs(frames.std(0) - 1) < 0.35)
 
 
+def test_pipelines_run_without_the_tf_data_autotuner(prepared):
+    # With autotuning on, each epoch's new pipeline stalled for tens of seconds in training.
+    for training in (True, False):
+        assert _dataset(prepared, training).options().autotune.enabled is False
+
+
 def test_training_augmentation_is_deterministic_per_seed(prepared):
     first = [b["inputs"].numpy() for b in _dataset(prepared, training=True, seed=3)]
     again = [b["inputs"].numpy() for b in _dataset(prepared, training=True, seed=3)]
