@@ -54,6 +54,7 @@ class CropPreset:
 CROP_PRESETS: dict[str, CropPreset] = {
     "lipnet": CropPreset(width=100, height=50, grayscale=False),
     "gray96": CropPreset(width=96, height=96, grayscale=True),
+    "small": CropPreset(width=48, height=24, grayscale=True),  # quick CPU runs and the demo
 }
 
 

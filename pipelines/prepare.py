@@ -406,7 +406,11 @@ def define_flags() -> None:
         "Lip reading: corpus layout of --input_dir (manifest: a CSV/JSONL file).",
     )
     flags.DEFINE_integer("workers", 1, "Lip reading: worker processes.")
-    flags.DEFINE_string("preset", "lipnet", "Lip reading: crop preset (lipnet, gray96).")
+    flags.DEFINE_string(
+        "preset",
+        "lipnet",
+        "Lip reading: crop preset (lipnet 100x50 RGB, gray96 96x96, small 48x24 gray).",
+    )
     flags.DEFINE_string("detector", "haar", "Lip reading: face detector (haar, mediapipe, dlib).")
     flags.DEFINE_integer("detect_every", 10, "Lip reading: run face detection every k frames.")
     flags.DEFINE_float("target_fps", 25.0, "Lip reading: resample videos to this frame rate.")

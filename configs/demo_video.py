@@ -1,0 +1,43 @@
+"""Synthetic talking faces used by `make demo`: a small LipNet on 48x24 gray crops."""
+
+from configs.lipreading_common import lipreading_config
+
+# Three words per GRID slot (four for letters and adverbs) whose mouth-shape sequences differ,
+# so the rendered faces carry the text. 1,296 possible sentences; the demo renders DEMO_CLIPS.
+DEMO_VOCABULARY = (
+    "bin", "lay", "place",
+    "blue", "green", "white",
+    "at", "by", "with",
+    "a", "f", "o", "b",
+    "one", "two", "five",
+    "again", "now", "please", "soon",
+)  # fmt: skip
+DEMO_CLIPS = 360
+
+
+def get_config():
+    config = lipreading_config()
+    config.data.input_dir = "runs/demo/video_raw"
+    config.data.prepared_dir = "runs/demo/video_data"
+    config.data.flip = False
+    config.data.time_masks = 0
+    config.data.bucket_boundaries = (70, 90)
+    config.model.lipnet_filters = (16, 24, 32)
+    config.model.frontend_dropout = 0.0
+    config.model.embedding_dim = 32
+    config.model.encoder_units = 96
+    config.model.encoder_layers = 1
+    config.model.decoder_units = 128
+    config.model.dropout = 0.1
+    config.batch_size = 16
+    config.num_train_steps = 600
+    config.learning_rate = 3e-3
+    config.warmup_steps = 50
+    config.decay_steps = 600
+    config.eval_every = 200
+    config.checkpoint_every = 200
+    config.eval_max_examples = 40
+    config.log_every = 25
+    config.decode.beam_size = 4
+    config.decode.grammar = "grid"
+    return config
