@@ -124,7 +124,7 @@ def run_video_demo(
     report = _timed(
         timings, "evaluate", evaluate_lipreading, export_dir, test_clips, list(VIDEO_MODES)
     )
-    train_texts = [clip["text"] for clip in read_prepared_clips(prepared, "train")]
+    train_texts = [clip["text"] for clip in manifest["splits"]["train"]["clips"]]
     first = sorted(c["id"] for c in test_clips)[0]
     video = raw / "s1" / "video" / f"{first}.mp4"
     transcript = _timed(timings, "transcribe_one", transcribe_video, video, export_dir)

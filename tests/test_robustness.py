@@ -170,41 +170,33 @@ def test_sigkill_mid_epoch_resumes_step_and_data_order(prepared, tmp_path):
     assert _batches(killed) == _batches(reference)
 
 
-def test_unknown_config_key_lists_valid_keys():
-    result = subprocess.run(
+def _train_cli_with(override: str) -> subprocess.CompletedProcess:
+    """pipelines.train on the demo config with one --config override (fails before training)."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "pipelines.train",
             "--config=configs/demo_toy.py",
             "--workdir=/nonexistent",
-            "--config.model.atention=luong",
+            override,
         ],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
+
+
+def test_unknown_config_key_lists_valid_keys():
+    result = _train_cli_with("--config.model.atention=luong")
     assert result.returncode == 2
     assert "unknown config key config.model.atention" in result.stderr
     assert "attention" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_wrong_config_type_names_key_and_type():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.train",
-            "--config=configs/demo_toy.py",
-            "--workdir=/nonexistent",
-            "--config.batch_size=many",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
+    result = _train_cli_with("--config.batch_size=many")
     assert result.returncode == 2
     assert "config.batch_size expects int" in result.stderr and "'many'" in result.stderr
 

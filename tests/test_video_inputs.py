@@ -27,7 +27,7 @@ def prepared(tmp_path_factory):
     return root / "prep", load_video_manifest(root / "prep")
 
 
-def _dataset(prepared, training, seed=0, crop=(44, 88)):
+def _dataset(prepared, training, seed=0, crop=(44, 88), **options):
     prep, manifest = prepared
     stats = manifest["normalisation"]
     return make_video_dataset(
@@ -38,6 +38,7 @@ def _dataset(prepared, training, seed=0, crop=(44, 88)):
         training=training,
         seed=seed,
         augmentation=VideoAugmentation(crop_size=crop),
+        **options,
     )
 
 
@@ -78,19 +79,10 @@ def test_training_augmentation_is_deterministic_per_seed(prepared):
 
 
 def test_word_curriculum_cuts_single_aligned_words(prepared):
-    prep, manifest = prepared
-    stats = manifest["normalisation"]
+    _, manifest = prepared
     texts = {c["id"]: c["text"] for c in manifest["splits"]["train"]["clips"]}
     frames = {c["id"]: c["num_frames"] for c in manifest["splits"]["train"]["clips"]}
-    dataset = make_video_dataset(
-        video_split_files(prep, manifest, "train"),
-        mean=stats["mean"],
-        std=stats["std"],
-        batch_size=2,
-        training=True,
-        seed=1,
-        word_segments=True,
-    )
+    dataset = _dataset(prepared, training=True, seed=1, crop=None, word_segments=True)
     vocabulary = CharVocabulary()
     for batch in dataset:
         for row, clip_id in enumerate(batch["id"].numpy()):
@@ -101,19 +93,10 @@ def test_word_curriculum_cuts_single_aligned_words(prepared):
 
 
 def test_shards_split_the_clips_between_input_pipelines(prepared):
-    prep, manifest = prepared
-    stats = manifest["normalisation"]
+    _, manifest = prepared
 
     def ids(shard):
-        dataset = make_video_dataset(
-            video_split_files(prep, manifest, "train"),
-            mean=stats["mean"],
-            std=stats["std"],
-            batch_size=2,
-            training=True,
-            seed=0,
-            shard=shard,
-        )
+        dataset = _dataset(prepared, training=True, crop=None, shard=shard)
         return {i.decode() for batch in dataset for i in batch["id"].numpy()}
 
     first, second = ids((2, 0)), ids((2, 1))
