@@ -21,7 +21,7 @@ from absl import app, flags, logging
 
 from bench.common import peak_rss_mb, write_results
 from configs import demo_toy, multi30k_gru_attention
-from data_prep import synthetic_text
+from data_prep.synthetic import toy_language
 from data_prep.paths import shared_data_dir
 from pipelines import experiment
 from pipelines.evaluate import load_saved_model_translate
@@ -41,7 +41,7 @@ def bench_config(scratch: Path):
     else:
         config, corpus = demo_toy.get_config(), "toy"
         config.data.input_dir = str(scratch / "raw")
-        synthetic_text.write_corpus(config.data.input_dir)
+        toy_language.write_corpus(config.data.input_dir)
     prepared = Path(config.data.prepared_dir)
     if not (prepared / "manifest.json").is_file():
         config.data.prepared_dir = str(scratch / "data")

@@ -40,7 +40,7 @@ from data_prep import mouth, video  # noqa: E402
 from data_prep.corpora.transcripts import ClipSpec  # noqa: E402
 from data_prep.lipreading import LipreadingSettings, process_clip  # noqa: E402
 from data_prep.paths import PROJECT_ROOT, shared_data_dir  # noqa: E402
-from data_prep.synthetic import write_synthetic_corpus  # noqa: E402
+from data_prep.synthetic.faces import write_synthetic_corpus  # noqa: E402
 from pipelines.prepare import lipreading_specs  # noqa: E402
 
 FLAGS = flags.FLAGS

@@ -14,10 +14,10 @@ import jiwer
 from absl import app, flags, logging
 
 from configs import demo_toy, demo_video
-from data_prep import synthetic_text
+from data_prep.synthetic import toy_language
 from data_prep.corpora.grid import GRID_GRAMMAR
 from data_prep.lipreading import LipreadingSettings
-from data_prep.synthetic import write_synthetic_corpus
+from data_prep.synthetic.faces import write_synthetic_corpus
 from pipelines.evaluate import (
     evaluate,
     evaluate_lipreading,
@@ -64,7 +64,7 @@ def run_text_demo(workdir: Path, train_steps: int | None = None) -> dict:
         config.num_train_steps = train_steps
 
     def prepare():
-        synthetic_text.write_corpus(config.data.input_dir, seed=config.seed)
+        toy_language.write_corpus(config.data.input_dir, seed=config.seed)
         prepare_translation(config)
 
     _timed(timings, "prepare", prepare)

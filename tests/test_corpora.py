@@ -405,7 +405,7 @@ def test_iter_manifest_bad_paths(tmp_path):
 def test_tfds_builder_from_local_grid(tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     from data_prep.corpora.tfds_grid import GridLipreadingConfig
-    from data_prep.synthetic import write_synthetic_corpus
+    from data_prep.synthetic.faces import write_synthetic_corpus
 
     raw = tmp_path / "raw"
     summary = write_synthetic_corpus(raw, num_clips=8, seed=3, size=(64, 64))

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from configs import demo_toy
-from data_prep import synthetic_text
+from data_prep.synthetic import toy_language
 from pipelines.prepare import prepare_translation
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ def prepared(tmp_path_factory):
     config.data.input_dir = str(root / "raw")
     config.data.prepared_dir = str(root / "data")
     config.data.vocab_size = 200
-    synthetic_text.write_corpus(config.data.input_dir, num_train=400, num_val=16, num_test=16)
+    toy_language.write_corpus(config.data.input_dir, num_train=400, num_val=16, num_test=16)
     prepare_translation(config)
     return root / "data"
 

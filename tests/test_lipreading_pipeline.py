@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from configs.lipreading_common import lipreading_config
 from data_prep.lipreading import LipreadingSettings
-from data_prep.synthetic import write_synthetic_corpus
+from data_prep.synthetic.faces import write_synthetic_corpus
 from pipelines import experiment
 from pipelines.export import export_model
 from pipelines.prepare import prepare_lipreading_dataset

@@ -20,7 +20,7 @@ from data_prep.lipreading import (
     corrupt_frames,
     prepare_lipreading,
 )
-from data_prep.synthetic import SyntheticClip, render_clip, write_clip, write_synthetic_corpus
+from data_prep.synthetic.faces import SyntheticClip, render_clip, write_clip, write_synthetic_corpus
 from data_prep.video import detect_corrupt_frames, read_video
 from pipelines.prepare import lipreading_specs
 

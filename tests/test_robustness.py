@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from configs import demo_toy
-from data_prep import synthetic_text
+from data_prep.synthetic import toy_language
 from pipelines import train as train_module
 from pipelines.prepare import prepare_translation
 from pipelines.train import NonFiniteLossError, train
@@ -41,7 +41,7 @@ def tiny_config(root):
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("robust")
     config = tiny_config(root)
-    synthetic_text.write_corpus(config.data.input_dir, num_train=600, num_val=20, num_test=20)
+    toy_language.write_corpus(config.data.input_dir, num_train=600, num_val=20, num_test=20)
     prepare_translation(config)
     return root
 

@@ -1,4 +1,4 @@
-"""Tests for the synthetic parallel corpus in data_prep.synthetic_text."""
+"""Tests for the synthetic parallel corpus in data_prep.synthetic.faces.toy_language."""
 
 import gzip
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from data_prep import synthetic_text as st
+from data_prep.synthetic import toy_language as st
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ def test_same_seed_reproducible_and_different_seeds_differ():
 
 def test_reproducible_across_processes():
     code = (
-        "from data_prep import synthetic_text as st; "
+        "from data_prep.synthetic import toy_language as st; "
         "print(repr(st.generate_pairs(20, 3)), repr(sorted(st.target_lexicon().items())))"
     )
     outputs = {
@@ -278,7 +278,7 @@ def test_command_line(tmp_path):
         [
             sys.executable,
             "-m",
-            "data_prep.synthetic_text",
+            "data_prep.synthetic.toy_language",
             f"--output_dir={tmp_path}",
             "--num_train=30",
             "--num_val=4",

@@ -1,4 +1,4 @@
-"""Tests for the synthetic talking faces in data_prep.synthetic."""
+"""Tests for the synthetic talking faces in data_prep.synthetic.faces."""
 
 import csv
 import json
@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from data_prep import synthetic as sv
+from data_prep.synthetic import faces as sv
 from data_prep.corpora.grid import GRID_GRAMMAR, grid_sentence_id
 
 SENTENCES = (

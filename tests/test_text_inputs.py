@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from configs import demo_toy
-from data_prep import synthetic_text
+from data_prep.synthetic import toy_language
 from pipelines.inputs.text import load_manifest, make_config_dataset, make_dataset, split_files
 from pipelines.prepare import prepare_translation
 
@@ -14,7 +14,7 @@ def prepared(tmp_path_factory):
     config.data.input_dir = str(root / "raw")
     config.data.prepared_dir = str(root / "data")
     config.data.vocab_size = 200
-    synthetic_text.write_corpus(config.data.input_dir, num_train=600, num_val=40, num_test=40)
+    toy_language.write_corpus(config.data.input_dir, num_train=600, num_val=40, num_test=40)
     prepare_translation(config)
     return config, root / "data", load_manifest(root / "data")
 

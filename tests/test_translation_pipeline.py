@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from configs import demo_toy
-from data_prep import subwords, synthetic_text
+from data_prep import subwords
+from data_prep.synthetic import toy_language
 from pipelines import experiment
 from pipelines.evaluate import evaluate, load_saved_model_translate
 from pipelines.export import export_translation
@@ -53,7 +54,7 @@ def small_config(root):
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("toy")
     config = small_config(root)
-    synthetic_text.write_corpus(config.data.input_dir, num_train=2000, num_val=50, num_test=50)
+    toy_language.write_corpus(config.data.input_dir, num_train=2000, num_val=50, num_test=50)
     prepare_translation(config)
     summary = train(config, root / "train")
     return root, config, summary

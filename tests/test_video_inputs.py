@@ -3,7 +3,7 @@ import pytest
 
 from data_prep.characters import CharVocabulary
 from data_prep.lipreading import LipreadingSettings
-from data_prep.synthetic import write_synthetic_corpus
+from data_prep.synthetic.faces import write_synthetic_corpus
 from pipelines.inputs.video import (
     VideoAugmentation,
     load_video_manifest,

@@ -22,7 +22,6 @@ import itertools
 import json
 import os
 import random
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,303 +29,47 @@ from pathlib import Path
 
 from absl import app, flags
 
+from data_prep.atomic import write_bytes_atomic
+
 LEXICON_SEED = 20240611
 SPLITS = ("train", "val", "test")
 PERIOD = "."
 
 NOUNS = (
     # animals
-    "dog",
-    "cat",
-    "horse",
-    "bird",
-    "cow",
-    "goat",
-    "pig",
-    "duck",
-    "rabbit",
-    "mouse",
-    "wolf",
-    "fox",
-    "bear",
-    "lion",
-    "tiger",
-    "monkey",
-    "snake",
-    "frog",
-    "owl",
-    "eagle",
-    "donkey",
-    "camel",
-    "spider",
-    "bee",
+    *"dog cat horse bird cow goat pig duck rabbit mouse wolf fox bear lion tiger monkey".split(),
+    *"snake frog owl eagle donkey camel spider bee".split(),
     # people
-    "man",
-    "woman",
-    "child",
-    "boy",
-    "girl",
-    "teacher",
-    "doctor",
-    "farmer",
-    "king",
-    "queen",
-    "soldier",
-    "student",
-    "baby",
-    "friend",
-    "neighbor",
-    "sister",
-    "brother",
-    "mother",
-    "father",
-    "uncle",
-    "aunt",
-    "cousin",
-    "nurse",
-    "pilot",
+    *"man woman child boy girl teacher doctor farmer king queen soldier student baby".split(),
+    *"friend neighbor sister brother mother father uncle aunt cousin nurse pilot".split(),
     # places
-    "house",
-    "school",
-    "garden",
-    "city",
-    "village",
-    "river",
-    "mountain",
-    "forest",
-    "lake",
-    "island",
-    "castle",
-    "bridge",
-    "church",
-    "market",
-    "street",
-    "road",
-    "farm",
-    "station",
-    "library",
-    "hospital",
-    "kitchen",
-    "office",
+    *"house school garden city village river mountain forest lake island castle bridge".split(),
+    *"church market street road farm station library hospital kitchen office".split(),
     # things
-    "book",
-    "table",
-    "chair",
-    "door",
-    "window",
-    "bottle",
-    "cup",
-    "plate",
-    "knife",
-    "spoon",
-    "box",
-    "bag",
-    "key",
-    "lamp",
-    "clock",
-    "bed",
-    "basket",
-    "hat",
-    "coat",
-    "shoe",
-    "ring",
-    "letter",
-    "picture",
-    "mirror",
-    "candle",
-    "pencil",
-    "ladder",
-    "wheel",
-    "rope",
-    "bucket",
-    "blanket",
-    "pillow",
-    "drum",
-    "guitar",
-    "ball",
-    "kite",
-    "boat",
-    "car",
-    "truck",
-    "train",
+    *"book table chair door window bottle cup plate knife spoon box bag key lamp clock bed".split(),
+    *"basket hat coat shoe ring letter picture mirror candle pencil ladder wheel rope".split(),
+    *"bucket blanket pillow drum guitar ball kite boat car truck train".split(),
     # food
-    "apple",
-    "bread",
-    "cake",
-    "egg",
-    "cheese",
-    "banana",
-    "orange",
-    "lemon",
-    "potato",
-    "tomato",
-    "carrot",
-    "onion",
-    "cookie",
-    "sandwich",
-    "pie",
-    "melon",
-    "cherry",
-    "pear",
-    "peach",
-    "grape",
+    *"apple bread cake egg cheese banana orange lemon potato tomato carrot onion cookie".split(),
+    *"sandwich pie melon cherry pear peach grape".split(),
     # nature
-    "tree",
-    "flower",
-    "stone",
-    "leaf",
-    "cloud",
-    "star",
-    "moon",
-    "sun",
-    "hill",
-    "field",
-    "shell",
-    "feather",
-    "seed",
-    "branch",
-    "rock",
-    "wave",
-    "storm",
-    "flame",
-    "meadow",
-    "valley",
+    *"tree flower stone leaf cloud star moon sun hill field shell feather seed branch rock".split(),
+    *"wave storm flame meadow valley".split(),
 )
 
 VERBS = (
-    "see",
-    "watch",
-    "find",
-    "carry",
-    "hold",
-    "push",
-    "pull",
-    "open",
-    "close",
-    "paint",
-    "draw",
-    "wash",
-    "clean",
-    "build",
-    "break",
-    "fix",
-    "buy",
-    "sell",
-    "bring",
-    "take",
-    "want",
-    "need",
-    "like",
-    "love",
-    "hate",
-    "visit",
-    "follow",
-    "chase",
-    "catch",
-    "throw",
-    "kick",
-    "lift",
-    "drop",
-    "hide",
-    "cook",
-    "eat",
-    "bake",
-    "cut",
-    "fill",
-    "hear",
-    "touch",
-    "feed",
-    "help",
-    "teach",
-    "call",
-    "meet",
-    "miss",
-    "keep",
-    "wake",
-    "use",
-    "read",
-    "write",
-    "drive",
-    "ride",
-    "climb",
-    "cross",
-    "count",
-    "guard",
-    "hug",
-    "grab",
+    *"see watch find carry hold push pull open close paint draw wash clean build break fix".split(),
+    *"buy sell bring take want need like love hate visit follow chase catch throw kick".split(),
+    *"lift drop hide cook eat bake cut fill hear touch feed help teach call meet miss keep".split(),
+    *"wake use read write drive ride climb cross count guard hug grab".split(),
 )
 
 ADJECTIVES = (
-    "big",
-    "small",
-    "old",
-    "young",
-    "new",
-    "red",
-    "blue",
-    "green",
-    "yellow",
-    "black",
-    "white",
-    "brown",
-    "tall",
-    "short",
-    "long",
-    "heavy",
-    "happy",
-    "sad",
-    "angry",
-    "quiet",
-    "loud",
-    "dirty",
-    "hot",
-    "cold",
-    "warm",
-    "wet",
-    "dry",
-    "soft",
-    "hard",
-    "sweet",
-    "sour",
-    "bright",
-    "dark",
-    "strong",
-    "weak",
-    "rich",
-    "poor",
-    "brave",
-    "lazy",
-    "clever",
-    "kind",
-    "gentle",
-    "wild",
-    "tiny",
-    "huge",
-    "round",
-    "empty",
-    "full",
-    "fresh",
-    "strange",
-    "famous",
-    "beautiful",
-    "ugly",
-    "fast",
-    "slow",
-    "busy",
-    "calm",
-    "proud",
-    "hungry",
-    "sleepy",
-    "funny",
-    "friendly",
-    "lonely",
-    "lucky",
-    "noisy",
-    "shiny",
-    "golden",
-    "wooden",
-    "purple",
-    "pink",
+    *"big small old young new red blue green yellow black white brown tall short long".split(),
+    *"heavy happy sad angry quiet loud dirty hot cold warm wet dry soft hard sweet sour".split(),
+    *"bright dark strong weak rich poor brave lazy clever kind gentle wild tiny huge round".split(),
+    *"empty full fresh strange famous beautiful ugly fast slow busy calm proud hungry".split(),
+    *"sleepy funny friendly lonely lucky noisy shiny golden wooden purple pink".split(),
 )
 
 # Number constraint of each determiner: "sg", "pl" or "any". Quantifiers ("q" suffix) do not
@@ -353,19 +96,7 @@ DETERMINERS = {
 }
 INDEFINITE_VOWEL_FORM = "an"
 
-NUMERALS = (
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "twelve",
-    "twenty",
-)
+NUMERALS = (*"two three four five six seven eight nine ten twelve twenty".split(),)
 
 PRONOUNS = {
     "i": "1sg",
@@ -378,50 +109,15 @@ PRONOUNS = {
 }
 
 PREPOSITIONS = (
-    "in",
-    "on",
-    "under",
-    "near",
-    "behind",
-    "with",
-    "without",
-    "from",
-    "to",
-    "for",
-    "beside",
-    "above",
-    "below",
-    "into",
-    "across",
-    "inside",
+    *"in on under near behind with without from to for beside above below into across".split(),
+    *"inside".split(),
 )
 
-INITIAL_ADVERBS = (
-    "sometimes",
-    "usually",
-    "then",
-    "now",
-    "perhaps",
-    "later",
-    "suddenly",
-    "meanwhile",
-)
+INITIAL_ADVERBS = (*"sometimes usually then now perhaps later suddenly meanwhile".split(),)
 
 FINAL_ADVERBS = (
-    "quickly",
-    "slowly",
-    "quietly",
-    "loudly",
-    "carefully",
-    "happily",
-    "gladly",
-    "badly",
-    "often",
-    "rarely",
-    "again",
-    "today",
-    "together",
-    "twice",
+    *"quickly slowly quietly loudly carefully happily gladly badly often rarely again".split(),
+    *"today together twice".split(),
 )
 
 NEGATION_WORD = "not"
@@ -443,27 +139,7 @@ NOUN_PLURAL_SUFFIX = {"m": "ir", "f": "an"}
 AGREEMENT_SUFFIX = {("m", False): "o", ("f", False): "a", ("m", True): "os", ("f", True): "es"}
 VERB_SUFFIX = {"1sg": "u", "2sg": "is", "3sg": "et", "1pl": "umo", "3pl": "ant"}
 
-_ONSETS = (
-    "p",
-    "t",
-    "k",
-    "b",
-    "d",
-    "g",
-    "m",
-    "n",
-    "s",
-    "l",
-    "r",
-    "v",
-    "z",
-    "f",
-    "h",
-    "tr",
-    "kr",
-    "pl",
-    "st",
-)
+_ONSETS = (*"p t k b d g m n s l r v z f h tr kr pl st".split(),)
 _VOWELS = ("a", "e", "i", "o", "u")
 _CODAS = ("n", "r", "l", "s", "k", "t", "m", "d")
 _DET_STEMS = ("l", "t", "d", "k", "m", "n", "s", "v", "z", "b", "p", "g", "r", "f", "h")
@@ -904,24 +580,12 @@ def generate_pairs(num_pairs: int, seed: int) -> list[tuple[str, str]]:
     return list(itertools.islice(_pair_stream(random.Random(seed)), num_pairs))
 
 
-def _atomic_write_lines(path: Path, lines: list[str], compress: bool) -> None:
+def _write_lines(path: Path, lines: list[str], compress: bool) -> None:
     data = ("\n".join(lines) + "\n" if lines else "").encode("utf-8")
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            if compress:
-                with gzip.GzipFile(
-                    filename=path.name[: -len(".gz")], mode="wb", fileobj=raw, mtime=0
-                ) as gz:
-                    gz.write(data)
-            else:
-                raw.write(data)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    if compress:
+        # mtime=0 keeps the gzip bytes identical across runs.
+        data = gzip.compress(data, mtime=0)
+    write_bytes_atomic(path, data)
 
 
 def _held_out_pairs(
@@ -973,7 +637,7 @@ def write_corpus(
         files = []
         for lang, side in ((source_lang, 0), (target_lang, 1)):
             path = out / f"{split}.{lang}{suffix}"
-            _atomic_write_lines(path, [pair[side] for pair in pairs], compress)
+            _write_lines(path, [pair[side] for pair in pairs], compress)
             files.append(str(path))
         summary[split] = {"num_pairs": len(pairs), "files": files}
     return summary

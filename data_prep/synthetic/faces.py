@@ -23,7 +23,6 @@ import json
 import os
 import random
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from data_prep.atomic import atomic_path, write_text_atomic
 from data_prep.corpora.grid import GRID_GRAMMAR, grid_sentence_id
 
 FPS = 25.0
@@ -478,13 +478,10 @@ def write_clip(clip: SyntheticClip, path: str | os.PathLike) -> Path:
     suffix = path.suffix.lower()
     if suffix not in _CODECS:
         raise ValueError(f"unsupported video extension {path.suffix!r}; use .mp4 or .avi")
-    path.parent.mkdir(parents=True, exist_ok=True)
     height, width = clip.frames.shape[1:3]
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=suffix) as tmp:
         writer = cv2.VideoWriter(
-            tmp_name, cv2.VideoWriter_fourcc(*_CODECS[suffix]), clip.fps, (width, height)
+            str(tmp), cv2.VideoWriter_fourcc(*_CODECS[suffix]), clip.fps, (width, height)
         )
         if not writer.isOpened():
             raise OSError(f"OpenCV cannot open a {_CODECS[suffix]} writer for {path}")
@@ -493,23 +490,7 @@ def write_clip(clip: SyntheticClip, path: str | os.PathLike) -> Path:
                 writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         finally:
             writer.release()
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     return path
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write a UTF-8 text file through a temporary name and os.replace."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def _grid_slots(vocabulary: Sequence[str] | None) -> list[tuple[str, ...]]:
@@ -602,7 +583,7 @@ def write_synthetic_corpus(
         if layout == "grid":
             align = root / "s1" / "align" / f"{clip_id}.align"
             align.parent.mkdir(parents=True, exist_ok=True)
-            _write_text_atomic(align, _align_text(clip))
+            write_text_atomic(align, _align_text(clip))
         else:
             manifest_rows.append({"id": clip_id, "video": video.as_posix(), "transcript": text})
         truth[clip_id] = {
@@ -626,9 +607,9 @@ def write_synthetic_corpus(
         lines = [["id", "video", "transcript"]] + [
             [row["id"], row["video"], row["transcript"]] for row in manifest_rows
         ]
-        _write_text_atomic(root / "manifest.csv", _csv_text(lines))
+        write_text_atomic(root / "manifest.csv", _csv_text(lines))
     ground_truth = {"fps": fps, "size": list(size), "box_format": "x0,y0,x1,y1", "clips": truth}
-    _write_text_atomic(root / "ground_truth.json", json.dumps(ground_truth))
+    write_text_atomic(root / "ground_truth.json", json.dumps(ground_truth))
     return {
         "layout": layout,
         "root": str(root),
