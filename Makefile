@@ -8,16 +8,17 @@ WORKDIR ?= runs/demo
 
 .PHONY: install demo test test-all lint bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lipseq needs Python 3.11 or newer; found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m pipelines.demo --workdir=$(WORKDIR)
+	$(BIN)/lipseq demo --workdir=$(WORKDIR)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

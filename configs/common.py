@@ -1,33 +1,33 @@
-"""Defaults shared by every translation experiment; experiment files override them."""
+"""Keys every experiment shares, and the translation defaults built on them.
+
+An experiment file (`configs/<name>.py`) defines `get_config(variant="")` returning a locked
+ConfigDict: preparation, data, model, training and decoding in one place, so
+`lipseq prepare --config=X` prepares exactly what `lipseq train --config=X` trains on and the
+export stores what both used. `variant="tiny"` gives the few-second version the tests run.
+Keys that only one task reads live in that task's defaults (`translation_config` here,
+`configs/lipreading_common.py: lipreading_config`).
+"""
 
 import ml_collections
 
 
-def translation_config() -> ml_collections.ConfigDict:
-    """A complete translation config; every key an experiment may override is here."""
+def base_config(task: str) -> ml_collections.ConfigDict:
+    """The keys of every task: data location and splits, encoder/decoder, training, decoding."""
     config = ml_collections.ConfigDict()
-    config.task = "translation"
+    config.task = task  # the registry name in pipelines/tasks
     config.seed = 42
 
-    # Data preparation (pipelines.prepare) and input pipeline (pipelines.inputs.text).
+    # Data: where preparation reads and writes, and the input pipeline.
     config.data = ml_collections.ConfigDict()
-    config.data.input_dir = ""  # raw line-aligned files: {split}.{lang}[.gz]
+    config.data.input_dir = ""  # the raw corpus
     config.data.prepared_dir = ""  # where prepare writes shards + manifest.json
-    config.data.source_lang = "en"
-    config.data.target_lang = "de"
     config.data.train_split = "train"
     config.data.eval_split = "val"
     config.data.test_split = "test"
-    config.data.vocab_size = 8000  # per side, or in total when joint_vocab
-    config.data.joint_vocab = False
-    config.data.subword_model = "unigram"  # SentencePiece model_type: unigram | bpe
-    config.data.character_coverage = 1.0
-    config.data.max_length = 100  # subword tokens per side; longer pairs are dropped at prep
-    config.data.num_shards = 4
     config.data.shuffle_buffer = 20000
     config.data.bucket_boundaries = (8, 12, 16, 20, 24, 32, 48, 64, 100)
 
-    # Model: front-end -> bidirectional encoder -> attention decoder.
+    # Model: front-end -> bidirectional encoder -> attention decoder (+ CTC head).
     config.model = ml_collections.ConfigDict()
     config.model.frontend = "embedding"
     config.model.embedding_dim = 256
@@ -38,15 +38,13 @@ def translation_config() -> ml_collections.ConfigDict:
     config.model.dropout = 0.2
     config.model.decoder_cell = "gru"
     config.model.decoder_units = 512
-    config.model.attention = "luong"  # luong | bahdanau
-    config.model.attention_units = 256  # bahdanau only
+    config.model.attention = "luong"  # luong | bahdanau | location
+    config.model.attention_units = 256  # bahdanau and location only
     config.model.input_feeding = True
     config.model.ctc_weight = 0.0  # lambda in lambda * CTC + (1 - lambda) * attention loss
 
-    # Training (pipelines.train).
-    config.batch_size = 64  # sentences per batch when batch_by_tokens is False
-    config.batch_by_tokens = False
-    config.max_tokens = 2048  # target tokens per batch when batch_by_tokens is True
+    # Training (lipseq train).
+    config.batch_size = 64
     config.num_train_steps = 20000
     config.max_train_minutes = 0.0  # 0: no wall-clock limit
     config.learning_rate = 1e-3
@@ -59,8 +57,8 @@ def translation_config() -> ml_collections.ConfigDict:
     config.checkpoint_every = 500
     config.keep_checkpoints = 3
     config.eval_every = 1000
-    config.eval_max_examples = 500  # validation sentences decoded for BLEU
-    config.early_stopping_patience = 0  # evaluations without BLEU improvement; 0 disables
+    config.eval_max_examples = 500  # validation examples decoded for the task's metric
+    config.early_stopping_patience = 0  # evaluations without improvement; 0 disables
     config.nan_policy = "stop"  # stop | rollback (to the last checkpoint, with a lower LR)
     config.nan_rollback_lr_factor = 0.5
     config.max_nan_rollbacks = 3
@@ -72,6 +70,39 @@ def translation_config() -> ml_collections.ConfigDict:
     config.decode = ml_collections.ConfigDict()
     config.decode.beam_size = 5
     config.decode.length_penalty = 0.6  # alpha in log_prob / length**alpha
-    config.decode.max_length_ratio = 2.0  # max target tokens = ratio * source tokens + 10
     config.decode.max_length = 150
     return config
+
+
+def translation_config() -> ml_collections.ConfigDict:
+    """A complete translation config: text preparation, token front-end, subword decoding."""
+    config = base_config("translation")
+    data = config.data
+    # Preparation (lipseq prepare): line-aligned {split}.{lang}[.gz] files under input_dir,
+    # or a TFDS translate dataset on disk.
+    data.source_lang = "en"
+    data.target_lang = "de"
+    data.tfds_name = ""  # e.g. "wmt14_translate/de-en"; empty: read files from input_dir
+    data.tfds_data_dir = ""
+    data.vocab_size = 8000  # per side, or in total when joint_vocab
+    data.joint_vocab = False
+    data.subword_model = "unigram"  # SentencePiece model_type: unigram | bpe
+    data.character_coverage = 1.0
+    data.max_length = 100  # subword tokens per side; longer pairs are dropped at prep
+    data.num_shards = 4
+    # Batching.
+    config.batch_by_tokens = False
+    config.max_tokens = 2048  # target tokens per batch when batch_by_tokens is True
+    config.decode.max_length_ratio = 2.0  # max target tokens = ratio * source tokens + 10
+    return config
+
+
+def finish(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Locks an experiment config: an unknown key is an error, in code and on the command line."""
+    config.lock()
+    return config
+
+
+def unknown_variant(variant: str, known: tuple[str, ...]) -> ValueError:
+    """The error for a `get_config(variant)` call with an unknown variant."""
+    return ValueError(f"unknown config variant {variant!r}; known: {', '.join(known)}")

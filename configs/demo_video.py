@@ -1,24 +1,24 @@
 """Synthetic talking faces used by `make demo`: a small LipNet on 48x24 gray crops."""
 
-from configs.lipreading_common import lipreading_config
+from configs.common import finish, unknown_variant
+from configs.lipreading_common import lipreading_config, tiny
 
 # Three words per GRID slot (four for letters and adverbs) whose mouth-shape sequences differ,
 # so the rendered faces carry the text. 1,296 possible sentences; the demo renders DEMO_CLIPS.
-DEMO_VOCABULARY = (
-    "bin", "lay", "place",
-    "blue", "green", "white",
-    "at", "by", "with",
-    "a", "f", "o", "b",
-    "one", "two", "five",
-    "again", "now", "please", "soon",
-)  # fmt: skip
+DEMO_VOCABULARY = tuple(
+    "bin lay place blue green white at by with a f o b one two five again now please soon".split()
+)
 DEMO_CLIPS = 360
 
 
-def get_config():
+def get_config(variant: str = ""):
     config = lipreading_config()
     config.data.input_dir = "runs/demo/video_raw"
     config.data.prepared_dir = "runs/demo/video_data"
+    config.data.dataset = "grid"
+    config.data.preset = "small"
+    config.data.clips_per_shard = 32
+    config.data.workers = 2
     config.data.flip = False
     config.data.time_masks = 0
     config.data.bucket_boundaries = (70, 90)
@@ -40,4 +40,9 @@ def get_config():
     config.log_every = 25
     config.decode.beam_size = 4
     config.decode.grammar = "grid"
-    return config
+    if variant == "tiny":
+        tiny(config)
+        config.data.workers = 1
+    elif variant:
+        raise unknown_variant(variant, ("tiny",))
+    return finish(config)

@@ -1,11 +1,21 @@
-"""GRID speaker s1, LipNet-style 3D CNN front-end, joint CTC/attention (see README results)."""
+"""GRID speaker s1, LipNet-style 3D CNN front-end, joint CTC/attention (see README results).
 
-from configs.lipreading_common import lipreading_config
+    lipseq prepare --config=configs/grid_lipnet.py     # ../shared/data/grid -> runs/grid/data
+    lipseq train --config=configs/grid_lipnet.py --workdir=runs/grid/train
+"""
+
+from configs.common import finish, unknown_variant
+from configs.lipreading_common import lipreading_config, tiny
+from data_prep.paths import shared_data_dir
 
 
-def get_config():
+def get_config(variant: str = ""):
     config = lipreading_config()
+    config.data.input_dir = str(shared_data_dir() / "grid")
     config.data.prepared_dir = "runs/grid/data"
+    config.data.dataset = "grid"
+    config.data.preset = "lipnet"
+    config.data.workers = 2
     # Filters halved from LipNet's 32/64/96 and 3x3 kernels after the first block: 2.4x the
     # epochs in the 60-minute CPU budget.
     config.model.lipnet_filters = (16, 32, 48)
@@ -20,4 +30,8 @@ def get_config():
     config.checkpoint_every = 300
     config.log_every = 25
     config.decode.grammar = "grid"
-    return config
+    if variant == "tiny":
+        tiny(config)
+    elif variant:
+        raise unknown_variant(variant, ("tiny",))
+    return finish(config)

@@ -1,16 +1,31 @@
-"""Defaults shared by lip-reading experiments; they reuse the translation config's keys."""
+"""Defaults of lip-reading experiments: video preparation, LipNet front-end, joint CTC/attention."""
 
 import ml_collections
 
-from configs.common import translation_config
+from configs.common import base_config
 
 
 def lipreading_config() -> ml_collections.ConfigDict:
-    """A complete lip-reading config: video front-end, bidirectional GRU, joint CTC/attention."""
-    config = translation_config()
-    config.task = "lipreading"
+    """A complete lip-reading config; experiment files override what they change."""
+    config = base_config("lipreading")
     data = config.data
     data.train_split, data.eval_split, data.test_split = "train", "validation", "test"
+    # Preparation (lipseq prepare): raw videos -> mouth crops. See data_prep/lipreading.py.
+    data.dataset = "grid"  # corpus layout of input_dir: grid | lrs | manifest (CSV/JSONL file)
+    data.preset = "lipnet"  # crop preset: lipnet 100x50 RGB | gray96 96x96 | small 48x24 gray
+    data.detector = "haar"  # face detector: haar | mediapipe | dlib
+    data.detect_every = 10  # run face detection every k frames, track in between
+    data.target_fps = 25.0  # resample every video to this rate
+    data.max_gap_frames = 25  # skip a clip whose face is lost for longer
+    data.max_corrupt_fraction = 0.2  # skip a clip with more damaged frames
+    data.min_frames = 5
+    data.max_frames = 0  # 0: no limit
+    data.clips_per_shard = 64
+    data.workers = 1  # preparation worker processes
+    data.max_clips = 0  # only the first N clips by id (0: all)
+    data.strict = False  # stop at the first bad clip instead of skipping it
+    data.keep_out_of_set = False  # drop unknown transcript characters instead of the clip
+    # Input pipeline and augmentation.
     data.crop_size = ()  # () keeps the stored crop; (88, 88) for the gray96 preset
     data.flip = True
     data.brightness = 0.1
@@ -21,11 +36,14 @@ def lipreading_config() -> ml_collections.ConfigDict:
     data.shuffle_buffer = 256
     data.curriculum_word_epochs = 0  # first N epochs train on single aligned words
     model = config.model
-    model.frontend = "lipnet"
+    model.frontend = "lipnet"  # lipnet | resnet
     model.frame_shape = (50, 100, 3)  # replaced by the prepared data's shape at build time
     model.lipnet_filters = (32, 64, 96)
     model.lipnet_kernels = ()  # one (time, height, width) per block; () = 3x5x5 for all
     model.frontend_dropout = 0.1
+    model.resnet_stem_filters = 32
+    model.resnet_stage_filters = (32, 64, 128, 256)
+    model.resnet_blocks_per_stage = 1
     model.embedding_dim = 64
     model.encoder_units = 256
     model.encoder_layers = 2
@@ -40,4 +58,29 @@ def lipreading_config() -> ml_collections.ConfigDict:
     config.decode.max_length = 64
     config.decode.ctc_weight = 0.3  # weight of CTC prefix scores in joint decoding
     config.decode.grammar = ""  # "grid": only sentences of GRID's six word slots
+    return config
+
+
+def tiny(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Shrinks a lip-reading config to a model the tests train in seconds."""
+    config.model.lipnet_filters = (4, 8, 8)
+    config.model.lipnet_kernels = ()
+    config.model.encoder_units = 16
+    config.model.encoder_layers = 1
+    config.model.decoder_units = 32
+    config.model.embedding_dim = 16
+    config.model.resnet_stem_filters = 8
+    config.model.resnet_stage_filters = (8, 8, 16, 16)
+    config.model.resnet_blocks_per_stage = 1
+    config.batch_size = 4
+    config.num_train_steps = 12
+    config.max_train_minutes = 0.0
+    config.warmup_steps = 2
+    config.decay_steps = 50
+    config.log_every = 4
+    config.checkpoint_every = 6
+    config.eval_every = 12
+    config.eval_max_examples = 4
+    config.decode.beam_size = 3
+    config.decode.max_length = 40
     return config

@@ -64,6 +64,13 @@ def write_json_atomic(path: str | os.PathLike, data: Any, **dump_kwargs: Any) ->
     return write_text_atomic(path, json.dumps(data, **dump_kwargs) + "\n")
 
 
+def publish(finished: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Moves a finished file written elsewhere in the same directory onto its final name
+    (for tools that pick their own output names, such as SentencePiece's trainer)."""
+    os.replace(finished, target)
+    return Path(target)
+
+
 def replace_directory(tmp: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Moves the finished directory `tmp` onto `target`, replacing an older one if present."""
     tmp, target = Path(tmp), Path(target)

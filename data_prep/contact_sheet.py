@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from data_prep.atomic import atomic_path
+
 LABEL_HEIGHT = 18
 GAP = 4
 
@@ -18,11 +20,9 @@ def _as_rgb(frame: np.ndarray) -> np.ndarray:
 
 
 def _write_png_atomic(image_rgb: np.ndarray, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {tmp}")
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {path}")
     return path
 
 
@@ -87,9 +87,7 @@ def plot_roi_trajectory(
     figure.suptitle(title or "mouth ROI trajectory")
     figure.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=100)
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, dpi=100)
     plt.close(figure)
-    os.replace(tmp, path)
     return path

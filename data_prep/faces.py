@@ -18,6 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from data_prep.errors import LipseqError
+
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 
 # Landmark layouts a detector may return, and which points outline the mouth in each.
@@ -28,7 +30,7 @@ MOUTH_LANDMARKS: dict[str, tuple[int, ...]] = {
 MOUTH_CORNERS: dict[str, tuple[int, int]] = {"dlib68": (48, 54)}
 
 
-class MissingDependencyError(ImportError):
+class MissingDependencyError(LipseqError, ImportError):
     """An optional detector's package (or model file) is not available."""
 
 

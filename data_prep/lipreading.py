@@ -6,11 +6,7 @@ process writes one shard per block of clips; a shard is written under a temporar
 followed by a sidecar `<shard>.json`, so a rerun skips every shard that has its sidecar and
 matching checksum, and a killed run never leaves a shard that looks complete.
 
-Record (one tf.train.Example per clip):
-    id, text, speaker: bytes; frames: bytes (raw uint8 [T, H, W, C], C-order);
-    num_frames, height, width, channels: int64; fps: float;
-    roi_boxes: float [T*4] (x0, y0, x1, y1 in source pixels); roi_confidence: float [T];
-    words: bytes list; word_start, word_end: int64 lists (frame indices; empty when unknown).
+The clip record schema (writer and parser) is in data_prep/records.py.
 """
 
 from __future__ import annotations
@@ -23,14 +19,16 @@ import multiprocessing
 import os
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from data_prep.atomic import atomic_path, write_json_atomic
 from data_prep.corpora.grid import grid_split
 from data_prep.corpora.transcripts import ClipSpec
+from data_prep.errors import ConfigError, LipseqError, NotPreparedError
 from data_prep.paths import project_version
 
 SPLITS = ("train", "validation", "test")
@@ -68,6 +66,31 @@ class LipreadingSettings:
     keep_out_of_set: bool = False  # True: drop unknown characters and keep the clip
     clips_per_shard: int = 64
 
+    def __post_init__(self) -> None:
+        from data_prep.faces import DETECTORS
+        from data_prep.mouth import CROP_PRESETS
+
+        # Checked here so a typo fails at start-up, not after the first clip is decoded.
+        if self.preset not in CROP_PRESETS:
+            raise ConfigError(
+                f"unknown crop preset {self.preset!r}; choose from {', '.join(CROP_PRESETS)}"
+            )
+        if self.detector not in DETECTORS:
+            raise ConfigError(
+                f"unknown face detector {self.detector!r}; choose from {', '.join(DETECTORS)}"
+            )
+        if self.target_fps <= 0 or self.detect_every < 1 or self.clips_per_shard < 1:
+            raise ConfigError(
+                "target_fps must be > 0, detect_every and clips_per_shard >= 1 "
+                f"(got {self.target_fps}, {self.detect_every}, {self.clips_per_shard})"
+            )
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> LipreadingSettings:
+        """The settings named in an experiment's `config.data` (other keys are ignored)."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: data[key] for key in names if key in data})
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -96,7 +119,7 @@ class ClipResult:
         return 0 if self.crops is None else int(self.crops.shape[0])
 
 
-class ClipSkipped(ValueError):
+class ClipSkipped(LipseqError, ValueError):
     """A clip that cannot be prepared, with a machine-readable reason (strict mode raises it)."""
 
     def __init__(self, clip_id: str, path: str, reason: str, detail: str = ""):
@@ -229,26 +252,19 @@ def _worker(task: tuple[ClipSpec, str, LipreadingSettings]) -> ClipResult:
 
 
 def clip_example(result: ClipResult) -> dict[str, Any]:
-    """The feature dict written for one prepared clip."""
+    """The record features of one prepared clip (schema: data_prep/records.py)."""
     from data_prep import records
 
-    crops = result.crops
-    return {
-        "id": records.bytes_feature(result.id),
-        "text": records.bytes_feature(result.text),
-        "speaker": records.bytes_feature(result.speaker),
-        "frames": records.bytes_feature(np.ascontiguousarray(crops).tobytes()),
-        "num_frames": records.int64_feature(crops.shape[0]),
-        "height": records.int64_feature(crops.shape[1]),
-        "width": records.int64_feature(crops.shape[2]),
-        "channels": records.int64_feature(crops.shape[3]),
-        "fps": records.float_feature(result.fps),
-        "roi_boxes": records.float_feature(result.roi_boxes.reshape(-1).tolist()),
-        "roi_confidence": records.float_feature(result.roi_confidence.tolist()),
-        "words": records.bytes_feature([w for _, _, w in result.words]),
-        "word_start": records.int64_feature([s for s, _, _ in result.words]),
-        "word_end": records.int64_feature([e for _, e, _ in result.words]),
-    }
+    return records.clip_example(
+        result.id,
+        result.text,
+        result.crops,
+        speaker=result.speaker,
+        fps=result.fps,
+        roi_boxes=result.roi_boxes,
+        roi_confidence=result.roi_confidence,
+        words=result.words,
+    )
 
 
 @dataclasses.dataclass
@@ -469,16 +485,11 @@ def _write_shard(output_dir: Path, shard: _Shard, results: list[ClipResult]) -> 
     results.sort(key=lambda r: order[r.id])
     kept = [r for r in results if r.skip_reason is None]
     path = output_dir / shard.name
-    tmp = path.with_name(path.name + records.TMP_SUFFIX)
     import tensorflow as tf
 
-    try:
-        with tf.io.TFRecordWriter(str(tmp)) as writer:
-            for result in kept:
-                writer.write(records.serialize(clip_example(result)))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
+        for result in kept:
+            writer.write(records.serialize(clip_example(result)))
     sums = [_pixel_sums(r.crops) for r in kept]
     info = {
         "clip_ids": [spec.id for spec in shard.specs],
@@ -495,7 +506,7 @@ def _write_shard(output_dir: Path, shard: _Shard, results: list[ClipResult]) -> 
         "pixel_sums": _add_sums(sums),
         "shape": list(kept[0].crops.shape[1:]) if kept else None,
     }
-    records.write_json_atomic(_sidecar(output_dir, shard), info)
+    write_json_atomic(_sidecar(output_dir, shard), info)
     return info
 
 
@@ -556,5 +567,53 @@ def _manifest(output_dir, shards, sidecars, settings, dataset_name, timing) -> d
         "skipped_by_reason": skipped_reasons,
         "timing": timing,
         "splits": splits,
-        "record_format": "data_prep/lipreading.py (module docstring)",
+        "record_format": "data_prep/records.py (clip record)",
     }
+
+
+VIDEO_DATASETS = ("grid", "lrs", "manifest")
+
+
+def corpus_clips(dataset: str, input_path: str | os.PathLike, max_clips: int = 0) -> list[ClipSpec]:
+    """The clips of a raw video corpus (`dataset`: grid, lrs or manifest), sorted by id."""
+    from data_prep.corpora.grid import iter_grid
+    from data_prep.corpora.lrs import iter_lrs
+    from data_prep.corpora.manifest import iter_manifest
+
+    readers = {"grid": iter_grid, "lrs": iter_lrs, "manifest": iter_manifest}
+    if dataset not in readers:
+        raise ConfigError(f"unknown video dataset {dataset!r}; expected one of {VIDEO_DATASETS}")
+    if not input_path or not Path(input_path).exists():
+        raise NotPreparedError(f"video corpus not found: {input_path or '(no input_dir given)'}")
+    specs = sorted(readers[dataset](input_path), key=lambda spec: spec.id)
+    return specs[:max_clips] if max_clips else specs
+
+
+def prepare_lipreading_corpus(
+    data: Mapping[str, Any], seed: int = 0, split_of=None
+) -> dict:
+    """Prepares the corpus an experiment's `config.data` names; returns the manifest.
+
+    Reads data.dataset under data.input_dir and writes data.prepared_dir with the settings of
+    `LipreadingSettings.from_config(data)`; a corpus with no clips is an error.
+    """
+    settings = LipreadingSettings.from_config(data)
+    if not data["prepared_dir"]:
+        raise ConfigError("config.data.prepared_dir is empty: say where to write the clips")
+    specs = corpus_clips(data["dataset"], data["input_dir"], data.get("max_clips", 0))
+    if not specs:
+        raise NotPreparedError(
+            f"no {data['dataset']} clips found under {data['input_dir']} "
+            "(check config.data.input_dir and config.data.dataset)"
+        )
+    logging.info("%s: %d clips found under %s", data["dataset"], len(specs), data["input_dir"])
+    return prepare_lipreading(
+        specs,
+        data["prepared_dir"],
+        settings,
+        workers=data.get("workers", 1),
+        dataset_name=data["dataset"],
+        seed=seed,
+        split_of=split_of,
+        extra_manifest={"input_dir": str(data["input_dir"])},
+    )

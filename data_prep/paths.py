@@ -1,5 +1,6 @@
 """Where the project finds real corpora and writes its outputs."""
 
+import importlib.metadata
 import os
 import tomllib
 from pathlib import Path
@@ -18,9 +19,13 @@ def shared_data_dir() -> Path:
 
 
 def project_version() -> str:
-    """The version in pyproject.toml, or "0.1.0" when it cannot be read."""
+    """The version of the checkout's pyproject.toml, else of the installed package."""
     try:
         with open(PROJECT_ROOT / "pyproject.toml", "rb") as f:
             return str(tomllib.load(f)["project"]["version"])
     except (OSError, KeyError, tomllib.TOMLDecodeError):
+        pass
+    try:
+        return importlib.metadata.version("lipseq")
+    except importlib.metadata.PackageNotFoundError:
         return DEFAULT_VERSION

@@ -1,7 +1,17 @@
-"""Sharded TFRecord writing with atomic shards, checksums and a JSON manifest.
+"""Prepared data on disk: the record schemas, sharded TFRecords, checksums and the manifest.
 
-Generic over the payload: text pairs and video clips both go through `write_shards`.
-Every file is written to `<name>.tmp` and moved into place with `os.replace` once complete,
+This module is the one place that knows what a record holds. Writers (`clip_example`,
+`text_example`) and parsers (`parse_clip`, `parse_text`) sit side by side:
+
+Clip record (one tf.train.Example per lip-reading clip):
+    id, text, speaker: bytes; frames: bytes (raw uint8 [T, H, W, C], C-order);
+    num_frames, height, width, channels: int64; fps: float;
+    roi_boxes: float [T*4] (x0, y0, x1, y1 in source pixels); roi_confidence: float [T];
+    words: bytes list; word_start, word_end: int64 lists (frame indices; empty when unknown).
+Text record (one per sentence pair):
+    id, source, target: bytes (normalised text); source_ids, target_ids: int64 (subword ids).
+
+Every shard is written to `<name>.tmp` and moved into place with `os.replace` once complete,
 so an interrupted run never leaves a file that looks finished.
 """
 
@@ -13,13 +23,16 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+from data_prep.atomic import atomic_path, write_json_atomic
+from data_prep.errors import NotPreparedError
 
 TMP_SUFFIX = ".tmp"
 MANIFEST_NAME = "manifest.json"
@@ -118,28 +131,6 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
-    """Open `path.tmp` for writing and move it onto `path` only if the block succeeds."""
-    path = Path(path)
-    tmp = path.with_name(path.name + TMP_SUFFIX)
-    try:
-        with open(tmp, mode, **kwargs) as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    """Write `data` as indented UTF-8 JSON to `path` atomically."""
-    path = Path(path)
-    with atomic_open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-    return path
-
-
 def write_manifest(output_dir: str | os.PathLike, manifest: Mapping[str, Any]) -> Path:
     """Write `manifest.json` in `output_dir` atomically and return its path."""
     return write_json_atomic(Path(output_dir) / MANIFEST_NAME, dict(manifest))
@@ -170,12 +161,12 @@ def write_shards(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     names = [shard_name(split, i, num_shards) for i in range(num_shards)]
-    tmp_paths = [output_dir / (name + TMP_SUFFIX) for name in names]
     block = max(1, math.ceil((num_records or 0) / num_shards))
     counts = [0] * num_shards
-    writers: list[tf.io.TFRecordWriter] = []
-    try:
-        writers = [tf.io.TFRecordWriter(str(p)) for p in tmp_paths]
+    # Writers close before their files are moved into place (the stack unwinds in reverse).
+    with contextlib.ExitStack() as stack:
+        tmp_paths = [stack.enter_context(atomic_path(output_dir / name)) for name in names]
+        writers = [stack.enter_context(tf.io.TFRecordWriter(str(p))) for p in tmp_paths]
         for k, record in enumerate(records):
             if strategy == "round_robin":
                 shard = k % num_shards
@@ -183,21 +174,153 @@ def write_shards(
                 shard = min(k // block, num_shards - 1)
             writers[shard].write(serialize(record))
             counts[shard] += 1
-        for writer in writers:
-            writer.close()
-        shards = []
-        for name, tmp, count in zip(names, tmp_paths, counts, strict=True):
-            checksum = sha256_file(tmp)
-            os.replace(tmp, output_dir / name)
-            shards.append(ShardInfo(path=name, num_examples=count, sha256=checksum))
-    finally:
-        for writer in writers:
-            writer.close()
-        for tmp in tmp_paths:
-            tmp.unlink(missing_ok=True)
+    shards = [
+        ShardInfo(path=name, num_examples=count, sha256=sha256_file(output_dir / name))
+        for name, count in zip(names, counts, strict=True)
+    ]
     if remove_stale:
         pattern = re.compile(rf"{re.escape(split)}-\d{{5}}-of-\d{{5}}\.tfrecord")
         for path in output_dir.iterdir():
             if pattern.fullmatch(path.name) and path.name not in names:
                 path.unlink()
     return shards
+
+
+def read_manifest(prepared_dir: str | os.PathLike, task: str) -> dict:
+    """manifest.json of a prepared `task` dataset; NotPreparedError naming the path otherwise."""
+    path = Path(prepared_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise NotPreparedError(
+            f"{path} not found: prepare the data first (lipseq prepare --config=<config>), "
+            "or point --config.data.prepared_dir at a prepared directory"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise NotPreparedError(f"{path} is not a readable manifest: {error}") from None
+    if manifest.get("task", "translation") != task:
+        raise NotPreparedError(f"{path} is a {manifest.get('task')!r} dataset, not {task!r}")
+    return manifest
+
+
+def split_files(prepared_dir: str | os.PathLike, manifest: dict, split: str) -> list[str]:
+    """Shard paths of `split`, as listed in the manifest."""
+    if split not in manifest["splits"]:
+        raise NotPreparedError(
+            f"split {split!r} not in {Path(prepared_dir) / MANIFEST_NAME}; "
+            f"have {sorted(manifest['splits'])}"
+        )
+    return [str(Path(prepared_dir) / f["path"]) for f in manifest["splits"][split]["files"]]
+
+
+# --- Clip records (lip reading) ----------------------------------------------------------
+
+CLIP_FEATURES = {
+    "id": tf.io.FixedLenFeature([], tf.string),
+    "text": tf.io.FixedLenFeature([], tf.string),
+    "speaker": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "frames": tf.io.FixedLenFeature([], tf.string),
+    "num_frames": tf.io.FixedLenFeature([], tf.int64),
+    "height": tf.io.FixedLenFeature([], tf.int64),
+    "width": tf.io.FixedLenFeature([], tf.int64),
+    "channels": tf.io.FixedLenFeature([], tf.int64),
+    "fps": tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
+    "roi_boxes": tf.io.VarLenFeature(tf.float32),
+    "roi_confidence": tf.io.VarLenFeature(tf.float32),
+    "words": tf.io.VarLenFeature(tf.string),
+    "word_start": tf.io.VarLenFeature(tf.int64),
+    "word_end": tf.io.VarLenFeature(tf.int64),
+}
+
+
+def clip_example(
+    clip_id: str,
+    text: str,
+    frames: np.ndarray,
+    *,
+    speaker: str = "",
+    fps: float = 0.0,
+    roi_boxes: np.ndarray | None = None,
+    roi_confidence: np.ndarray | None = None,
+    words: Iterable[tuple[int, int, str]] = (),
+) -> dict[str, tf.train.Feature]:
+    """The features of one clip record; frames uint8 [T, H, W, C], words (start, end, word)."""
+    frames = np.ascontiguousarray(frames, np.uint8)
+    words = list(words)
+    boxes = np.zeros((0, 4), np.float32) if roi_boxes is None else np.asarray(roi_boxes)
+    confidence = np.zeros(0, np.float32) if roi_confidence is None else roi_confidence
+    return {
+        "id": bytes_feature(clip_id),
+        "text": bytes_feature(text),
+        "speaker": bytes_feature(speaker),
+        "frames": bytes_feature(frames.tobytes()),
+        "num_frames": int64_feature(frames.shape[0]),
+        "height": int64_feature(frames.shape[1]),
+        "width": int64_feature(frames.shape[2]),
+        "channels": int64_feature(frames.shape[3]),
+        "fps": float_feature(float(fps)),
+        "roi_boxes": float_feature(boxes.reshape(-1).tolist()),
+        "roi_confidence": float_feature(np.asarray(confidence).tolist()),
+        "words": bytes_feature([w for _, _, w in words]),
+        "word_start": int64_feature([s for s, _, _ in words]),
+        "word_end": int64_feature([e for _, e, _ in words]),
+    }
+
+
+def parse_clip(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+    """One clip record -> id, text, speaker, fps, frames uint8 [T, H, W, C], roi_boxes [T, 4],
+    roi_confidence [T], words [W], word_start / word_end int32 [W] (unbatched)."""
+    example = tf.io.parse_single_example(serialized, CLIP_FEATURES)
+    shape = tf.cast(
+        tf.stack([example["num_frames"], example["height"], example["width"], example["channels"]]),
+        tf.int32,
+    )
+    frames = tf.reshape(tf.io.decode_raw(example["frames"], tf.uint8), shape)
+    return {
+        "id": example["id"],
+        "text": example["text"],
+        "speaker": example["speaker"],
+        "fps": example["fps"],
+        "frames": frames,
+        "roi_boxes": tf.reshape(tf.sparse.to_dense(example["roi_boxes"]), [-1, 4]),
+        "roi_confidence": tf.sparse.to_dense(example["roi_confidence"]),
+        "words": tf.sparse.to_dense(example["words"]),
+        "word_start": tf.cast(tf.sparse.to_dense(example["word_start"]), tf.int32),
+        "word_end": tf.cast(tf.sparse.to_dense(example["word_end"]), tf.int32),
+    }
+
+
+# --- Text records (translation) ----------------------------------------------------------
+
+TEXT_FEATURES = {
+    "id": tf.io.FixedLenFeature([], tf.string),
+    "source": tf.io.FixedLenFeature([], tf.string),
+    "target": tf.io.FixedLenFeature([], tf.string),
+    "source_ids": tf.io.VarLenFeature(tf.int64),
+    "target_ids": tf.io.VarLenFeature(tf.int64),
+}
+
+
+def text_example(
+    example_id: str, source: str, target: str, source_ids: list[int], target_ids: list[int]
+) -> dict[str, tf.train.Feature]:
+    """The features of one sentence-pair record."""
+    return {
+        "id": bytes_feature(example_id),
+        "source": bytes_feature(source),
+        "target": bytes_feature(target),
+        "source_ids": int64_feature(source_ids),
+        "target_ids": int64_feature(target_ids),
+    }
+
+
+def parse_text(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+    """One text record -> id, source, target strings and int32 source_ids [S], target_ids [T]."""
+    example = tf.io.parse_single_example(serialized, TEXT_FEATURES)
+    return {
+        "id": example["id"],
+        "source": example["source"],
+        "target": example["target"],
+        "source_ids": tf.cast(tf.sparse.to_dense(example["source_ids"]), tf.int32),
+        "target_ids": tf.cast(tf.sparse.to_dense(example["target_ids"]), tf.int32),
+    }

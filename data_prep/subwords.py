@@ -12,6 +12,8 @@ import sentencepiece as spm
 from absl import logging
 from sentencepiece import sentencepiece_model_pb2
 
+from data_prep.atomic import publish
+from data_prep.errors import LipseqError
 from data_prep.records import TMP_SUFFIX, sha256_file
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
@@ -27,7 +29,7 @@ JOINT_NAME, SOURCE_NAME, TARGET_NAME = "spm_joint", "spm_source", "spm_target"
 _TOO_HIGH = "Vocabulary size too high"
 
 
-class SubwordError(RuntimeError):
+class SubwordError(LipseqError, RuntimeError):
     """SentencePiece could not train a model with the given options."""
 
 
@@ -138,8 +140,8 @@ def train_sentencepiece(
                 vocab_size,
                 actual,
             )
-        os.replace(tmp_vocab, model_path.with_suffix(".vocab"))
-        os.replace(tmp_model, model_path)
+        publish(tmp_vocab, model_path.with_suffix(".vocab"))
+        publish(tmp_model, model_path)
     finally:
         tmp_model.unlink(missing_ok=True)
         tmp_vocab.unlink(missing_ok=True)

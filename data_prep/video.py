@@ -19,6 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from data_prep.errors import LipseqError
+
 DEFAULT_FPS = 25.0
 MIN_VALID_FPS = 1.0
 MAX_VALID_FPS = 1000.0
@@ -47,7 +49,7 @@ WARNINGS = frozenset(
 )
 
 
-class VideoError(ValueError):
+class VideoError(LipseqError, ValueError):
     """A video that cannot be used; `reason` is one of REASONS, `path` names the file."""
 
     def __init__(self, path: str | os.PathLike, reason: str, detail: str) -> None:

@@ -4,26 +4,47 @@
     outputs["logits"]: [B, T, V]; outputs["alignments"]: [B, T, S]
     with a CTC head (config.model.ctc_weight > 0) also outputs["ctc_logits"]: [B, S, V] and
     outputs["ctc_lengths"]: [B]
+    loss = model.loss_terms(batch, outputs): the joint CTC/attention objective as weighted sums
 Lip reading and translation differ only in the front-end chosen by config.
 """
+
+from typing import NamedTuple
 
 import keras
 import tensorflow as tf
 
+from models.ctc import ctc_loss_sum
 from models.decoders import AttentionDecoder
 from models.encoders import build_encoder
 from models.frontends import build_frontend
+from models.losses import sequence_cross_entropy
+
+
+class LossTerm(NamedTuple):
+    """One part of a training objective: weight * total / (count summed over replicas).
+
+    Terms are handed out as sums and counts, not means, so a distributed loop can divide by
+    the count of the whole global batch and the replicas' losses add up to the global one.
+    """
+
+    name: str
+    weight: float
+    total: tf.Tensor
+    count: tf.Tensor
 
 
 @keras.saving.register_keras_serializable("lipseq")
 class Seq2Seq(keras.Model):
     """Composes a front-end, a bidirectional encoder and an attention decoder."""
 
-    def __init__(self, frontend, encoder, decoder, ctc_vocab_size: int = 0, **kwargs):
+    def __init__(
+        self, frontend, encoder, decoder, ctc_vocab_size: int = 0, ctc_weight: float = 0.0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.frontend = frontend
         self.encoder = encoder
         self.decoder = decoder
+        self.ctc_weight = float(ctc_weight) if ctc_vocab_size else 0.0
         self.ctc_head = (
             keras.layers.Dense(ctc_vocab_size, name="ctc_head") if ctc_vocab_size else None
         )
@@ -55,6 +76,26 @@ class Seq2Seq(keras.Model):
             outputs["ctc_lengths"] = memory_lengths
         return outputs
 
+    def loss_terms(self, batch, outputs, label_smoothing: float = 0.0) -> list[LossTerm]:
+        """The objective (1 - w) * attention cross-entropy + w * CTC, w = ctc_weight.
+
+        batch: labels [B, L] (target ids + eos) and target_lengths [B]; outputs: this model's.
+        The attention term is normalised by target tokens, the CTC term by its labels (the
+        targets without eos). The first term's count is the number of target tokens.
+        """
+        attention_sum, num_tokens = sequence_cross_entropy(
+            outputs["logits"], batch["labels"], batch["target_lengths"], label_smoothing
+        )
+        terms = [LossTerm("attention", 1.0 - self.ctc_weight, attention_sum, num_tokens)]
+        if self.ctc_weight > 0:
+            label_lengths = batch["target_lengths"] - 1
+            ctc_sum = ctc_loss_sum(
+                outputs["ctc_logits"], outputs["ctc_lengths"], batch["labels"], label_lengths
+            )
+            ctc_tokens = tf.cast(tf.reduce_sum(label_lengths), tf.float32)
+            terms.append(LossTerm("ctc", self.ctc_weight, ctc_sum, ctc_tokens))
+        return terms
+
 
 def build_model(model_config, input_vocab_size: int | None, target_vocab_size: int) -> Seq2Seq:
     """Builds (and creates the variables of) the model described by `model_config`."""
@@ -73,8 +114,9 @@ def build_model(model_config, input_vocab_size: int | None, target_vocab_size: i
         dropout=model_config.dropout,
         name="decoder",
     )
-    ctc_vocab_size = target_vocab_size if model_config.get("ctc_weight", 0.0) > 0 else 0
-    model = Seq2Seq(frontend, encoder, decoder, ctc_vocab_size, name="seq2seq")
+    ctc_weight = float(model_config.get("ctc_weight", 0.0))
+    ctc_vocab_size = target_vocab_size if ctc_weight > 0 else 0
+    model = Seq2Seq(frontend, encoder, decoder, ctc_vocab_size, ctc_weight, name="seq2seq")
     model.build()
     frame_shape = list(frontend.batch_input_shape[2:])
     dummy = {

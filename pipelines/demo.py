@@ -1,4 +1,4 @@
-"""`make demo`: the text and the video paths end to end on data the project makes itself.
+"""`lipseq demo`: the text and the video paths end to end on data the project makes itself.
 
 Text: toy language pair -> prepare (SentencePiece + shards) -> train -> export -> BLEU.
 Video: synthetic talking faces -> prepare (face/mouth detection, crops) -> train -> export
@@ -10,41 +10,20 @@ import collections
 import time
 from pathlib import Path
 
-import jiwer
-from absl import app, flags, logging
-
 from configs import demo_toy, demo_video
-from data_prep.synthetic import toy_language
 from data_prep.corpora.grid import GRID_GRAMMAR
-from data_prep.lipreading import LipreadingSettings
+from data_prep.synthetic import toy_language
 from data_prep.synthetic.faces import write_synthetic_corpus
-from pipelines.evaluate import (
-    evaluate,
-    evaluate_lipreading,
-    load_saved_model_translate,
-    read_prepared_clips,
-    summary_line,
-    write_report,
-)
-from pipelines.export import export_lipreading, export_translation
-from pipelines.prepare import prepare_lipreading_dataset, prepare_translation
-from pipelines.train import train
-from pipelines.transcribe import plot_alignment_over_frames, transcribe_video
+from pipelines.plots import plot_alignment_over_frames
+from pipelines.scoring import word_error_rate, write_report
+from pipelines.serving.export import export_model
+from pipelines.serving.transcriber import transcribe_video
+from pipelines.tasks import task_for
+from pipelines.tasks.lipreading import evaluate_lipreading, read_prepared_clips
+from pipelines.training.loop import train
 
-FLAGS = flags.FLAGS
 PATHS = ("text", "video")
 VIDEO_MODES = ("ctc_greedy", "attention", "joint", "joint_grammar")
-
-
-def define_flags() -> None:
-    """Defines this entry point's flags (only when run as a program)."""
-    flags.DEFINE_string("workdir", "runs/demo", "Where the demo writes everything.")
-    flags.DEFINE_list("paths", list(PATHS), f"Which demo paths to run ({', '.join(PATHS)}).")
-    flags.DEFINE_float("min_bleu", 90.0, "Text: fail when test BLEU ends below this.")
-    flags.DEFINE_float("max_wer", 35.0, "Video: fail when the joint test WER ends above this.")
-    flags.DEFINE_integer("train_steps", None, "Text: override the config's step count.")
-    flags.DEFINE_integer("video_train_steps", None, "Video: override the config's step count.")
-    flags.DEFINE_integer("video_clips", demo_video.DEMO_CLIPS, "Video: clips to render.")
 
 
 def _timed(timings: dict, stage: str, function, *args, **kwargs):
@@ -62,22 +41,17 @@ def run_text_demo(workdir: Path, train_steps: int | None = None) -> dict:
     config.data.prepared_dir = str(workdir / "data")
     if train_steps:
         config.num_train_steps = train_steps
+    task = task_for(config)
 
     def prepare():
         toy_language.write_corpus(config.data.input_dir, seed=config.seed)
-        prepare_translation(config)
+        task.prepare()
 
     _timed(timings, "prepare", prepare)
     _timed(timings, "train", train, config, workdir / "train")
-    export_dir = _timed(
-        timings, "export", export_translation, workdir / "train", workdir / "export"
-    )
-    data = Path(config.data.prepared_dir)
-    sources = (data / "test.source.txt").read_text(encoding="utf-8").splitlines()
-    references = (data / "test.target.txt").read_text(encoding="utf-8").splitlines()
-    translate = load_saved_model_translate(export_dir, "beam")
-    report = _timed(timings, "evaluate", evaluate, translate, sources, references)
-    report["summary"].update(mode="beam", model=str(export_dir), stage_seconds=timings)
+    export_dir = _timed(timings, "export", export_model, workdir / "train", workdir / "export")
+    report = _timed(timings, "evaluate", task.evaluate, export_dir, split="test")
+    report["summary"].update(stage_seconds=timings)
     write_report(report, workdir / "eval_test.json")
     return report
 
@@ -89,7 +63,7 @@ def chance_wer(train_texts: list[str], test_texts: list[str]) -> float:
         for counter, word in zip(slots, text.split(), strict=True):
             counter[word] += 1
     guess = " ".join(counter.most_common(1)[0][0] for counter in slots)
-    return round(100 * jiwer.wer(test_texts, [guess] * len(test_texts)), 2)
+    return round(word_error_rate(test_texts, [guess] * len(test_texts)), 2)
 
 
 def run_video_demo(
@@ -111,14 +85,12 @@ def run_video_demo(
         write_synthetic_corpus(
             raw, num_clips, seed=config.seed, vocabulary=demo_video.DEMO_VOCABULARY
         )
-        return prepare_lipreading_dataset(
-            "grid", raw, prepared, LipreadingSettings(preset="small", clips_per_shard=32), workers=2
-        )
+        return task_for(config).prepare()
 
     manifest = _timed(timings, "prepare", prepare)
     _timed(timings, "train", train, config, workdir / "video_train")
     export_dir = _timed(
-        timings, "export", export_lipreading, workdir / "video_train", workdir / "video_export"
+        timings, "export", export_model, workdir / "video_train", workdir / "video_export"
     )
     test_clips = read_prepared_clips(prepared, "test")
     report = _timed(
@@ -152,7 +124,8 @@ def run_video_demo(
     return report
 
 
-def _print_text(report: dict, workdir: Path) -> bool:
+def print_text_report(report: dict, workdir: Path, min_bleu: float) -> bool:
+    """Prints the text demo's results; False when BLEU ends below `min_bleu`."""
     summary = report["summary"]
     for example in report["sentences"][:3]:
         print(
@@ -160,15 +133,20 @@ def _print_text(report: dict, workdir: Path) -> bool:
             f"  hypothesis: {example['hypothesis']}\n"
         )
     print(f"text stage seconds: {summary['stage_seconds']}")
-    print(f"toy test set: {summary_line(summary)}")
+    beam = summary["modes"]["beam"]
+    print(
+        f"toy test set: BLEU = {beam['bleu']:.2f}  chrF = {beam['chrf']:.2f}  "
+        f"({beam['num_sentences']} sentences, beam search)  {beam['bleu_signature']}"
+    )
     print(f"text outputs: {workdir}/ (export/, train/training_curves.png, eval_test.json)")
-    if summary["bleu"] < FLAGS.min_bleu:
-        logging.error("test BLEU %.2f is below --min_bleu=%.1f", summary["bleu"], FLAGS.min_bleu)
+    if summary["bleu"] < min_bleu:
+        print(f"FAILED: test BLEU {summary['bleu']:.2f} is below {min_bleu:.1f}")
         return False
     return True
 
 
-def _print_video(report: dict, workdir: Path) -> bool:
+def print_video_report(report: dict, workdir: Path, max_wer: float) -> bool:
+    """Prints the video demo's results; False when the joint WER ends above `max_wer`."""
     summary = report["summary"]
     one = summary["transcribed"]
     print(f"  video:      {one['id']} (raw synthetic clip, transcribed from the file)")
@@ -182,31 +160,31 @@ def _print_video(report: dict, workdir: Path) -> bool:
         "video_eval_test.json, video_attention.png, video_data/contact_sheet.png)"
     )
     wer = summary["modes"]["joint"]["wer"]
-    if wer > FLAGS.max_wer:
-        logging.error("joint test WER %.2f is above --max_wer=%.1f", wer, FLAGS.max_wer)
+    if wer > max_wer:
+        print(f"FAILED: joint test WER {wer:.2f} is above {max_wer:.1f}")
         return False
     return True
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    unknown = set(FLAGS.paths) - set(PATHS)
+def run_demo(
+    workdir: Path,
+    paths=PATHS,
+    min_bleu: float = 90.0,
+    max_wer: float = 35.0,
+    train_steps: int | None = None,
+    video_train_steps: int | None = None,
+    video_clips: int = demo_video.DEMO_CLIPS,
+) -> bool:
+    """Runs the chosen demo paths and prints their results; True when every gate passed."""
+    unknown = set(paths) - set(PATHS)
     if unknown:
-        raise app.UsageError(f"unknown --paths {sorted(unknown)}; known: {', '.join(PATHS)}")
-    workdir = Path(FLAGS.workdir)
+        raise ValueError(f"unknown demo paths {sorted(unknown)}; known: {', '.join(PATHS)}")
     started = time.monotonic()
     passed = True
-    if "text" in FLAGS.paths:
-        passed &= _print_text(run_text_demo(workdir, FLAGS.train_steps), workdir)
-    if "video" in FLAGS.paths:
-        report = run_video_demo(workdir, FLAGS.video_train_steps, FLAGS.video_clips)
-        passed &= _print_video(report, workdir)
+    if "text" in paths:
+        passed &= print_text_report(run_text_demo(workdir, train_steps), workdir, min_bleu)
+    if "video" in paths:
+        report = run_video_demo(workdir, video_train_steps, video_clips)
+        passed &= print_video_report(report, workdir, max_wer)
     print(f"demo finished in {time.monotonic() - started:.0f} s")
-    if not passed:
-        raise SystemExit(1)
-
-
-if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    return passed

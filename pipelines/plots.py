@@ -1,6 +1,5 @@
 """Pictures people would rather look at than read: training curves and attention maps."""
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -9,14 +8,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from data_prep.atomic import atomic_path  # noqa: E402
+
 
 def _save_atomic(figure, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=110, bbox_inches="tight")
+    with atomic_path(path, suffix=Path(path).suffix or ".png") as tmp:
+        figure.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(figure)
-    os.replace(tmp, path)
 
 
 def plot_training_curves(records: list[dict], path: str | Path) -> Path | None:
@@ -58,5 +56,30 @@ def plot_attention(
     axis.set_yticks(range(len(target_labels)), target_labels, fontsize=8)
     axis.set_xlabel("source")
     axis.set_ylabel("output")
+    _save_atomic(figure, Path(path))
+    return Path(path)
+
+
+def plot_alignment_over_frames(
+    alignment: np.ndarray, crops: np.ndarray, text: str, path: str | Path
+) -> Path:
+    """Attention weights [output chars, frames] drawn above a strip of the mouth frames."""
+    characters = list(text) + ["</s>"]
+    alignment = alignment[: len(characters), : len(crops)]
+    picks = np.linspace(0, len(crops) - 1, min(12, len(crops))).round().astype(int)
+    strip = np.concatenate([crops[i] for i in picks], axis=1)
+    figure, (top, bottom) = plt.subplots(
+        2, 1, figsize=(10, 6), gridspec_kw={"height_ratios": [3, 1]}
+    )
+    top.imshow(alignment, aspect="auto", cmap="viridis", vmin=0, vmax=max(alignment.max(), 1e-6))
+    top.set_yticks(range(len(characters)), ["␣" if c == " " else c for c in characters], fontsize=7)
+    top.set_xlabel("frame")
+    top.set_title(f"attention: {text!r}")
+    bottom.imshow(strip.squeeze(), cmap="gray" if strip.shape[-1] == 1 else None)
+    bottom.set_xticks(
+        [(i + 0.5) * crops.shape[2] for i in range(len(picks))], [str(i) for i in picks], fontsize=7
+    )
+    bottom.set_yticks([])
+    figure.tight_layout()
     _save_atomic(figure, Path(path))
     return Path(path)

@@ -1,4 +1,8 @@
-"""Runs a script in a fresh Python where the project is not importable; returns its JSON."""
+"""Runs a script in a fresh Python where the project is not importable; returns its JSON.
+
+The project is installed (editable) in the environment, so the guard blocks its packages on
+the import path itself: anything in the export that reached for project code would fail.
+"""
 
 import json
 import os
@@ -7,7 +11,15 @@ import sys
 import textwrap
 
 GUARD = """
-import sys
+import importlib.abc, sys
+
+class _BlockProject(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pipelines", "models", "data_prep", "configs", "bench", "tests"):
+            raise ImportError(f"project module {name} imported by the fresh process")
+        return None
+
+sys.meta_path.insert(0, _BlockProject())
 try:
     import pipelines
     sys.exit("project code is importable in the fresh process")

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from configs import demo_toy
 from data_prep.synthetic import toy_language
-from pipelines.prepare import prepare_translation
+from data_prep.translation import prepare_translation
 
 pytestmark = pytest.mark.slow
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -22,10 +22,9 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("dist")
-    config = demo_toy.get_config()
+    config = demo_toy.get_config("tiny")
     config.data.input_dir = str(root / "raw")
     config.data.prepared_dir = str(root / "data")
-    config.data.vocab_size = 200
     toy_language.write_corpus(config.data.input_dir, num_train=400, num_val=16, num_test=16)
     prepare_translation(config)
     return root / "data"
@@ -35,17 +34,13 @@ def _command(data, workdir, steps, *extra):
     return [
         sys.executable,
         "-m",
-        "pipelines.train",
-        "--config=configs/demo_toy.py",
+        "pipelines",
+        "train",
+        "--config=configs/demo_toy.py:tiny",
         f"--workdir={workdir}",
         f"--config.data.prepared_dir={data}",
-        "--config.model.embedding_dim=16",
-        "--config.model.encoder_units=16",
-        "--config.model.decoder_units=32",
-        "--config.batch_size=16",
         f"--config.num_train_steps={steps}",
         "--config.warmup_steps=1",
-        "--config.log_every=1",
         "--config.checkpoint_every=2",
         "--config.eval_every=0",
         "--config.eval_max_examples=8",

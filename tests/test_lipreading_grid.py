@@ -11,9 +11,8 @@ import pytest
 import tensorflow as tf
 
 from data_prep import records
-from data_prep.lipreading import LipreadingSettings, prepare_lipreading
+from data_prep.lipreading import LipreadingSettings, corpus_clips, prepare_lipreading
 from data_prep.mouth import lips_present
-from pipelines.prepare import lipreading_specs
 from tests.test_video import GRID_S1_DAMAGED
 
 pytestmark = pytest.mark.needs_shared_data
@@ -60,7 +59,7 @@ def corrupt_warning(entry: dict) -> int:
 
 @pytest.fixture(scope="module")
 def grid_prepared(shared_data, tmp_path_factory) -> tuple[Path, dict, list[str]]:
-    specs = lipreading_specs("grid", shared_data / "grid")[::EVERY]
+    specs = corpus_clips("grid", shared_data / "grid")[::EVERY]
     output_dir = tmp_path_factory.mktemp("grid_prepared")
     manifest = prepare_lipreading(
         specs, output_dir, LipreadingSettings(), workers=2, dataset_name="grid"
@@ -134,7 +133,7 @@ def test_original_mpeg1_files_prepare(shared_data, tmp_path):
             (root / "alignments" / "s1" / align.name).symlink_to(align)
             with_alignment.append(mpg.stem)
     output_dir = tmp_path / "prepared"
-    manifest = prepare_lipreading(lipreading_specs("grid", root), output_dir, workers=1)
+    manifest = prepare_lipreading(corpus_clips("grid", root), output_dir, workers=1)
     kept, skipped = kept_clips(manifest), skipped_clips(manifest)
     assert sorted(kept) == sorted(with_alignment)
     assert all(s["reason"] == "missing_alignment" for s in skipped.values())

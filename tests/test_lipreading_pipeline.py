@@ -9,36 +9,23 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from configs.lipreading_common import lipreading_config
-from data_prep.lipreading import LipreadingSettings
+from configs import demo_video
+from data_prep.lipreading import prepare_lipreading_corpus
 from data_prep.synthetic.faces import write_synthetic_corpus
-from pipelines import experiment
-from pipelines.export import export_model
-from pipelines.prepare import prepare_lipreading_dataset
-from pipelines.train import train
-from pipelines.transcriber import Transcriber, transcribe_batches
+from pipelines.serving.export import export_model
+from pipelines.serving.transcriber import Transcriber, transcribe_batches
+from pipelines.tasks.lipreading import read_prepared_clips
+from pipelines.training.checkpoints import restore_model
+from pipelines.training.loop import train
 from tests.fresh_process import run_without_project
 
 
 def tiny_config(root):
-    config = lipreading_config()
+    config = demo_video.get_config("tiny")
+    config.data.input_dir = str(root / "raw")
     config.data.prepared_dir = str(root / "prep")
-    config.model.lipnet_filters = (4, 8, 8)
-    config.model.encoder_units = 16
-    config.model.encoder_layers = 1
-    config.model.decoder_units = 32
-    config.model.embedding_dim = 16
-    config.batch_size = 4
-    config.num_train_steps = 12
-    config.warmup_steps = 2
-    config.decay_steps = 50
-    config.log_every = 4
-    config.checkpoint_every = 6
-    config.eval_every = 12
-    config.eval_max_examples = 4
-    config.decode.beam_size = 3
-    config.decode.max_length = 40
-    config.decode.grammar = "grid"
+    config.data.preset = "lipnet"
+    config.data.clips_per_shard = 4
     return config
 
 
@@ -46,14 +33,10 @@ def tiny_config(root):
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("lip")
     write_synthetic_corpus(root / "raw", 10, seed=21)
-    prepare_lipreading_dataset(
-        "grid",
-        root / "raw",
-        root / "prep",
-        LipreadingSettings(clips_per_shard=4),
-        split_of=lambda spec: "validation" if spec.id < "c" else "train",
-    )
     config = tiny_config(root)
+    prepare_lipreading_corpus(
+        config.data, split_of=lambda spec: "validation" if spec.id < "c" else "train"
+    )
     summary = train(config, root / "train")
     return root, config, summary
 
@@ -75,14 +58,13 @@ def exported(trained):
 
 
 def _clips(root, count=3):
-    from pipelines.evaluate import read_prepared_clips
-
     return [clip["frames"] for clip in read_prepared_clips(root / "prep", "train", count)]
 
 
 def test_every_decoding_mode_is_exported_and_matches_in_process(trained, exported):
     root, config, _ = trained
-    _, manifest, model, _ = experiment.restore_model(root / "train")
+    _, task, model, _ = restore_model(root / "train")
+    manifest = task.manifest
     clips = _clips(root)
     np.save(root / "clips.npy", np.array(clips, dtype=object), allow_pickle=True)
     expected = {}
@@ -132,7 +114,8 @@ def test_transcribe_cli_on_a_raw_video(trained, exported, tmp_path):
         [
             sys.executable,
             "-m",
-            "pipelines.transcribe",
+            "pipelines",
+            "transcribe",
             f"--video={video}",
             f"--model={exported}",
             "--mode=attention",
@@ -155,7 +138,8 @@ def test_evaluate_reports_wer_and_cer_for_every_mode(trained, exported, tmp_path
         [
             sys.executable,
             "-m",
-            "pipelines.evaluate",
+            "pipelines",
+            "evaluate",
             f"--saved_model={exported}",
             f"--prepared_dir={root / 'prep'}",
             "--split=validation",

@@ -17,12 +17,12 @@ from data_prep.faces import box_iou
 from data_prep.lipreading import (
     ClipSkipped,
     LipreadingSettings,
+    corpus_clips,
     corrupt_frames,
     prepare_lipreading,
 )
 from data_prep.synthetic.faces import SyntheticClip, render_clip, write_clip, write_synthetic_corpus
 from data_prep.video import detect_corrupt_frames, read_video
-from pipelines.prepare import lipreading_specs
 
 NUM_CLIPS = 5
 SENTENCE = "bin blue at f two now"
@@ -96,7 +96,7 @@ def prepare(root: Path, output_dir: Path, workers: int = 1, **settings) -> dict:
     """Prepares the GRID-layout corpus at `root`, one clip per shard unless told otherwise."""
     settings.setdefault("clips_per_shard", 1)
     return prepare_lipreading(
-        lipreading_specs("grid", root),
+        corpus_clips("grid", root),
         output_dir,
         LipreadingSettings(**settings),
         workers=workers,
@@ -513,7 +513,7 @@ def test_sampled_corrupt_check_finds_whole_damaged_runs(bad_corpus, start, lengt
 
 
 def test_out_of_set_transcript_kept_when_asked(bad_corpus, tmp_path):
-    specs = [s for s in lipreading_specs("grid", bad_corpus[0]) if s.id == "outofset"]
+    specs = [s for s in corpus_clips("grid", bad_corpus[0]) if s.id == "outofset"]
     settings = LipreadingSettings(keep_out_of_set=True)
     manifest = prepare_lipreading(specs, tmp_path / "kept", settings)
     assert manifest["settings"]["keep_out_of_set"] is True
@@ -524,7 +524,7 @@ def test_out_of_set_transcript_kept_when_asked(bad_corpus, tmp_path):
 
 
 def test_strict_mode_raises_naming_file_and_reason(bad_corpus, tmp_path):
-    specs = [s for s in lipreading_specs("grid", bad_corpus[0]) if s.id in ("good01", "zerobyte")]
+    specs = [s for s in corpus_clips("grid", bad_corpus[0]) if s.id in ("good01", "zerobyte")]
     with pytest.raises(ClipSkipped) as excinfo:
         prepare_lipreading(specs, tmp_path / "strict", LipreadingSettings(strict=True))
     error = excinfo.value

@@ -6,11 +6,10 @@ import json
 import pytest
 
 from configs import multi30k_gru_attention
-from pipelines.evaluate import load_saved_model_translate
-from pipelines.export import export_translation
-from pipelines.prepare import prepare_translation
-from pipelines.train import train
-from pipelines.translator import translate_all
+from data_prep.translation import prepare_translation
+from pipelines.serving.export import export_model
+from pipelines.serving.translator import load_translate, translate_all
+from pipelines.training.loop import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_shared_data]
 
@@ -29,22 +28,9 @@ def test_short_multi30k_run_learns_and_exports_german(shared_data, tmp_path):
             (raw / f"{split}.{lang}").write_text(
                 "".join(_head(corpus / f"{split}.{lang}.gz", count)), encoding="utf-8"
             )
-    config = multi30k_gru_attention.get_config()
+    config = multi30k_gru_attention.get_config("small")
     config.data.input_dir = str(raw)
     config.data.prepared_dir = str(tmp_path / "data")
-    config.data.vocab_size = 2000
-    config.model.embedding_dim = 64
-    config.model.encoder_units = 64
-    config.model.encoder_layers = 1
-    config.model.decoder_units = 128
-    config.num_train_steps = 200
-    config.warmup_steps = 50
-    config.decay_steps = 400
-    config.learning_rate = 3e-3
-    config.log_every = 20
-    config.eval_every = 200
-    config.eval_max_examples = 50
-    config.max_train_minutes = 0.0
     prepare_translation(config)
     train(config, tmp_path / "train")
 
@@ -54,9 +40,9 @@ def test_short_multi30k_run_learns_and_exports_german(shared_data, tmp_path):
     losses = [r["loss"] for r in records if "loss" in r]
     assert losses[-1] < losses[0] - 2.0, losses
 
-    export_dir = export_translation(tmp_path / "train", tmp_path / "export")
+    export_dir = export_model(tmp_path / "train", tmp_path / "export")
     sources = [line.strip() for line in _head(corpus / "test_2016_flickr.en.gz", 20)]
-    outputs = translate_all(load_saved_model_translate(export_dir, "beam"), sources)["text"]
+    outputs = translate_all(load_translate(export_dir, "beam"), sources)["text"]
     assert all(text.strip() for text in outputs), outputs
     german_words = {
         w.lower().strip(".,") for line in (raw / "train.de").read_text().split() for w in [line]

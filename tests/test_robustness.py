@@ -14,26 +14,15 @@ import tensorflow as tf
 
 from configs import demo_toy
 from data_prep.synthetic import toy_language
-from pipelines import train as train_module
-from pipelines.prepare import prepare_translation
-from pipelines.train import NonFiniteLossError, train
+from data_prep.translation import prepare_translation
+from models import seq2seq as seq2seq_module
+from pipelines.training.loop import NonFiniteLossError, train
 
 
 def tiny_config(root):
-    config = demo_toy.get_config()
+    config = demo_toy.get_config("tiny")
     config.data.input_dir = str(root / "raw")
     config.data.prepared_dir = str(root / "data")
-    config.data.vocab_size = 200
-    config.model.embedding_dim = 16
-    config.model.encoder_units = 16
-    config.model.decoder_units = 32
-    config.batch_size = 16
-    config.num_train_steps = 12
-    config.warmup_steps = 2
-    config.decay_steps = 100
-    config.log_every = 1
-    config.checkpoint_every = 5
-    config.eval_every = 0
     return config
 
 
@@ -48,7 +37,7 @@ def prepared(tmp_path_factory):
 
 def _poison_losses(monkeypatch, bad_calls):
     """Makes the training loss NaN on the given (1-based) train-step calls."""
-    original = train_module.sequence_cross_entropy
+    original = seq2seq_module.sequence_cross_entropy
     calls = tf.Variable(0, dtype=tf.int64)
     bad = tf.constant(sorted(bad_calls), tf.int64)
 
@@ -58,7 +47,7 @@ def _poison_losses(monkeypatch, bad_calls):
         hit = tf.reduce_any(tf.equal(bad, calls))
         return tf.where(hit, tf.constant(math.nan), total), count
 
-    monkeypatch.setattr(train_module, "sequence_cross_entropy", poisoned)
+    monkeypatch.setattr(seq2seq_module, "sequence_cross_entropy", poisoned)
 
 
 def test_nan_stops_with_the_step_and_keeps_the_last_good_checkpoint(
@@ -109,19 +98,12 @@ def _cli(config_root, workdir, steps, extra=()):
     return [
         sys.executable,
         "-m",
-        "pipelines.train",
-        "--config=configs/demo_toy.py",
+        "pipelines",
+        "train",
+        "--config=configs/demo_toy.py:tiny",
         f"--workdir={workdir}",
         f"--config.data.prepared_dir={config_root / 'data'}",
-        "--config.data.vocab_size=200",
-        "--config.model.embedding_dim=16",
-        "--config.model.encoder_units=16",
-        "--config.model.decoder_units=32",
-        "--config.batch_size=16",
         f"--config.num_train_steps={steps}",
-        "--config.warmup_steps=2",
-        "--config.decay_steps=100",
-        "--config.log_every=1",
         "--config.checkpoint_every=10",
         "--config.eval_every=0",
         "--config.record_batch_ids=True",
@@ -171,12 +153,13 @@ def test_sigkill_mid_epoch_resumes_step_and_data_order(prepared, tmp_path):
 
 
 def _train_cli_with(override: str) -> subprocess.CompletedProcess:
-    """pipelines.train on the demo config with one --config override (fails before training)."""
+    """lipseq train on the demo config with one --config override (fails before training)."""
     return subprocess.run(
         [
             sys.executable,
             "-m",
-            "pipelines.train",
+            "pipelines",
+            "train",
             "--config=configs/demo_toy.py",
             "--workdir=/nonexistent",
             override,

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from data_prep.synthetic import faces as sv
 from data_prep.corpora.grid import GRID_GRAMMAR, grid_sentence_id
+from data_prep.synthetic import faces as sv
 
 SENTENCES = (
     "bin blue at f two now",

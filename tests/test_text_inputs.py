@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from configs import demo_toy
+from data_prep.records import read_manifest, split_files
 from data_prep.synthetic import toy_language
-from pipelines.inputs.text import load_manifest, make_config_dataset, make_dataset, split_files
-from pipelines.prepare import prepare_translation
+from data_prep.translation import prepare_translation
+from pipelines.inputs.text import make_config_dataset, make_dataset
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +17,7 @@ def prepared(tmp_path_factory):
     config.data.vocab_size = 200
     toy_language.write_corpus(config.data.input_dir, num_train=600, num_val=40, num_test=40)
     prepare_translation(config)
-    return config, root / "data", load_manifest(root / "data")
+    return config, root / "data", read_manifest(root / "data", "translation")
 
 
 def test_batches_are_model_ready_and_padded_with_zero(prepared):

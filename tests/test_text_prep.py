@@ -15,7 +15,7 @@ from configs import demo_toy
 from data_prep import records, subwords
 from data_prep.corpora import text
 from data_prep.paths import PROJECT_ROOT
-from pipelines.prepare import prepare_translation
+from data_prep.translation import prepare_translation
 
 ENGLISH = "the a cat dog bird sees eats runs big small red green fish tree house".split()
 TOY_GERMAN = dict(
@@ -380,12 +380,9 @@ def test_tfds_reader(tmp_path, monkeypatch):
     config = toy_config()
     config.data.source_lang, config.data.target_lang = "en", "de"
     config.data.eval_split = "validation"
-    manifest = prepare_translation(
-        config,
-        output_dir=tmp_path / "out",
-        tfds_name="lipseq_toy_translate",
-        tfds_data_dir=str(tmp_path),
-    )
+    config.data.tfds_name = "lipseq_toy_translate"
+    config.data.tfds_data_dir = str(tmp_path)
+    manifest = prepare_translation(config, output_dir=tmp_path / "out")
     assert {s: e["num_examples"] for s, e in manifest["splits"].items()} == {
         "train": 2,
         "validation": 1,
@@ -395,7 +392,7 @@ def test_tfds_reader(tmp_path, monkeypatch):
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.prepare", *args],
+        [sys.executable, "-m", "pipelines", "prepare", *args],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -406,10 +403,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_translation(tmp_path):
     make_corpus(tmp_path / "raw")
     result = run_cli(
-        "--task=translation",
         "--config=configs/demo_toy.py",
-        f"--input_dir={tmp_path / 'raw'}",
-        f"--output_dir={tmp_path / 'out'}",
+        f"--config.data.input_dir={tmp_path / 'raw'}",
+        f"--config.data.prepared_dir={tmp_path / 'out'}",
         "--config.data.vocab_size=200",
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -423,13 +419,12 @@ def test_cli_translation(tmp_path):
 
 def test_cli_lipreading_missing_input_is_a_clean_error(tmp_path):
     result = run_cli(
-        "--task=lipreading",
-        "--dataset=grid",
-        f"--input_dir={tmp_path / 'absent'}",
-        f"--output_dir={tmp_path / 'out'}",
+        "--config=configs/demo_video.py",
+        f"--config.data.input_dir={tmp_path / 'absent'}",
+        f"--config.data.prepared_dir={tmp_path / 'out'}",
     )
-    assert result.returncode != 0
-    assert "absent" in result.stderr and "prepare: error" in result.stderr
+    assert result.returncode == 2
+    assert "absent" in result.stderr and "lipseq prepare: error" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
 

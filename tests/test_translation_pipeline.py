@@ -13,13 +13,14 @@ from hypothesis import strategies as st
 
 from configs import demo_toy
 from data_prep import subwords
+from data_prep.records import read_manifest
 from data_prep.synthetic import toy_language
-from pipelines import experiment
-from pipelines.evaluate import evaluate, load_saved_model_translate
-from pipelines.export import export_translation
-from pipelines.inputs.text import load_manifest, make_config_dataset
-from pipelines.prepare import prepare_translation
-from pipelines.train import train
+from data_prep.translation import prepare_translation
+from pipelines.inputs.text import make_config_dataset
+from pipelines.serving.export import export_model
+from pipelines.tasks import task_for
+from pipelines.training.checkpoints import restore_model
+from pipelines.training.loop import train
 from tests.fresh_process import run_without_project
 
 SENTENCES = [
@@ -31,22 +32,9 @@ SENTENCES = [
 
 
 def small_config(root):
-    config = demo_toy.get_config()
+    config = demo_toy.get_config("small")
     config.data.input_dir = str(root / "raw")
     config.data.prepared_dir = str(root / "data")
-    config.data.vocab_size = 300
-    config.model.embedding_dim = 32
-    config.model.encoder_units = 32
-    config.model.decoder_units = 64
-    config.batch_size = 32
-    config.num_train_steps = 60
-    config.warmup_steps = 10
-    config.decay_steps = 200
-    config.log_every = 10
-    config.checkpoint_every = 30
-    config.eval_every = 30
-    config.eval_max_examples = 20
-    config.decode.beam_size = 3
     return config
 
 
@@ -90,7 +78,7 @@ def test_training_resumes_from_latest_checkpoint(trained, tmp_path):
 
 def test_data_order_depends_only_on_seed_and_epoch(trained):
     root, config, _ = trained
-    manifest = load_manifest(root / "data")
+    manifest = read_manifest(root / "data", "translation")
 
     def first_ids(epoch):
         dataset = make_config_dataset(config, root / "data", manifest, "train", True, epoch)
@@ -102,10 +90,10 @@ def test_data_order_depends_only_on_seed_and_epoch(trained):
 
 def test_in_graph_tokenisation_matches_prepared_ids(trained):
     root, config, _ = trained
-    manifest = load_manifest(root / "data")
-    config_, _, model, _ = experiment.restore_model(root / "train")
-    translator = experiment.translator_for(model, config_, root / "data", manifest)
-    source_spm, _ = experiment.subword_model_paths(root / "data", manifest)
+    manifest = read_manifest(root / "data", "translation")
+    _, task, model, _ = restore_model(root / "train")
+    translator = task.translator(model)
+    source_spm = root / "data" / manifest["vocab"]["source"]["model"]
     processor = subwords.load_model(source_spm)
     lines = (root / "data" / "test.source.txt").read_text().splitlines()[:10]
     ids, lengths = translator.encode_source(tf.constant(lines))
@@ -117,13 +105,13 @@ def test_in_graph_tokenisation_matches_prepared_ids(trained):
 @pytest.fixture(scope="module")
 def exported(trained):
     root, _, _ = trained
-    return export_translation(root / "train", root / "export")
+    return export_model(root / "train", root / "export")
 
 
 def test_export_loads_in_fresh_process_without_project_code(trained, exported):
     root, config, _ = trained
-    _, manifest, model, _ = experiment.restore_model(root / "train")
-    translator = experiment.translator_for(model, config, root / "data", manifest)
+    _, task, model, _ = restore_model(root / "train")
+    translator = task.translator(model)
     expected = {
         "beam": translator.translate_beam(tf.constant(SENTENCES)),
         "greedy": translator.translate_greedy(tf.constant(SENTENCES)),
@@ -149,10 +137,9 @@ def test_export_loads_in_fresh_process_without_project_code(trained, exported):
 
 
 def test_evaluate_reports_bleu_and_per_sentence_scores(trained, exported):
-    root, _, _ = trained
+    root, config, _ = trained
     sources = (root / "data" / "test.source.txt").read_text().splitlines()
-    references = (root / "data" / "test.target.txt").read_text().splitlines()
-    report = evaluate(load_saved_model_translate(exported, "greedy"), sources, references)
+    report = task_for(config).evaluate(exported, split="test", modes=["greedy"])
     summary = report["summary"]
     assert summary["num_sentences"] == len(sources) == len(report["sentences"])
     assert 0.0 <= summary["bleu"] <= 100.0 and 0.0 <= summary["chrf"] <= 100.0
@@ -168,7 +155,8 @@ def test_evaluate_cli_on_saved_model(trained, exported, tmp_path):
         [
             sys.executable,
             "-m",
-            "pipelines.evaluate",
+            "pipelines",
+            "evaluate",
             f"--saved_model={exported}",
             f"--prepared_dir={root / 'data'}",
             "--split=test",
@@ -187,10 +175,10 @@ def test_evaluate_cli_on_saved_model(trained, exported, tmp_path):
 
 def test_in_graph_detokenisation_matches_sentencepiece(trained):
     root, config, _ = trained
-    manifest = load_manifest(root / "data")
-    _, _, model, _ = experiment.restore_model(root / "train")
-    translator = experiment.translator_for(model, config, root / "data", manifest)
-    _, target_spm = experiment.subword_model_paths(root / "data", manifest)
+    manifest = read_manifest(root / "data", "translation")
+    _, task, model, _ = restore_model(root / "train")
+    translator = task.translator(model)
+    target_spm = root / "data" / manifest["vocab"]["target"]["model"]
     processor = subwords.load_model(target_spm)
     rng = np.random.default_rng(0)
     rows = [rng.integers(1, processor.get_piece_size(), size=n).tolist() for n in (0, 1, 5, 17)]

@@ -2,36 +2,30 @@ import numpy as np
 import pytest
 
 from data_prep.characters import CharVocabulary
-from data_prep.lipreading import LipreadingSettings
+from data_prep.lipreading import LipreadingSettings, corpus_clips, prepare_lipreading
+from data_prep.records import read_manifest, split_files
 from data_prep.synthetic.faces import write_synthetic_corpus
-from pipelines.inputs.video import (
-    VideoAugmentation,
-    load_video_manifest,
-    make_video_dataset,
-    video_split_files,
-)
-from pipelines.prepare import prepare_lipreading_dataset
+from pipelines.inputs.video import VideoAugmentation, make_video_dataset
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("video")
     write_synthetic_corpus(root / "raw", 5, seed=11)
-    prepare_lipreading_dataset(
-        "grid",
-        root / "raw",
+    prepare_lipreading(
+        corpus_clips("grid", root / "raw"),
         root / "prep",
         LipreadingSettings(clips_per_shard=2),
         split_of=lambda spec: "train",
     )
-    return root / "prep", load_video_manifest(root / "prep")
+    return root / "prep", read_manifest(root / "prep", "lipreading")
 
 
 def _dataset(prepared, training, seed=0, crop=(44, 88), **options):
     prep, manifest = prepared
     stats = manifest["normalisation"]
     return make_video_dataset(
-        video_split_files(prep, manifest, "train"),
+        split_files(prep, manifest, "train"),
         mean=stats["mean"],
         std=stats["std"],
         batch_size=2,

@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from data_prep.errors import LipseqError
+
 DROP_REASONS = ("empty_source", "empty_target", "too_long")
 
 Pair = tuple[int, str, str]
 Encoder = Callable[[str], Sequence[int]]
 
 
-class CorpusError(ValueError):
+class CorpusError(LipseqError, ValueError):
     """A parallel corpus that cannot be read as line-aligned UTF-8 text."""
 
 

@@ -1,4 +1,4 @@
-"""tf.data input pipeline for prepared translation shards.
+"""tf.data input pipeline for prepared translation shards (schema: data_prep/records.py).
 
 Each element is a dict ready for the model:
     inputs [B, S] source ids + eos, input_lengths [B],
@@ -7,48 +7,16 @@ Each element is a dict ready for the model:
 Batches are bucketed by length and padded with 0 (the pad id).
 """
 
-import json
-from pathlib import Path
-
 import tensorflow as tf
 
+from data_prep.records import parse_text, split_files
 from pipelines.inputs.records import epoch_records, finish_pipeline
-
-FEATURES = {
-    "id": tf.io.FixedLenFeature([], tf.string),
-    "source": tf.io.FixedLenFeature([], tf.string),
-    "target": tf.io.FixedLenFeature([], tf.string),
-    "source_ids": tf.io.VarLenFeature(tf.int64),
-    "target_ids": tf.io.VarLenFeature(tf.int64),
-}
-
-
-def load_manifest(prepared_dir: str | Path) -> dict:
-    """The manifest.json written by `pipelines.prepare`, with a clear error when absent."""
-    path = Path(prepared_dir) / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: run `python -m pipelines.prepare --task=translation "
-            f"--config=<config>` first (or set --config.data.prepared_dir)"
-        )
-    return json.loads(path.read_text())
-
-
-def split_files(prepared_dir: str | Path, manifest: dict, split: str) -> list[str]:
-    """Shard paths of `split`, as listed in the manifest."""
-    if split not in manifest["splits"]:
-        raise KeyError(
-            f"split {split!r} not in {Path(prepared_dir) / 'manifest.json'}; "
-            f"have {sorted(manifest['splits'])}"
-        )
-    return [str(Path(prepared_dir) / f["path"]) for f in manifest["splits"][split]["files"]]
 
 
 def parse_example(serialized, bos_id: int, eos_id: int) -> dict:
     """One serialised record -> model-ready tensors (unbatched)."""
-    example = tf.io.parse_single_example(serialized, FEATURES)
-    source = tf.cast(tf.sparse.to_dense(example["source_ids"]), tf.int32)
-    target = tf.cast(tf.sparse.to_dense(example["target_ids"]), tf.int32)
+    example = parse_text(serialized)
+    source, target = example["source_ids"], example["target_ids"]
     inputs = tf.concat([source, [eos_id]], axis=0)
     return {
         "id": example["id"],

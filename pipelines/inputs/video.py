@@ -1,4 +1,4 @@
-"""tf.data input pipeline for prepared lip-reading shards (see data_prep/lipreading.py).
+"""tf.data input pipeline for prepared lip-reading shards (record schema: data_prep/records.py).
 
 Each batch is a dict ready for the model:
     inputs float32 [B, T, H, W, C] normalised frames (zero beyond each clip's length),
@@ -12,26 +12,12 @@ deterministic. Records stream from disk: memory does not grow with the dataset.
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 import tensorflow as tf
 
 from data_prep.characters import BOS_ID, EOS_ID, UNK_ID, CharVocabulary
+from data_prep.records import parse_clip
 from pipelines.inputs.records import epoch_records, finish_pipeline
-
-FEATURES = {
-    "id": tf.io.FixedLenFeature([], tf.string),
-    "text": tf.io.FixedLenFeature([], tf.string),
-    "frames": tf.io.FixedLenFeature([], tf.string),
-    "num_frames": tf.io.FixedLenFeature([], tf.int64),
-    "height": tf.io.FixedLenFeature([], tf.int64),
-    "width": tf.io.FixedLenFeature([], tf.int64),
-    "channels": tf.io.FixedLenFeature([], tf.int64),
-    "words": tf.io.VarLenFeature(tf.string),
-    "word_start": tf.io.VarLenFeature(tf.int64),
-    "word_end": tf.io.VarLenFeature(tf.int64),
-}
 
 
 @dataclasses.dataclass
@@ -46,26 +32,6 @@ class VideoAugmentation:
     max_time_mask: int = 6
 
 
-def load_video_manifest(prepared_dir: str | Path) -> dict:
-    """manifest.json of a prepared lip-reading dataset, with a clear error when absent."""
-    path = Path(prepared_dir) / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: run `python -m pipelines.prepare --task=lipreading ...` first"
-        )
-    manifest = json.loads(path.read_text())
-    if manifest.get("task") != "lipreading":
-        raise ValueError(f"{path} is a {manifest.get('task')!r} dataset, not lipreading")
-    return manifest
-
-
-def video_split_files(prepared_dir: str | Path, manifest: dict, split: str) -> list[str]:
-    """Shard paths of `split`."""
-    if split not in manifest["splits"]:
-        raise KeyError(f"split {split!r} not in {prepared_dir}; have {sorted(manifest['splits'])}")
-    return [str(Path(prepared_dir) / f["path"]) for f in manifest["splits"][split]["files"]]
-
-
 def char_table(vocabulary: CharVocabulary) -> tf.lookup.StaticHashTable:
     """Unicode code point -> character id (unknown characters map to UNK_ID)."""
     keys = tf.constant([ord(c) for c in vocabulary.characters], tf.int32)
@@ -73,22 +39,30 @@ def char_table(vocabulary: CharVocabulary) -> tf.lookup.StaticHashTable:
     return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), UNK_ID)
 
 
-def decode_clip(serialized) -> dict:
-    """One record -> id, text, frames uint8 [T, H, W, C] and word timings (unbatched)."""
-    example = tf.io.parse_single_example(serialized, FEATURES)
-    shape = tf.cast(
-        tf.stack([example["num_frames"], example["height"], example["width"], example["channels"]]),
-        tf.int32,
-    )
-    frames = tf.reshape(tf.io.decode_raw(example["frames"], tf.uint8), shape)
-    return {
-        "id": example["id"],
-        "text": example["text"],
-        "frames": frames,
-        "words": tf.sparse.to_dense(example["words"]),
-        "word_start": tf.cast(tf.sparse.to_dense(example["word_start"]), tf.int32),
-        "word_end": tf.cast(tf.sparse.to_dense(example["word_end"]), tf.int32),
-    }
+def unit_frames(frames) -> tf.Tensor:
+    """uint8 frames of any shape -> float32 in [0, 1]."""
+    return tf.cast(frames, tf.float32) / 255.0
+
+
+def center_crop(frames, crop_size) -> tf.Tensor:
+    """The centre crop_size (height, width) of frames [..., H, W, C]; all of it when empty."""
+    if not crop_size:
+        return frames
+    height, width = crop_size
+    shape = tf.shape(frames)
+    top, left = (shape[-3] - height) // 2, (shape[-2] - width) // 2
+    return frames[..., top : top + height, left : left + width, :]
+
+
+def normalise(frames, mean, std) -> tf.Tensor:
+    """Frames in [0, 1] -> zero mean, unit variance per channel (the training split's stats)."""
+    mean, std = tf.convert_to_tensor(mean, tf.float32), tf.convert_to_tensor(std, tf.float32)
+    return (frames - mean) / std
+
+
+def inference_frames(frames, mean, std, crop_size=None) -> tf.Tensor:
+    """uint8 frames [..., H, W, C] -> the model's input at evaluation and inference."""
+    return normalise(center_crop(unit_frames(frames), crop_size), mean, std)
 
 
 def _word_segment(example, seed):
@@ -147,15 +121,6 @@ def _augment(frames, seed, augmentation: VideoAugmentation):
     return frames * keep[:, None, None, None] + mean_frame * (1.0 - keep)[:, None, None, None]
 
 
-def _center_crop(frames, crop_size):
-    if not crop_size:
-        return frames
-    height, width = crop_size
-    shape = tf.shape(frames)
-    top, left = (shape[1] - height) // 2, (shape[2] - width) // 2
-    return frames[:, top : top + height, left : left + width, :]
-
-
 def make_video_dataset(
     files: list[str],
     *,
@@ -181,8 +146,6 @@ def make_video_dataset(
     vocabulary = vocabulary or CharVocabulary()
     augmentation = augmentation or VideoAugmentation()
     table = char_table(vocabulary)
-    mean = tf.constant(mean, tf.float32)
-    std = tf.constant(std, tf.float32)
     dataset = epoch_records(
         files,
         training=training,
@@ -191,7 +154,7 @@ def make_video_dataset(
         shuffle_buffer=shuffle_buffer,
         shard=shard,
     )
-    dataset = dataset.map(decode_clip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.map(parse_clip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if max_frames:
         dataset = dataset.filter(lambda x: tf.shape(x["frames"])[0] <= max_frames)
     seeds = tf.data.Dataset.random(seed=seed * 1000003 + epoch).batch(2)
@@ -200,12 +163,11 @@ def make_video_dataset(
         example_seed = tf.cast(example_seed, tf.int32)
         if word_segments:
             example = _word_segment(example, tf.reverse(example_seed, [0]))
-        frames = tf.cast(example["frames"], tf.float32) / 255.0
         if training:
-            frames = _augment(frames, example_seed, augmentation)
+            frames = _augment(unit_frames(example["frames"]), example_seed, augmentation)
+            frames = normalise(frames, mean, std)
         else:
-            frames = _center_crop(frames, augmentation.crop_size)
-        frames = (frames - mean) / std
+            frames = inference_frames(example["frames"], mean, std, augmentation.crop_size)
         ids = table.lookup(tf.strings.unicode_decode(example["text"], "UTF-8"))
         return {
             "id": example["id"],

@@ -125,3 +125,17 @@ def translate_all(translate_fn, sentences: list[str], batch_size: int = 64) -> d
         result_texts[index] = texts[position]
         result_scores[index] = scores[position]
     return {"text": result_texts, "scores": result_scores}
+
+
+MODES = {"beam": "serving_default", "greedy": "greedy"}
+
+
+def load_translate(export_dir: str | Path, mode: str = "beam"):
+    """A function strings [B] -> outputs dict, backed by a translation export's signature."""
+    from pipelines.serving.saved_model import load_export, signature
+
+    if mode not in MODES:
+        raise ValueError(f"unknown translation mode {mode!r}; expected one of {', '.join(MODES)}")
+    loaded, _ = load_export(export_dir, task="translation")
+    function = signature(loaded, export_dir, MODES[mode])
+    return lambda strings: function(source=strings)

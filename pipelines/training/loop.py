@@ -1,10 +1,12 @@
-"""Trains a seq2seq model from a config: `python -m pipelines.train --config=... --workdir=...`.
+"""The training loop shared by every task.
 
-Resumes automatically from the latest checkpoint in --workdir, including the position in the
+    summary = train(config, workdir, strategy)
+
+Resumes automatically from the latest checkpoint in `workdir`, including the position in the
 data order (epoch and batch). Writes TensorBoard scalars, metrics.jsonl, training_curves.png,
-periodic validation (BLEU for translation, WER for lip reading), and keeps the best
-checkpoint by that metric in workdir/best. The task (config.task) decides the data, the
-model's front-end and the metric; the loop is shared.
+periodic validation with the task's metric, and keeps the best checkpoint by that metric in
+workdir/best. The task (config.task) supplies the model, the batches and the metric; the
+model supplies its loss (`loss_terms`).
 """
 
 import json
@@ -14,120 +16,20 @@ from pathlib import Path
 
 import keras
 import ml_collections
-import sacrebleu
 import tensorflow as tf
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import logging
 
-from models.ctc import ctc_loss_sum
-from models.losses import sequence_cross_entropy
-from pipelines import cli, experiment
+from data_prep.atomic import write_json_atomic
 from pipelines.plots import plot_training_curves
 from pipelines.tasks import task_for
-
-MODEL_KEYS = ("inputs", "input_lengths", "targets")
+from pipelines.training.checkpoints import save_config
+from pipelines.training.distribute import global_batch_size, is_chief, local_replicas
+from pipelines.training.metrics import MetricsLog, format_duration
+from pipelines.training.schedules import ScaledSchedule, learning_rate_schedule
 
 
 class NonFiniteLossError(RuntimeError):
     """Raised when the training loss becomes NaN or Inf."""
-
-
-class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """A schedule times a checkpointed scale (lowered after a NaN/Inf rollback)."""
-
-    def __init__(self, base, scale: tf.Variable):
-        self.base, self.scale = base, scale
-
-    def __call__(self, step):
-        return self.base(step) * tf.cast(self.scale, tf.float32)
-
-    def get_config(self):
-        return {"base": keras.optimizers.schedules.serialize(self.base)}
-
-
-def learning_rate_schedule(config: ml_collections.ConfigDict):
-    """Linear warm-up to config.learning_rate, then cosine decay to config.min_learning_rate."""
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if config.warmup_steps else config.learning_rate,
-        decay_steps=max(1, config.decay_steps),
-        alpha=config.min_learning_rate / config.learning_rate,
-        warmup_target=config.learning_rate if config.warmup_steps else None,
-        warmup_steps=config.warmup_steps,
-    )
-
-
-def read_lines(path: Path, limit: int | None = None) -> list[str]:
-    """The first `limit` lines of a UTF-8 text file, without newlines."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return lines[:limit] if limit else lines
-
-
-def corpus_bleu(hypotheses: list[str], references: list[str]) -> float:
-    """Detokenised, cased sacrebleu BLEU."""
-    return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
-
-
-def _global_batch_size(strategy, labels) -> int:
-    if strategy.num_replicas_in_sync == 1:
-        return int(tf.shape(labels)[0])
-    local = strategy.experimental_local_results(labels)
-    return sum(int(tf.shape(x)[0]) for x in local)
-
-
-class MetricsLog:
-    """Appends one JSON object per line to workdir/metrics.jsonl and mirrors to TensorBoard."""
-
-    def __init__(self, workdir: Path):
-        self.path = workdir / "metrics.jsonl"
-        self.writer = tf.summary.create_file_writer(str(workdir / "tensorboard"))
-
-    def write(self, step: int, **scalars: float) -> None:
-        with self.path.open("a") as f:
-            f.write(json.dumps({"step": step, **scalars}) + "\n")
-        with self.writer.as_default(step=step):
-            for name, value in scalars.items():
-                tf.summary.scalar(name, value)
-        self.writer.flush()
-
-    def read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-
-
-def _format_duration(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """The tf.distribute strategy named by --strategy (multi_worker reads TF_CONFIG)."""
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"unknown strategy {name!r}; expected one of {STRATEGIES}")
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """Whether this process writes the shared outputs (the chief, or worker 0 without one)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
 def train(
@@ -157,18 +59,20 @@ def train(
 def _train(config, workdir, strategy) -> dict:
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
+    # The task reads its prepared data first: missing data fails before the workdir is made.
+    task = task_for(config)
+    task.check_prepared()
     workdir = Path(workdir)
     shared_workdir = workdir
     if not chief:
         workdir = workdir / "workers" / str(strategy.cluster_resolver.task_id)
     workdir.mkdir(parents=True, exist_ok=True)
     if chief:
-        experiment.save_config(config, workdir)
+        save_config(config, workdir)
     keras.utils.set_random_seed(config.seed)
     if config.get("deterministic", False):
         tf.config.experimental.enable_op_determinism()
 
-    task = task_for(config)
     mixed = bool(config.get("mixed_precision", False))
     with strategy.scope():
         model = task.build_model()
@@ -205,36 +109,17 @@ def _train(config, workdir, strategy) -> dict:
 
     variables = model.trainable_variables
     signature_keys = tuple(task.batch_signature())
-    ctc_weight = float(config.model.get("ctc_weight", 0.0))
 
     def replica_step(batch):
         context = tf.distribute.get_replica_context()
         with tf.GradientTape() as tape:
-            outputs = model({k: batch[k] for k in MODEL_KEYS}, training=True)
-            loss_sum, num_tokens = sequence_cross_entropy(
-                outputs["logits"],
-                batch["labels"],
-                batch["target_lengths"],
-                config.label_smoothing,
-            )
-            # Normalised by the tokens of the whole global batch, so replica losses add up.
-            global_tokens = context.all_reduce(tf.distribute.ReduceOp.SUM, num_tokens)
-            loss = loss_sum / tf.maximum(global_tokens, 1.0)
-            if ctc_weight > 0:
-                # CTC labels are the targets without the final eos.
-                ctc_sum = ctc_loss_sum(
-                    outputs["ctc_logits"],
-                    outputs["ctc_lengths"],
-                    batch["labels"],
-                    batch["target_lengths"] - 1,
-                )
-                ctc_tokens = context.all_reduce(
-                    tf.distribute.ReduceOp.SUM,
-                    tf.cast(tf.reduce_sum(batch["target_lengths"] - 1), tf.float32),
-                )
-                loss = (
-                    ctc_weight * ctc_sum / tf.maximum(ctc_tokens, 1.0) + (1.0 - ctc_weight) * loss
-                )
+            outputs = model(batch, training=True)
+            terms = model.loss_terms(batch, outputs, config.label_smoothing)
+            loss = 0.0
+            for term in terms:
+                # Normalised by the count of the whole global batch, so replica losses add up.
+                count = context.all_reduce(tf.distribute.ReduceOp.SUM, term.count)
+                loss += term.weight * term.total / tf.maximum(count, 1.0)
             scaled_loss = loss * loss_scale if mixed else loss
         gradients = tape.gradient(scaled_loss, variables)
         replicas = context.num_replicas_in_sync
@@ -254,7 +139,7 @@ def _train(config, workdir, strategy) -> dict:
             # instead. The optimizer sums over replicas again, so each hands in its share.
             shares = [tf.where(finite, g / replicas, tf.zeros_like(g)) for g in gradients]
             optimizer.apply_gradients(zip(shares, variables, strict=True))
-        return loss, num_tokens, grad_norm
+        return loss, terms[0].count, grad_norm
 
     loss_scale, good_steps = progress["loss_scale"], progress["good_steps"]
 
@@ -282,9 +167,7 @@ def _train(config, workdir, strategy) -> dict:
     else:
         train_step = tf.function(distributed_step, reduce_retracing=True)
 
-    local_replicas = strategy.num_replicas_in_sync // max(
-        1, getattr(strategy.extended, "_num_workers", 1) or 1
-    )
+    replicas_here = local_replicas(strategy)
 
     def epoch_batches(epoch: int, skip_steps: int):
         if strategy.num_replicas_in_sync == 1:
@@ -297,7 +180,7 @@ def _train(config, workdir, strategy) -> dict:
                 batch_size=per_replica,
                 shard=(context.num_input_pipelines, context.input_pipeline_id),
             )
-            return dataset.skip(skip_steps * local_replicas)
+            return dataset.skip(skip_steps * replicas_here)
 
         return strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -318,7 +201,7 @@ def _train(config, workdir, strategy) -> dict:
         value, example = validate()
         metrics.write(step, **{metric_name: value})
         logging.info(
-            "step %d: validation %s %.2f (greedy, %.1fs); e.g. %r",
+            "step %d: validation %s %.2f (%.1fs); e.g. %r",
             step,
             task.metric.upper(),
             value,
@@ -355,7 +238,7 @@ def _train(config, workdir, strategy) -> dict:
         for batch in dataset:
             batches_seen += 1
             loss, num_tokens, grad_norm = train_step({k: batch[k] for k in signature_keys})
-            sentences = _global_batch_size(strategy, batch["labels"])
+            sentences = global_batch_size(strategy, batch["labels"])
             step += 1
             progress["batch_in_epoch"].assign_add(1)
             loss = float(loss)
@@ -427,7 +310,7 @@ def _train(config, workdir, strategy) -> dict:
                     steps_per_second,
                     window["tokens"] / elapsed,
                     window["sentences"] / elapsed,
-                    _format_duration(remaining),
+                    format_duration(remaining),
                 )
                 window = {
                     "time": time.monotonic(),
@@ -444,7 +327,9 @@ def _train(config, workdir, strategy) -> dict:
                 last_eval_step = step
                 patience = config.early_stopping_patience
                 if patience and int(progress["evals_without_improvement"].numpy()) >= patience:
-                    stop_reason = f"early stopping: no BLEU gain in {patience} evaluations"
+                    stop_reason = (
+                        f"early stopping: no {task.metric.upper()} gain in {patience} evaluations"
+                    )
                     break
             if step >= config.num_train_steps:
                 break
@@ -479,48 +364,7 @@ def _train(config, workdir, strategy) -> dict:
         "latest_checkpoint": manager.latest_checkpoint,
         "best_checkpoint": best_manager.latest_checkpoint,
     }
-    (workdir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    write_json_atomic(workdir / "train_summary.json", summary)
     plot_training_curves(metrics.read(), workdir / "training_curves.png")
     logging.info("training finished (%s): %s", stop_reason, json.dumps(summary))
     return summary
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-    """Defines this entry point's flags (only when run as a program)."""
-    config_flags.DEFINE_config_file("config", None, "Experiment config file.")
-    flags.DEFINE_string("workdir", None, "Where checkpoints and logs go (resumes from it).")
-    flags.DEFINE_enum(
-        "strategy",
-        "default",
-        STRATEGIES,
-        "tf.distribute strategy; multi_worker reads the cluster from TF_CONFIG.",
-    )
-    flags.DEFINE_integer(
-        "logical_cpus", 0, "Split the CPU into this many logical devices (to try mirrored on CPU)."
-    )
-
-
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if FLAGS.logical_cpus:
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * FLAGS.logical_cpus
-        )
-    if FLAGS.strategy == "mirrored" and FLAGS.logical_cpus:
-        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-        strategy = tf.distribute.MirroredStrategy(devices)
-    else:
-        strategy = make_strategy(FLAGS.strategy)
-    logging.info("strategy %s with %d replicas", FLAGS.strategy, strategy.num_replicas_in_sync)
-    train(FLAGS.config, FLAGS.workdir, strategy)
-
-
-if __name__ == "__main__":
-    define_flags()
-    flags.mark_flags_as_required(["config", "workdir"])
-    cli.run(main)

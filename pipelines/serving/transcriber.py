@@ -10,12 +10,17 @@ each with an optional grammar automaton (e.g. GRID's six word slots) given as da
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 
 from data_prep.characters import BOS_ID, EOS_ID, CharVocabulary, word_grammar_automaton
+from data_prep.errors import ConfigError
 from models.ctc import ctc_greedy_search, ctc_prefix_beam_search
 from models.search import beam_search
+from pipelines.inputs.video import inference_frames
 
 MODES = ("ctc_greedy", "ctc_beam", "attention", "joint")
 
@@ -26,7 +31,7 @@ def grammar_for(config, vocabulary: CharVocabulary):
     if not name:
         return None
     if name != "grid":
-        raise ValueError(f"unknown grammar {name!r}; known: grid")
+        raise ConfigError(f"unknown grammar {name!r}; known: grid")
     from data_prep.corpora.grid import GRID_GRAMMAR
 
     return word_grammar_automaton(list(GRID_GRAMMAR.values()), vocabulary)
@@ -69,22 +74,12 @@ class Transcriber(tf.Module):
     def available_modes(self) -> tuple[str, ...]:
         return MODES if self.has_ctc else ("attention",)
 
-    def normalise(self, frames):
-        """uint8 [B, T, H, W, C] -> normalised float32, centre-cropped to the training size."""
-        x = tf.cast(frames, tf.float32) / 255.0
-        if self.crop_size:
-            height, width = self.crop_size
-            top = (tf.shape(x)[2] - height) // 2
-            left = (tf.shape(x)[3] - width) // 2
-            x = x[:, :, top : top + height, left : left + width, :]
-        return (x - self.mean) / self.std
-
     def detokenize(self, ids, lengths):
         ragged = tf.RaggedTensor.from_tensor(ids, lengths=lengths)
         return tf.strings.reduce_join(tf.gather(self.strings, ragged), axis=-1)
 
     def _transcribe(self, frames, lengths, mode):
-        inputs = self.normalise(frames)
+        inputs = inference_frames(frames, self.mean, self.std, self.crop_size)
         lengths = tf.cast(lengths, tf.int32)
         batch = tf.shape(lengths)[0]
         no_alignment = tf.zeros([batch, 0, tf.shape(frames)[1]], tf.float32)
@@ -133,3 +128,58 @@ def transcribe_batches(function, clips: list[np.ndarray], batch_size: int = 16) 
         out = function(tf.constant(padded), tf.constant([len(c) for c in chunk], tf.int32))
         texts.extend(t.decode() for t in out["text"].numpy())
     return texts
+
+
+class VideoTranscriber:
+    """Raw video files -> text with a lip-reading export, loaded once.
+
+    The export's stored experiment config rebuilds the preparation (face detector, mouth
+    tracking, crop preset, frame rate) exactly as the training data was prepared.
+    """
+
+    def __init__(self, export_dir: str | Path, mode: str | None = None, grammar: bool = False):
+        from data_prep.lipreading import LipreadingSettings
+        from pipelines.serving.saved_model import load_export, signature
+
+        self.export_dir = Path(export_dir)
+        self.loaded, self.info = load_export(export_dir, task="lipreading")
+        name = mode or "serving_default"
+        if grammar:
+            name = f"{mode or self.info['serving_default']}_grammar"
+        self.signature = signature(self.loaded, export_dir, name)
+        self.settings = LipreadingSettings.from_config(self.info["config"]["data"])
+
+    def __call__(self, frames, lengths) -> dict:
+        return self.signature(frames=frames, lengths=lengths)
+
+    def transcribe(self, video: str | Path) -> dict:
+        """Text, score, alignments [L, T], crops [T, h, w, C] and seconds per stage of a video."""
+        from data_prep.lipreading import mouth_crops
+
+        started = time.monotonic()
+        crops, _, _ = mouth_crops(video, self.settings)
+        prepared = time.monotonic()
+        out = self(tf.constant(crops[None]), tf.constant([len(crops)], tf.int32))
+        text = out["text"].numpy()[0].decode()
+        return {
+            "text": text,
+            "score": float(out["scores"].numpy()[0]),
+            "alignments": out["alignments"].numpy()[0],
+            "crops": crops,
+            "seconds": {
+                "prepare": round(prepared - started, 3),
+                "model": round(time.monotonic() - prepared, 3),
+            },
+        }
+
+
+def transcribe_video(
+    video: str | Path, export_dir: str | Path, mode: str | None = None, grammar: bool = False
+) -> dict:
+    """`VideoTranscriber(...).transcribe(video)`, with the model's load time in the timings."""
+    started = time.monotonic()
+    transcriber = VideoTranscriber(export_dir, mode, grammar)
+    load_seconds = time.monotonic() - started
+    result = transcriber.transcribe(video)
+    result["seconds"] = {"load_model": round(load_seconds, 3), **result["seconds"]}
+    return result

@@ -1,11 +1,8 @@
-"""Prepare a dataset: raw corpus in, sharded TFRecords + subword models + manifest.json out.
+"""Parallel text -> subword models, sharded TFRecords and manifest.json (translation).
 
-  python -m pipelines.prepare --task=translation --config=configs/multi30k_gru_attention.py \
-      [--config.data.vocab_size=8000] [--input_dir=...] [--output_dir=...]
-
-Translation reads line-aligned files `{input_dir}/{split}.{lang}` (or `.gz`), or a TFDS
-translate dataset already on disk (`--tfds_name`, `--tfds_data_dir`; split names come from the
-config, so TFDS's "validation" needs `--config.data.eval_split=validation`).
+Reads line-aligned files `{input_dir}/{split}.{lang}` (or `.gz`), or a TFDS translate dataset
+already on disk (config.data.tfds_name / tfds_data_dir; split names come from the config, so
+TFDS's "validation" needs `--config.data.eval_split=validation`).
 
 Output layout (paths in the manifest are relative to the output directory):
   spm_source.model/.vocab, spm_target.model/.vocab   or  spm_joint.model/.vocab when joint
@@ -14,7 +11,7 @@ Output layout (paths in the manifest are relative to the output directory):
   manifest.json   written last; removed at the start of a run, so it exists only for a full run
 
 Train shards hold contiguous blocks, so reading the shards in name order gives the order of
-the reference text files.
+the reference text files. The record schema is in data_prep/records.py.
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ import datetime
 import functools
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,15 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import ml_collections
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import logging
 
 from data_prep import records, subwords
+from data_prep.atomic import atomic_open
 from data_prep.corpora import text
 from data_prep.paths import project_version
-from pipelines import cli
 
-TASKS = ("translation", "lipreading")
 LOG_EVERY_SECONDS = 10.0
 
 PairReader = Callable[[], Iterator[text.Pair]]
@@ -211,7 +205,7 @@ def _write_split(
     reference_paths = {side: output_dir / f"{split}.{side}.txt" for side in ("source", "target")}
     with contextlib.ExitStack() as stack:
         refs = {
-            side: stack.enter_context(records.atomic_open(path, "w", encoding="utf-8"))
+            side: stack.enter_context(atomic_open(path, "w", encoding="utf-8"))
             for side, path in reference_paths.items()
         }
 
@@ -220,13 +214,13 @@ def _write_split(
                 refs["source"].write(pair.source + "\n")
                 refs["target"].write(pair.target + "\n")
                 stats.add(pair)
-                yield {
-                    "id": records.bytes_feature(f"{split}-{pair.index:06d}"),
-                    "source": records.bytes_feature(pair.source),
-                    "target": records.bytes_feature(pair.target),
-                    "source_ids": records.int64_feature(pair.source_ids),
-                    "target_ids": records.int64_feature(pair.target_ids),
-                }
+                yield records.text_example(
+                    f"{split}-{pair.index:06d}",
+                    pair.source,
+                    pair.target,
+                    pair.source_ids,
+                    pair.target_ids,
+                )
 
         shards = records.write_shards(
             examples(), output_dir, split, num_shards, strategy="contiguous", num_records=expected
@@ -252,16 +246,16 @@ def prepare_translation(
     config: ml_collections.ConfigDict,
     input_dir: str | os.PathLike | None = None,
     output_dir: str | os.PathLike | None = None,
-    tfds_name: str | None = None,
-    tfds_data_dir: str | None = None,
     num_threads: int | None = None,
 ) -> dict[str, Any]:
     """Train subword models on the train split, write every split's shards; return the manifest.
 
     `input_dir`/`output_dir` default to config.data.input_dir / config.data.prepared_dir. With
-    `tfds_name`, pairs come from that TFDS dataset on disk instead of files.
+    config.data.tfds_name set, pairs come from that TFDS dataset on disk instead of files.
     """
     data = config.data
+    tfds_name = data.get("tfds_name") or None
+    tfds_data_dir = data.get("tfds_data_dir") or None
     raw_input_dir, raw_output_dir = input_dir or data.input_dir, output_dir or data.prepared_dir
     if not raw_output_dir:
         raise ValueError("no output directory: pass output_dir or set config.data.prepared_dir")
@@ -322,205 +316,3 @@ def prepare_translation(
     records.write_manifest(output_dir, manifest)
     logging.info("prepared %s in %.1fs", output_dir, time.monotonic() - started)
     return manifest
-
-
-def prepare(
-    task: str,
-    config: ml_collections.ConfigDict,
-    input_dir: str | os.PathLike | None = None,
-    output_dir: str | os.PathLike | None = None,
-    **kwargs: Any,
-) -> dict[str, Any]:
-    """Run the preparation for `task` ("translation" or "lipreading"); return the manifest."""
-    if task == "translation":
-        return prepare_translation(config, input_dir, output_dir, **kwargs)
-    if task == "lipreading":
-        return prepare_lipreading_dataset(input_dir=input_dir, output_dir=output_dir, **kwargs)
-    raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
-
-
-VIDEO_DATASETS = ("grid", "lrs", "manifest")
-
-
-def lipreading_specs(dataset: str, input_path: str | os.PathLike, max_clips: int = 0) -> list:
-    """The clips of a raw video corpus (`dataset`: grid, lrs or manifest), sorted by id."""
-    from data_prep.corpora.grid import iter_grid
-    from data_prep.corpora.lrs import iter_lrs
-    from data_prep.corpora.manifest import iter_manifest
-
-    readers = {"grid": iter_grid, "lrs": iter_lrs, "manifest": iter_manifest}
-    if dataset not in readers:
-        raise ValueError(f"unknown video dataset {dataset!r}; expected one of {VIDEO_DATASETS}")
-    specs = sorted(readers[dataset](input_path), key=lambda spec: spec.id)
-    return specs[:max_clips] if max_clips else specs
-
-
-def prepare_lipreading_dataset(
-    dataset: str,
-    input_dir: str | os.PathLike | None,
-    output_dir: str | os.PathLike | None,
-    settings=None,
-    workers: int = 1,
-    max_clips: int = 0,
-    seed: int = 0,
-    split_of=None,
-) -> dict[str, Any]:
-    """Raw videos of `dataset` under `input_dir` -> mouth-crop shards + manifest.json."""
-    from data_prep.lipreading import prepare_lipreading
-
-    if not input_dir or not output_dir:
-        raise ValueError("lip-reading preparation needs --input_dir and --output_dir")
-    specs = lipreading_specs(dataset, input_dir, max_clips)
-    logging.info("%s: %d clips found under %s", dataset, len(specs), input_dir)
-    return prepare_lipreading(
-        specs,
-        output_dir,
-        settings,
-        workers=workers,
-        dataset_name=dataset,
-        seed=seed,
-        split_of=split_of,
-        extra_manifest={"input_dir": str(input_dir)},
-    )
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-    """Defines this entry point's flags (only when run as a program)."""
-    flags.DEFINE_enum("task", "translation", TASKS, "What to prepare.")
-    config_flags.DEFINE_config_file("config", None, "Experiment config file.")
-    flags.DEFINE_string("input_dir", None, "Raw corpus directory [config.data.input_dir].")
-    flags.DEFINE_string(
-        "output_dir", None, "Where to write shards and manifest.json [config.data.prepared_dir]."
-    )
-    flags.DEFINE_string(
-        "tfds_name", None, "Read a TFDS translate dataset on disk, e.g. wmt14_translate/de-en."
-    )
-    flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir for --tfds_name.")
-    flags.DEFINE_enum(
-        "dataset",
-        "grid",
-        VIDEO_DATASETS,
-        "Lip reading: corpus layout of --input_dir (manifest: a CSV/JSONL file).",
-    )
-    flags.DEFINE_integer("workers", 1, "Lip reading: worker processes.")
-    flags.DEFINE_string(
-        "preset",
-        "lipnet",
-        "Lip reading: crop preset (lipnet 100x50 RGB, gray96 96x96, small 48x24 gray).",
-    )
-    flags.DEFINE_string("detector", "haar", "Lip reading: face detector (haar, mediapipe, dlib).")
-    flags.DEFINE_integer("detect_every", 10, "Lip reading: run face detection every k frames.")
-    flags.DEFINE_float("target_fps", 25.0, "Lip reading: resample videos to this frame rate.")
-    flags.DEFINE_integer("clips_per_shard", 64, "Lip reading: clips per TFRecord shard.")
-    flags.DEFINE_integer("max_clips", 0, "Lip reading: only the first N clips by id (0: all).")
-    flags.DEFINE_bool("strict", False, "Lip reading: stop at the first bad clip.")
-    flags.DEFINE_bool(
-        "keep_out_of_set",
-        False,
-        "Lip reading: drop out-of-set transcript characters instead of the clip.",
-    )
-    flags.DEFINE_string(
-        "plot_roi",
-        None,
-        "Lip reading: also plot the ROI trajectory of this clip id to <output_dir>/roi_<id>.png.",
-    )
-
-
-def _main_lipreading() -> None:
-    from data_prep.lipreading import ClipSkipped, LipreadingSettings
-
-    settings = LipreadingSettings(
-        preset=FLAGS.preset,
-        target_fps=FLAGS.target_fps,
-        detector=FLAGS.detector,
-        detect_every=FLAGS.detect_every,
-        strict=FLAGS.strict,
-        keep_out_of_set=FLAGS.keep_out_of_set,
-        clips_per_shard=FLAGS.clips_per_shard,
-    )
-    try:
-        manifest = prepare(
-            "lipreading",
-            None,
-            FLAGS.input_dir,
-            FLAGS.output_dir,
-            dataset=FLAGS.dataset,
-            settings=settings,
-            workers=FLAGS.workers,
-            max_clips=FLAGS.max_clips,
-        )
-    except (ClipSkipped, FileNotFoundError, NotADirectoryError, ValueError) as e:
-        sys.exit(f"prepare: error: {e}")
-    for split, entry in manifest["splits"].items():
-        print(
-            f"{split}: {entry['num_examples']} clips, {entry['num_frames']} frames "
-            f"({entry['num_skipped']} skipped)"
-        )
-    if manifest["skipped_by_reason"]:
-        print(f"skipped by reason: {manifest['skipped_by_reason']}")
-    print(f"timing: {manifest['timing']}")
-    if manifest.get("contact_sheet"):
-        print(f"contact sheet: {Path(FLAGS.output_dir) / manifest['contact_sheet']}")
-    if FLAGS.plot_roi:
-        print(f"ROI plot: {plot_clip_roi(FLAGS.output_dir, FLAGS.plot_roi)}")
-
-
-def plot_clip_roi(prepared_dir: str | os.PathLike, clip_id: str) -> Path:
-    """Plots the stored ROI trajectory of one prepared clip to <prepared_dir>/roi_<id>.png."""
-    import numpy as np
-    import tensorflow as tf
-
-    from data_prep.contact_sheet import plot_roi_trajectory
-
-    manifest = json.loads((Path(prepared_dir) / records.MANIFEST_NAME).read_text())
-    spec = {
-        "id": tf.io.FixedLenFeature([], tf.string),
-        "roi_boxes": tf.io.VarLenFeature(tf.float32),
-        "roi_confidence": tf.io.VarLenFeature(tf.float32),
-    }
-    for entry in manifest["splits"].values():
-        files = [str(Path(prepared_dir) / f["path"]) for f in entry["files"]]
-        for raw in tf.data.TFRecordDataset(files):
-            example = tf.io.parse_single_example(raw, spec)
-            if example["id"].numpy().decode() == clip_id:
-                boxes = tf.sparse.to_dense(example["roi_boxes"]).numpy().reshape(-1, 4)
-                confidence = tf.sparse.to_dense(example["roi_confidence"]).numpy()
-                safe = clip_id.replace("/", "_")
-                return plot_roi_trajectory(
-                    np.asarray(boxes), confidence, Path(prepared_dir) / f"roi_{safe}.png", clip_id
-                )
-    raise ValueError(f"clip {clip_id!r} is not in {prepared_dir} (skipped, or a wrong id)")
-
-
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if FLAGS.task == "lipreading":
-        _main_lipreading()
-        return
-    config = FLAGS.config
-    if config is None:
-        raise app.UsageError("--config is required, e.g. --config=configs/demo_toy.py")
-    if FLAGS.task == "translation" and config.get("task", "translation") != "translation":
-        raise app.UsageError(f"--task=translation but the config is for task {config.task!r}")
-    try:
-        manifest = prepare(
-            FLAGS.task,
-            config,
-            FLAGS.input_dir,
-            FLAGS.output_dir,
-            tfds_name=FLAGS.tfds_name,
-            tfds_data_dir=FLAGS.tfds_data_dir,
-        )
-    except (text.CorpusError, subwords.SubwordError, FileNotFoundError) as e:
-        sys.exit(f"prepare: error: {e}")
-    for split, entry in manifest["splits"].items():
-        print(f"{split}: {entry['num_examples']} examples (dropped {entry['dropped']})")
-
-
-if __name__ == "__main__":
-    define_flags()
-    cli.run(main)

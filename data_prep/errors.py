@@ -1,0 +1,25 @@
+"""The project's user-facing errors: each one's message names the file and the problem.
+
+Command-line verbs print such an error as one line and exit 2; anything else is a bug and
+keeps its traceback.
+"""
+
+
+class LipseqError(Exception):
+    """A problem with the user's input, paths or settings that the user can act on."""
+
+
+class NotPreparedError(LipseqError, FileNotFoundError):
+    """A prepared dataset directory is missing, incomplete or of another task."""
+
+
+class NotAnExportError(LipseqError, FileNotFoundError):
+    """A directory is not a lipseq SavedModel export (or not one of the expected task)."""
+
+
+class NotAWorkdirError(LipseqError, FileNotFoundError):
+    """A training workdir is missing, has no config.json, or has no checkpoint."""
+
+
+class ConfigError(LipseqError, ValueError):
+    """A config value that cannot work (unknown task, preset, detector, grammar...)."""

@@ -1,0 +1,5 @@
+"""`python -m pipelines <verb> ...` is the `lipseq` command."""
+
+from pipelines.cli import main
+
+main()

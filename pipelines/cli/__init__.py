@@ -1,0 +1,61 @@
+"""The `lipseq` command: one thin module per verb, each flags plus a call into the library.
+
+lipseq <verb> [--flags]      verbs: see VERBS; `lipseq <verb> --help` lists a verb's flags
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+VERBS = {
+    "prepare": "raw corpus -> prepared records + manifest.json, as the config says",
+    "train": "train (or resume) a model from a config into a workdir",
+    "export": "a training workdir -> a SavedModel (raw input in, text out)",
+    "evaluate": "score an export (or a workdir's checkpoint): BLEU/chrF or WER/CER",
+    "transcribe": "lip-read a raw face video with a lip-reading export",
+    "translate": "translate text with a translation export",
+    "demo": "every path end to end on data the project generates",
+}
+
+
+def usage() -> str:
+    """The top-level help text."""
+    lines = ["usage: lipseq <command> [--flags]   (lipseq <command> --help for its flags)", ""]
+    lines += [f"  {verb:11s} {text}" for verb, text in VERBS.items()]
+    lines += ["", "An experiment is one config file: lipseq prepare|train --config=<file or name>."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `lipseq` console script (and `python -m pipelines`)."""
+    # pip refuses older Pythons (requires-python); this covers running from a checkout.
+    if sys.version_info < (3, 11):  # noqa: UP036
+        sys.exit(f"lipseq needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
+        print(usage())
+        return
+    if argv[1] == "--version":
+        from data_prep.paths import project_version
+
+        print(f"lipseq {project_version()}")
+        return
+    verb = argv[1]
+    if verb not in VERBS:
+        sys.stderr.write(f"lipseq: unknown command {verb!r}\n{usage()}\n")
+        sys.exit(2)
+    # TensorFlow's start-up INFO lines would bury the verb's own output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    from absl import flags
+
+    from pipelines.cli.common import run
+
+    module = importlib.import_module(f"pipelines.cli.{verb}")
+    module.define_flags()
+    if any(a in ("-h", "--help", "--helpshort") for a in argv[2:]):
+        print(f"{(module.__doc__ or '').strip()}\n")
+        print(flags.FLAGS.module_help(module.__name__))
+        return
+    run(module.main, [f"lipseq {verb}", *argv[2:]])

@@ -1,0 +1,32 @@
+"""lipseq export --workdir=W [--export_dir=D]: a training run -> a SavedModel."""
+
+from pathlib import Path
+
+from absl import flags
+
+from pipelines.cli.common import no_arguments
+from pipelines.serving.export import export_model
+
+FLAGS = flags.FLAGS
+
+
+def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+    flags.DEFINE_string(
+        "workdir", None, "Training workdir to export from.", flag_values=flag_values
+    )
+    flags.DEFINE_string(
+        "export_dir",
+        None,
+        "Output SavedModel directory [<workdir>/export].",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "checkpoint", "best", "best, latest, or a checkpoint path.", flag_values=flag_values
+    )
+    flags.mark_flag_as_required("workdir", flag_values=flag_values)
+
+
+def main(argv: list[str]) -> None:
+    no_arguments(argv)
+    export_dir = FLAGS.export_dir or str(Path(FLAGS.workdir) / "export")
+    print(export_model(FLAGS.workdir, export_dir, FLAGS.checkpoint))

@@ -1,0 +1,43 @@
+"""Evaluation of an export or of a training run's checkpoint, by the task the model is for."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from pipelines.serving.export import export_model
+from pipelines.serving.saved_model import read_export_info
+from pipelines.tasks import task_for
+from pipelines.training.checkpoints import config_from_dict
+
+
+def evaluate_export(
+    *,
+    saved_model: str | Path | None = None,
+    workdir: str | Path | None = None,
+    checkpoint: str = "best",
+    prepared_dir: str | Path | None = None,
+    **options,
+) -> tuple[dict, list[str], Path]:
+    """(report, summary lines, default report path) for an export or a workdir's checkpoint.
+
+    A checkpoint is exported to a temporary directory first, so both are measured through
+    the same serving graph. `options` go to the task's `evaluate` (split, inputs,
+    references, modes, batch_size); `prepared_dir` replaces the one the model trained on.
+    """
+    if bool(saved_model) == bool(workdir):
+        raise ValueError("give exactly one of saved_model or workdir")
+    with tempfile.TemporaryDirectory(prefix="lipseq-eval-") as scratch:
+        if workdir:
+            export_dir = export_model(workdir, Path(scratch) / "export", checkpoint)
+            model_dir = Path(workdir)
+        else:
+            export_dir = model_dir = Path(saved_model)
+        config = config_from_dict(read_export_info(export_dir)["config"])
+        if prepared_dir:
+            config.data.prepared_dir = str(prepared_dir)
+        task = task_for(config)
+        report = task.evaluate(export_dir, **options)
+    inputs = options.get("inputs")
+    name = Path(inputs).name.split(".")[0] if inputs else options.get("split", "test")
+    return report, task.report_lines(report), model_dir / f"eval_{name}.json"

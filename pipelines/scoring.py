@@ -1,0 +1,82 @@
+"""Scores and reports: sacrebleu for translation, jiwer for transcription, atomic JSON."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import jiwer
+import sacrebleu
+
+from data_prep.atomic import write_json_atomic
+from data_prep.corpora.text import CorpusError
+
+
+def read_text_lines(path: str | Path) -> list[str]:
+    """Lines of a UTF-8 text file, plain or .gz, without line endings."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"text file not found: {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            return [line.rstrip("\r\n") for line in f]
+    except UnicodeDecodeError as error:
+        raise CorpusError(f"{path}: not valid UTF-8 ({error})") from None
+
+
+def corpus_bleu(hypotheses: list[str], references: list[str]) -> float:
+    """Detokenised, cased sacrebleu BLEU."""
+    return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+
+
+def score_translations(
+    sources: list[str], hypotheses: list[str], references: list[str], ids: list[str] | None = None
+) -> dict:
+    """Corpus BLEU/chrF plus per-sentence scores."""
+    if not (len(sources) == len(hypotheses) == len(references)):
+        raise ValueError(
+            f"length mismatch: {len(sources)} sources, {len(hypotheses)} hypotheses, "
+            f"{len(references)} references"
+        )
+    bleu = sacrebleu.metrics.BLEU()
+    chrf = sacrebleu.metrics.CHRF()
+    sentence_bleu = sacrebleu.metrics.BLEU(effective_order=True)
+    corpus_bleu_score = bleu.corpus_score(hypotheses, [references])
+    corpus_chrf = chrf.corpus_score(hypotheses, [references])
+    sentences = [
+        {
+            "id": ids[i] if ids else str(i),
+            "source": sources[i],
+            "reference": references[i],
+            "hypothesis": hypotheses[i],
+            "bleu": round(sentence_bleu.sentence_score(hypotheses[i], [references[i]]).score, 2),
+            "chrf": round(chrf.sentence_score(hypotheses[i], [references[i]]).score, 2),
+        }
+        for i in range(len(sources))
+    ]
+    return {
+        "summary": {
+            "bleu": round(corpus_bleu_score.score, 2),
+            "chrf": round(corpus_chrf.score, 2),
+            "bleu_signature": str(bleu.get_signature()),
+            "chrf_signature": str(chrf.get_signature()),
+            "num_sentences": len(sources),
+        },
+        "sentences": sentences,
+    }
+
+
+def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
+    """WER in percent (jiwer)."""
+    return 100.0 * jiwer.wer(references, hypotheses)
+
+
+def character_error_rate(references: list[str], hypotheses: list[str]) -> float:
+    """CER in percent (jiwer)."""
+    return 100.0 * jiwer.cer(references, hypotheses)
+
+
+def write_report(report: dict, path: str | Path) -> Path:
+    """Writes a JSON report atomically."""
+    return write_json_atomic(path, report)

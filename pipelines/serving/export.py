@@ -1,0 +1,32 @@
+"""A training run -> a SavedModel: the task decides the signatures, this module the rest.
+
+The export holds the graph (raw input in, text out; no project code needed to run it) and
+assets.extra/lipseq.json with the task, the checkpoint and the resolved experiment config,
+from which inference code rebuilds everything else (e.g. video preparation).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from absl import logging
+
+from data_prep.paths import project_version
+from pipelines.serving.saved_model import save_export
+from pipelines.training.checkpoints import restore_model
+
+
+def export_model(workdir: str | Path, export_dir: str | Path, checkpoint: str = "best") -> Path:
+    """Exports the `checkpoint` (best, latest or a path) of a training run to `export_dir`."""
+    config, task, model, checkpoint_path = restore_model(workdir, checkpoint)
+    module, signatures, task_info = task.serving_module(model)
+    info = {
+        "task": task.name,
+        "version": project_version(),
+        "checkpoint": checkpoint_path,
+        "config": config.to_dict(),
+        **task_info,
+    }
+    save_export(module, signatures, info, export_dir)
+    logging.info("exported %s (from %s)", export_dir, checkpoint_path)
+    return Path(export_dir)

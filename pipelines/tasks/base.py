@@ -1,0 +1,127 @@
+"""The contract every task fulfils; the CLIs, the training loop and export only use this.
+
+A task is the one place that knows what differs between, say, translation and lip reading:
+how raw data is prepared, which model and input pipeline it trains, its validation metric,
+what its SavedModel serves and how an export is evaluated. The model it builds owns its loss
+(`loss_terms`). Adding a task is one module with a `Task` subclass and one entry in
+`pipelines/tasks/__init__.py: REGISTRY`.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import ml_collections
+import tensorflow as tf
+
+from data_prep.errors import ConfigError, NotPreparedError
+from data_prep.records import read_manifest
+
+Validator = Callable[[], tuple[float, str]]
+
+
+class Task(abc.ABC):
+    """One kind of experiment, configured by an experiment config whose `task` names it.
+
+    Class attributes:
+        name: the registry name (config.task).
+        metric: the validation metric's name, e.g. "bleu" or "wer".
+        higher_is_better: whether a larger metric is an improvement.
+    """
+
+    name: ClassVar[str]
+    metric: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+
+    def __init__(self, config: ml_collections.ConfigDict):
+        self.config = config
+
+    # --- Prepared data -------------------------------------------------------------------
+
+    @property
+    def prepared_dir(self) -> Path:
+        """The prepared dataset directory named by config.data.prepared_dir."""
+        if not self.config.data.prepared_dir:
+            raise ConfigError("config.data.prepared_dir is empty: set it to prepare's output")
+        return Path(self.config.data.prepared_dir)
+
+    @functools.cached_property
+    def manifest(self) -> dict:
+        """manifest.json of the prepared data (NotPreparedError when absent)."""
+        return read_manifest(self.prepared_dir, self.name)
+
+    def check_prepared(self) -> None:
+        """Raises NotPreparedError unless the data to train on is prepared."""
+        split = self.config.data.train_split
+        if split not in self.manifest["splits"]:
+            raise NotPreparedError(
+                f"{self.prepared_dir / 'manifest.json'} has no {split!r} split to train on"
+            )
+
+    @abc.abstractmethod
+    def prepare(self) -> dict:
+        """Raw corpus (config.data.input_dir) -> config.data.prepared_dir; returns the manifest."""
+
+    def describe_prepared(self, manifest: dict) -> list[str]:
+        """Lines summarising a finished preparation for the terminal."""
+        splits = manifest["splits"]
+        return [f"{split}: {entry['num_examples']} examples" for split, entry in splits.items()]
+
+    def plot_example(self, example_id: str) -> Path:
+        """Draws one prepared example to a PNG beside the data; returns its path."""
+        raise ConfigError(f"the {self.name} task has no per-example plot")
+
+    # --- Training ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def build_model(self) -> tf.keras.Model:
+        """A freshly initialised model sized for the prepared data, with `loss_terms`."""
+
+    @abc.abstractmethod
+    def batch_signature(self) -> dict[str, tf.TensorSpec]:
+        """The TensorSpecs of one training batch (the keys the model and its loss read)."""
+
+    @abc.abstractmethod
+    def train_dataset(
+        self, epoch: int, batch_size: int | None = None, shard: tuple[int, int] | None = None
+    ) -> tf.data.Dataset:
+        """One epoch of training batches; the order depends only on (config.seed, epoch)."""
+
+    @abc.abstractmethod
+    def make_validator(self, model) -> Validator | None:
+        """A function () -> (metric on the validation split, one example output), or None."""
+
+    # --- Serving and evaluation ----------------------------------------------------------
+
+    @abc.abstractmethod
+    def serving_module(self, model) -> tuple[tf.Module, dict[str, Any], dict[str, Any]]:
+        """(module to save, signatures by name incl. serving_default, info for lipseq.json).
+
+        The info may list `requires` (Python modules whose ops the export needs, imported
+        before loading) beside anything the task's own inference code reads back.
+        """
+
+    @abc.abstractmethod
+    def evaluate(
+        self,
+        export_dir: str | Path,
+        *,
+        split: str = "test",
+        inputs: str | None = None,
+        references: str | None = None,
+        modes: list[str] | None = None,
+        batch_size: int = 32,
+    ) -> dict:
+        """Scores an export: on a prepared split, or on `inputs` against `references`.
+
+        Returns {"summary": {...}, <per-example list>: [...]}; `modes` picks decoding modes
+        (the task's defaults when None).
+        """
+
+    @abc.abstractmethod
+    def report_lines(self, report: dict) -> list[str]:
+        """The summary of an evaluation report, for the terminal."""

@@ -1,0 +1,276 @@
+"""Lip reading: mouth frames in, characters out; validation metric WER (greedy decoding)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from data_prep.characters import CharVocabulary
+from data_prep.records import parse_clip, read_manifest, split_files
+from models.seq2seq import build_model
+from pipelines.scoring import character_error_rate, word_error_rate
+from pipelines.tasks.base import Task
+
+
+class LipreadingTask(Task):
+    """Raw face videos -> mouth crops -> LipNet/ResNet + attention decoder (+ CTC) -> text."""
+
+    name = "lipreading"
+    metric = "wer"
+    higher_is_better = False
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.vocabulary = CharVocabulary()
+
+    def prepare(self) -> dict:
+        from data_prep.lipreading import prepare_lipreading_corpus
+
+        return prepare_lipreading_corpus(self.config.data, seed=self.config.seed)
+
+    def describe_prepared(self, manifest: dict) -> list[str]:
+        lines = [
+            f"{split}: {entry['num_examples']} clips, {entry['num_frames']} frames "
+            f"({entry['num_skipped']} skipped)"
+            for split, entry in manifest["splits"].items()
+        ]
+        if manifest["skipped_by_reason"]:
+            lines.append(f"skipped by reason: {manifest['skipped_by_reason']}")
+        lines.append(f"timing: {manifest['timing']}")
+        if manifest.get("contact_sheet"):
+            lines.append(f"contact sheet: {self.prepared_dir / manifest['contact_sheet']}")
+        return lines
+
+    def plot_example(self, example_id: str) -> Path:
+        """The stored mouth-box trajectory of one clip (centre, size, confidence over time)."""
+        return plot_clip_roi(self.prepared_dir, example_id)
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) the model sees: the stored crop, or config.data.crop_size."""
+        stored = self.manifest["frame_shape"]
+        crop = tuple(self.config.data.get("crop_size") or ())
+        return (*crop, stored[2]) if crop else tuple(stored)
+
+    def build_model(self):
+        model_config = self.config.model
+        with model_config.unlocked():
+            model_config.frame_shape = self.frame_shape
+        return build_model(model_config, None, self.vocabulary.size)
+
+    def batch_signature(self) -> dict:
+        return {
+            "inputs": tf.TensorSpec([None, None, *self.frame_shape], tf.float32),
+            "input_lengths": tf.TensorSpec([None], tf.int32),
+            "targets": tf.TensorSpec([None, None], tf.int32),
+            "labels": tf.TensorSpec([None, None], tf.int32),
+            "target_lengths": tf.TensorSpec([None], tf.int32),
+        }
+
+    def train_dataset(self, epoch: int, batch_size=None, shard=None) -> tf.data.Dataset:
+        from pipelines.inputs.video import VideoAugmentation, make_video_dataset
+
+        data = self.config.data
+        augmentation = VideoAugmentation(
+            crop_size=tuple(data.crop_size) if data.get("crop_size") else None,
+            flip=data.flip,
+            brightness=data.brightness,
+            contrast=data.contrast,
+            time_masks=data.time_masks,
+            max_time_mask=data.max_time_mask,
+        )
+        stats = self.manifest["normalisation"]
+        return make_video_dataset(
+            split_files(self.prepared_dir, self.manifest, data.train_split),
+            mean=stats["mean"],
+            std=stats["std"],
+            batch_size=batch_size or self.config.batch_size,
+            training=True,
+            vocabulary=self.vocabulary,
+            augmentation=augmentation,
+            seed=self.config.seed,
+            epoch=epoch,
+            bucket_boundaries=tuple(data.bucket_boundaries),
+            shuffle_buffer=data.shuffle_buffer,
+            shard=shard,
+            word_segments=epoch < data.get("curriculum_word_epochs", 0),
+        )
+
+    def transcriber(self, model, grammar: bool = False):
+        """The in-graph frames-to-text wrapper around `model` (every decoding mode)."""
+        from pipelines.serving.transcriber import Transcriber
+
+        return Transcriber(
+            model, self.config, self.manifest["normalisation"], self.vocabulary, grammar=grammar
+        )
+
+    def make_validator(self, model):
+        """Greedy (CTC when the model has a CTC head, else attention) WER on the eval split."""
+        split = self.config.data.eval_split
+        if split not in self.manifest["splits"]:
+            logging.warning("no %r split prepared: validation is skipped", split)
+            return None
+        transcriber = self.transcriber(model)
+        mode = "ctc_greedy" if transcriber.has_ctc else "attention"
+        function = transcriber.functions[mode]
+        files = split_files(self.prepared_dir, self.manifest, split)
+        limit = self.config.eval_max_examples
+
+        def validate() -> tuple[float, str]:
+            # Streams the split from disk: validation memory does not grow with its size.
+            references, hypotheses = [], []
+            for batch in prepared_clip_batches(files, self.config.batch_size, limit):
+                out = function(batch["frames"], batch["lengths"])
+                hypotheses.extend(t.decode() for t in out["text"].numpy())
+                references.extend(t.decode() for t in batch["text"].numpy())
+            return word_error_rate(references, hypotheses), hypotheses[0]
+
+        return validate
+
+    def serving_module(self, model):
+        """uint8 mouth frames [B, T, H, W, C] + lengths [B] -> text, scores, alignments.
+
+        serving_default is joint CTC/attention decoding when the model has a CTC head
+        (attention beam search otherwise); every mode is also its own signature, and with a
+        configured grammar each mode has a `<mode>_grammar` twin.
+        """
+        module = tf.Module()
+        module.plain = self.transcriber(model)
+        signatures = {m: f.get_concrete_function() for m, f in module.plain.functions.items()}
+        if self.config.decode.get("grammar"):
+            module.grammar = self.transcriber(model, grammar=True)
+            for mode, function in module.grammar.functions.items():
+                signatures[f"{mode}_grammar"] = function.get_concrete_function()
+        default = "joint" if module.plain.has_ctc else "attention"
+        signatures["serving_default"] = signatures[default]
+        info = {
+            "prep": self.manifest["settings"],
+            "frame_shape": self.manifest["frame_shape"],
+            "normalisation": self.manifest["normalisation"],
+            "signatures": sorted(signatures),
+            "serving_default": default,
+        }
+        return module, signatures, info
+
+    def evaluate(
+        self,
+        export_dir,
+        *,
+        split="test",
+        inputs=None,
+        references=None,
+        modes=None,
+        batch_size=16,
+    ) -> dict:
+        """WER and CER (jiwer) of each decoding signature on a prepared split."""
+        if inputs or references:
+            raise ValueError(
+                "lip reading evaluates a prepared split: give --split (and "
+                "--config.data.prepared_dir), not --inputs/--references"
+            )
+        read_manifest(self.prepared_dir, self.name)
+        clips = read_prepared_clips(self.prepared_dir, split)
+        report = evaluate_lipreading(export_dir, clips, modes, batch_size)
+        report["summary"].update(model=str(export_dir), split=split)
+        return report
+
+    def report_lines(self, report: dict) -> list[str]:
+        count = report["summary"]["num_clips"]
+        return [
+            f"{name:24s} WER = {s['wer']:6.2f}  CER = {s['cer']:6.2f}  "
+            f"({count} clips, {s['clips_per_second']:.1f} clips/s)"
+            for name, s in report["summary"]["modes"].items()
+        ]
+
+
+def prepared_clip_batches(files: list[str], batch_size: int, limit: int = 0) -> tf.data.Dataset:
+    """Padded batches of uint8 frames [B, T, H, W, C], lengths [B] and text [B] from shards."""
+
+    def frames_and_text(raw):
+        clip = parse_clip(raw)
+        return {
+            "frames": clip["frames"],
+            "lengths": tf.shape(clip["frames"])[0],
+            "text": clip["text"],
+        }
+
+    dataset = tf.data.TFRecordDataset(files).map(frames_and_text)
+    if limit:
+        dataset = dataset.take(limit)
+    return dataset.padded_batch(batch_size)
+
+
+def read_prepared_clips(prepared_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
+    """(id, text, uint8 frames [T, H, W, C]) of every clip of a prepared lip-reading split."""
+    manifest = read_manifest(prepared_dir, LipreadingTask.name)
+    clips = []
+    for raw in tf.data.TFRecordDataset(split_files(prepared_dir, manifest, split)):
+        clip = parse_clip(raw)
+        clips.append(
+            {
+                "id": clip["id"].numpy().decode(),
+                "text": clip["text"].numpy().decode(),
+                "frames": clip["frames"].numpy(),
+            }
+        )
+        if limit and len(clips) >= limit:
+            break
+    return clips
+
+
+def evaluate_lipreading(
+    export_dir, clips: list[dict], signatures=None, batch_size: int = 16
+) -> dict:
+    """WER and CER of each decoding signature of a lip-reading export on `clips`."""
+    from pipelines.serving.saved_model import load_export, signature
+    from pipelines.serving.transcriber import transcribe_batches
+
+    loaded, _ = load_export(export_dir, task=LipreadingTask.name)
+    names = signatures or sorted(n for n in loaded.signatures if n != "serving_default")
+    references = [clip["text"] for clip in clips]
+    report = {"summary": {"num_clips": len(clips), "modes": {}}, "clips": []}
+    per_clip = {clip["id"]: {"id": clip["id"], "reference": clip["text"]} for clip in clips}
+    for name in names:
+        function = signature(loaded, export_dir, name)
+        started = time.monotonic()
+        hypotheses = transcribe_batches(
+            lambda frames, lengths, f=function: f(frames=frames, lengths=lengths),
+            [clip["frames"] for clip in clips],
+            batch_size,
+        )
+        seconds = time.monotonic() - started
+        report["summary"]["modes"][name] = {
+            "wer": round(word_error_rate(references, hypotheses), 2),
+            "cer": round(character_error_rate(references, hypotheses), 2),
+            "clips_per_second": round(len(clips) / max(seconds, 1e-9), 2),
+        }
+        for clip, hypothesis in zip(clips, hypotheses, strict=True):
+            per_clip[clip["id"]][name] = {
+                "hypothesis": hypothesis,
+                "wer": round(word_error_rate([clip["text"]], [hypothesis]), 2),
+            }
+    report["clips"] = list(per_clip.values())
+    return report
+
+
+def plot_clip_roi(prepared_dir: str | Path, clip_id: str) -> Path:
+    """Plots the stored ROI trajectory of one prepared clip to <prepared_dir>/roi_<id>.png."""
+    from data_prep.contact_sheet import plot_roi_trajectory
+
+    manifest = read_manifest(prepared_dir, LipreadingTask.name)
+    for split in manifest["splits"]:
+        for raw in tf.data.TFRecordDataset(split_files(prepared_dir, manifest, split)):
+            clip = parse_clip(raw)
+            if clip["id"].numpy().decode() == clip_id:
+                safe = clip_id.replace("/", "_")
+                return plot_roi_trajectory(
+                    np.asarray(clip["roi_boxes"].numpy()),
+                    clip["roi_confidence"].numpy(),
+                    Path(prepared_dir) / f"roi_{safe}.png",
+                    clip_id,
+                )
+    raise ValueError(f"clip {clip_id!r} is not in {prepared_dir} (skipped, or a wrong id)")

@@ -1,0 +1,183 @@
+"""Translation: parallel text in, text out; validation metric BLEU (greedy search)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import tensorflow as tf
+from absl import logging
+
+from data_prep.records import read_manifest
+from models.seq2seq import build_model
+from pipelines.scoring import corpus_bleu, read_text_lines, score_translations
+from pipelines.tasks.base import Task
+
+
+def _spec(shape, dtype=tf.int32):
+    return tf.TensorSpec(shape, dtype)
+
+
+class TranslationTask(Task):
+    """Source sentences -> target sentences through SentencePiece subwords."""
+
+    name = "translation"
+    metric = "bleu"
+    higher_is_better = True
+
+    def prepare(self) -> dict:
+        from data_prep.translation import prepare_translation
+
+        return prepare_translation(self.config)
+
+    def describe_prepared(self, manifest: dict) -> list[str]:
+        return [
+            f"{split}: {entry['num_examples']} examples (dropped {entry['dropped']})"
+            for split, entry in manifest["splits"].items()
+        ]
+
+    def _vocab(self) -> dict:
+        return self.manifest["vocab"]
+
+    def build_model(self):
+        vocab = self._vocab()
+        return build_model(
+            self.config.model,
+            int(vocab["source"]["vocab_size"]),
+            int(vocab["target"]["vocab_size"]),
+        )
+
+    def batch_signature(self) -> dict:
+        ids, lengths = _spec([None, None]), _spec([None])
+        return {
+            "inputs": ids,
+            "input_lengths": lengths,
+            "targets": ids,
+            "labels": ids,
+            "target_lengths": lengths,
+        }
+
+    def train_dataset(self, epoch: int, batch_size=None, shard=None) -> tf.data.Dataset:
+        from pipelines.inputs.text import make_config_dataset
+
+        return make_config_dataset(
+            self.config,
+            self.prepared_dir,
+            self.manifest,
+            self.config.data.train_split,
+            training=True,
+            epoch=epoch,
+            batch_size=batch_size,
+            shard=shard,
+        )
+
+    def translator(self, model):
+        """The in-graph string-to-string wrapper around `model`."""
+        from pipelines.serving.translator import Translator
+
+        vocab = self._vocab()
+        return Translator(
+            model,
+            self.prepared_dir / vocab["source"]["model"],
+            self.prepared_dir / vocab["target"]["model"],
+            self.config,
+            vocab,
+        )
+
+    def make_validator(self, model):
+        from pipelines.serving.translator import translate_all
+
+        split = self.config.data.eval_split
+        if split not in self.manifest["splits"]:
+            logging.warning("no %r split prepared: validation is skipped", split)
+            return None
+        limit = self.config.eval_max_examples or None
+        sources = read_text_lines(self.prepared_dir / f"{split}.source.txt")[:limit]
+        references = read_text_lines(self.prepared_dir / f"{split}.target.txt")[:limit]
+        translator = self.translator(model)
+
+        def validate() -> tuple[float, str]:
+            hypotheses = translate_all(translator.translate_greedy, sources)["text"]
+            return corpus_bleu(hypotheses, references), hypotheses[0]
+
+        return validate
+
+    def serving_module(self, model):
+        """serving_default(source: string [B]): beam search; greedy(source): greedy search.
+
+        Both return text [B], scores [B], alignments [B, T, S] and lengths [B].
+        """
+        translator = self.translator(model)
+        decode = self.config.decode
+        signatures = {
+            "serving_default": translator.translate_beam.get_concrete_function(),
+            "greedy": translator.translate_greedy.get_concrete_function(),
+        }
+        info = {
+            "vocab": self._vocab(),
+            "signatures": {
+                "serving_default": f"beam search, beam_size={decode.beam_size}, "
+                f"length_penalty={decode.length_penalty}",
+                "greedy": "greedy search",
+            },
+            "requires": ["tensorflow", "tensorflow_text (import it before loading)"],
+            "requires_modules": ["tensorflow_text"],
+        }
+        return translator, signatures, info
+
+    def evaluate(
+        self,
+        export_dir,
+        *,
+        split="test",
+        inputs=None,
+        references=None,
+        modes=None,
+        batch_size=64,
+    ) -> dict:
+        """BLEU/chrF of each mode (beam, greedy) on source/reference files or a prepared split."""
+        from pipelines.serving.translator import load_translate, translate_all
+
+        if bool(inputs) != bool(references):
+            raise ValueError("give both --inputs (sources) and --references, or neither")
+        if inputs:
+            source_path, reference_path = Path(inputs), Path(references)
+        else:
+            read_manifest(self.prepared_dir, self.name)
+            source_path = self.prepared_dir / f"{split}.source.txt"
+            reference_path = self.prepared_dir / f"{split}.target.txt"
+        sources, targets = read_text_lines(source_path), read_text_lines(reference_path)
+        if len(sources) != len(targets):
+            raise ValueError(
+                f"{source_path} has {len(sources)} lines but {reference_path} has {len(targets)}"
+            )
+        report: dict = {"summary": {"modes": {}}, "sentences": []}
+        for mode in modes or ["beam"]:
+            translate = load_translate(export_dir, mode)
+            started = time.monotonic()
+            hypotheses = translate_all(translate, sources, batch_size)["text"]
+            seconds = time.monotonic() - started
+            scored = score_translations(sources, hypotheses, targets)
+            scored["summary"].update(
+                mode=mode,
+                seconds=round(seconds, 2),
+                sentences_per_second=round(len(sources) / max(seconds, 1e-9), 2),
+            )
+            report["summary"]["modes"][mode] = scored["summary"]
+            if not report["sentences"]:
+                report["sentences"] = scored["sentences"]
+        first = next(iter(report["summary"]["modes"].values()))
+        report["summary"].update(
+            {k: first[k] for k in ("bleu", "chrf", "bleu_signature", "num_sentences")},
+            model=str(export_dir),
+            source=str(source_path),
+            reference=str(reference_path),
+        )
+        return report
+
+    def report_lines(self, report: dict) -> list[str]:
+        return [
+            f"{mode:8s} BLEU = {s['bleu']:.2f}  chrF = {s['chrf']:.2f}  ({s['num_sentences']} "
+            f"sentences, {s['sentences_per_second']:.1f} sentences/s)  {s['bleu_signature']}"
+            for mode, s in report["summary"]["modes"].items()
+        ]

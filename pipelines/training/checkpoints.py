@@ -1,0 +1,65 @@
+"""A training run on disk: its resolved config and its checkpoints, restored into a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ml_collections
+import tensorflow as tf
+
+from data_prep.atomic import write_json_atomic
+from data_prep.errors import NotAWorkdirError
+from pipelines.tasks import Task, task_for
+
+CONFIG_NAME = "config.json"
+
+
+def save_config(config: ml_collections.ConfigDict, workdir: Path) -> Path:
+    """Writes the resolved config as workdir/config.json (atomically)."""
+    return write_json_atomic(Path(workdir) / CONFIG_NAME, config.to_dict(), default=str)
+
+
+def config_from_dict(values: dict) -> ml_collections.ConfigDict:
+    """A ConfigDict from its JSON form, with the tuples JSON turned into lists restored."""
+
+    def tuples(value):
+        if isinstance(value, dict):
+            return {k: tuples(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return tuple(tuples(v) for v in value)
+        return value
+
+    return ml_collections.ConfigDict(tuples(values))
+
+
+def load_config(workdir: str | Path) -> ml_collections.ConfigDict:
+    """The config a training run in `workdir` used."""
+    path = Path(workdir) / CONFIG_NAME
+    if not path.is_file():
+        raise NotAWorkdirError(f"not a lipseq training workdir: {path} not found")
+    return config_from_dict(json.loads(path.read_text()))
+
+
+def find_checkpoint(workdir: str | Path, checkpoint: str = "best") -> str:
+    """The checkpoint path for `checkpoint` (best, latest or a path) in a training workdir."""
+    workdir = Path(workdir)
+    if checkpoint not in ("best", "latest"):
+        if not tf.io.gfile.exists(f"{checkpoint}.index"):
+            raise NotAWorkdirError(f"checkpoint not found: {checkpoint} (no {checkpoint}.index)")
+        return checkpoint
+    path = tf.train.latest_checkpoint(str(workdir / "best")) if checkpoint == "best" else None
+    path = path or tf.train.latest_checkpoint(str(workdir / "checkpoints"))
+    if not path:
+        raise NotAWorkdirError(f"no checkpoint in {workdir}/best or {workdir}/checkpoints")
+    return path
+
+
+def restore_model(workdir: str | Path, checkpoint: str = "best") -> tuple:
+    """(config, task, model, checkpoint path) of a training run."""
+    config = load_config(workdir)
+    path = find_checkpoint(workdir, checkpoint)
+    task: Task = task_for(config)
+    model = task.build_model()
+    tf.train.Checkpoint(model=model).read(path).expect_partial()
+    return config, task, model, path
