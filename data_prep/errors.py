@@ -23,3 +23,15 @@ class NotAWorkdirError(LipseqError, FileNotFoundError):
 
 class ConfigError(LipseqError, ValueError):
     """A config value that cannot work (unknown task, preset, detector, grammar...)."""
+
+
+class CorpusLayoutError(LipseqError, ValueError):
+    """A corpus directory or manifest file whose layout is not the one its reader expects."""
+
+
+class CorpusNotFoundError(LipseqError, FileNotFoundError):
+    """A corpus root or manifest file that does not exist."""
+
+
+class CorpusNotADirectoryError(LipseqError, NotADirectoryError):
+    """A corpus root that is a file."""

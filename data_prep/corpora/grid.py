@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from data_prep.corpora.transcripts import CHARSET, ClipSpec, Word, make_clip_spec
+from data_prep.errors import CorpusLayoutError, CorpusNotADirectoryError, CorpusNotFoundError
 
 GRID_GRAMMAR: dict[str, tuple[str, ...]] = {
     "command": ("bin", "lay", "place", "set"),
@@ -116,15 +117,15 @@ def _speaker_name(speaker: str | int) -> str:
 def _speaker_dirs(root: Path) -> tuple[Path, list[Path]]:
     """The corpus root and its speaker directories, sorted by speaker number."""
     if not root.exists():
-        raise FileNotFoundError(f"GRID root {root} does not exist")
+        raise CorpusNotFoundError(f"GRID root {root} does not exist")
     if not root.is_dir():
-        raise NotADirectoryError(f"GRID root {root} is not a directory")
+        raise CorpusNotADirectoryError(f"GRID root {root} is not a directory")
     dirs = [p for p in root.iterdir() if p.is_dir() and _SPEAKER_RE.match(p.name)]
     if dirs:
         return root, sorted(dirs, key=lambda p: int(p.name[1:]))
     if _SPEAKER_RE.match(root.name):
         return root.parent, [root]
-    raise ValueError(
+    raise CorpusLayoutError(
         f"{root} is not a GRID corpus: no speaker directories s<N> (e.g. s1/video/bbaf2n.mp4 "
         "or s1/bbaf2n.mpg) below it"
     )
@@ -207,7 +208,7 @@ def iter_grid(root: str | Path, speakers: Iterable[str | int] | None = None) -> 
         wanted = {_speaker_name(s) for s in speakers}
         available = {d.name for d in speaker_dirs}
         if missing := wanted - available:
-            raise ValueError(
+            raise CorpusLayoutError(
                 f"speakers {sorted(missing)} not found under {root}; have {sorted(available)}"
             )
         speaker_dirs = [d for d in speaker_dirs if d.name in wanted]

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from data_prep.corpora.transcripts import CHARSET, ClipSpec, Word, make_clip_spec
+from data_prep.errors import CorpusLayoutError, CorpusNotADirectoryError, CorpusNotFoundError
 
 LRS_FPS = 25.0
 VIDEO_SUFFIX = ".mp4"
@@ -110,15 +111,15 @@ def iter_lrs(root: str | Path) -> Iterator[ClipSpec]:
     """Yield one ClipSpec per LRS clip below `root` (any depth), sorted by id."""
     root = Path(root).expanduser()
     if not root.exists():
-        raise FileNotFoundError(f"LRS root {root} does not exist")
+        raise CorpusNotFoundError(f"LRS root {root} does not exist")
     if not root.is_dir():
-        raise NotADirectoryError(f"LRS root {root} is not a directory")
+        raise CorpusNotADirectoryError(f"LRS root {root} is not a directory")
     videos = {p.with_suffix("") for p in root.rglob(f"*{VIDEO_SUFFIX}") if p.is_file()}
     texts = {p.with_suffix("") for p in root.rglob(f"*{TEXT_SUFFIX}") if p.is_file()}
     texts_only = {s for s in texts - videos if _is_transcript(_with_suffix(s, TEXT_SUFFIX))}
     stems = videos | texts_only
     if not stems:
-        raise ValueError(
+        raise CorpusLayoutError(
             f"{root} is not an LRS corpus: no <dir>/<id>.mp4 videos or <id>.txt transcripts"
         )
     for stem in sorted(stems, key=lambda s: s.relative_to(root).as_posix()):

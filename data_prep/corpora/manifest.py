@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from data_prep.corpora.transcripts import CHARSET, ClipSpec, make_clip_spec
+from data_prep.errors import CorpusLayoutError, CorpusNotFoundError
 
 REQUIRED_FIELDS = ("video", "transcript")
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
@@ -58,7 +59,9 @@ def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict | None]]:
         header = reader.fieldnames or []
         missing = [name for name in REQUIRED_FIELDS if name not in header]
         if missing:
-            raise ValueError(f"manifest {path} lacks the column(s) {missing}; header: {header}")
+            raise CorpusLayoutError(
+                f"manifest {path} lacks the column(s) {missing}; header: {header}"
+            )
         for row in reader:
             line = reader.line_num
             if None in row or any(value is None for value in row.values()):
@@ -85,14 +88,14 @@ def iter_manifest(path: str | Path, charset: Iterable[str] = CHARSET) -> Iterato
     """Yield one ClipSpec per row of a .csv/.tsv or .jsonl/.ndjson manifest, in file order."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"manifest {path} does not exist or is not a file")
+        raise CorpusNotFoundError(f"manifest {path} does not exist or is not a file")
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
         rows = _csv_rows(path, CSV_SUFFIXES[suffix])
     elif suffix in JSONL_SUFFIXES:
         rows = _jsonl_rows(path)
     else:
-        raise ValueError(
+        raise CorpusLayoutError(
             f"manifest {path}: unknown format {path.suffix!r}; "
             f"use one of {sorted(CSV_SUFFIXES) + list(JSONL_SUFFIXES)}"
         )
