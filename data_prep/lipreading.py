@@ -157,9 +157,26 @@ def corrupt_frames(frames: np.ndarray, stride: int = CORRUPT_CHECK_STRIDE) -> np
     return corrupt
 
 
+def _track(frames: np.ndarray, settings: LipreadingSettings):
+    """The mouth track of decoded frames with the settings' detector and limits."""
+    from data_prep.mouth import track_mouth
+
+    return track_mouth(
+        frames,
+        _detector(settings.detector),
+        detect_every=settings.detect_every,
+        max_gap_frames=settings.max_gap_frames,
+    )
+
+
+def _face_problem(track) -> str | None:
+    """The skip reason of a track that lost the face (no_face, face_lost_too_long) or None."""
+    return next((f for f in ("no_face", "face_lost_too_long") if f in track.flags), None)
+
+
 def mouth_crops(video_path, settings: LipreadingSettings | None = None) -> tuple:
     """One raw video -> (crops uint8 [T, h, w, C], MouthTrack, VideoClip); raises ClipSkipped."""
-    from data_prep.mouth import crop_mouths, track_mouth
+    from data_prep.mouth import crop_mouths
     from data_prep.video import VideoError, read_video
 
     settings = settings or LipreadingSettings()
@@ -170,21 +187,15 @@ def mouth_crops(video_path, settings: LipreadingSettings | None = None) -> tuple
         )
     except VideoError as error:
         raise ClipSkipped(clip_id, str(video_path), error.reason, str(error)) from error
-    track = track_mouth(
-        clip.frames,
-        _detector(settings.detector),
-        detect_every=settings.detect_every,
-        max_gap_frames=settings.max_gap_frames,
-    )
-    for flag in ("no_face", "face_lost_too_long"):
-        if flag in track.flags:
-            raise ClipSkipped(clip_id, str(video_path), flag)
+    track = _track(clip.frames, settings)
+    if problem := _face_problem(track):
+        raise ClipSkipped(clip_id, str(video_path), problem)
     return crop_mouths(clip.frames, track.mouth_boxes, settings.preset), track, clip
 
 
 def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> ClipResult:
     """Prepares one clip; never raises for bad input (the result says why it was skipped)."""
-    from data_prep.mouth import crop_mouths, roi_statistics, track_mouth
+    from data_prep.mouth import crop_mouths, roi_statistics
     from data_prep.video import VideoError, read_video
 
     result = ClipResult(id=spec.id, split=split, text=spec.transcript, speaker=spec.speaker or "")
@@ -219,15 +230,9 @@ def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> Cl
         return skip("corrupt_frames", f"{int(corrupt.sum())} of {len(corrupt)} frames damaged")
     if corrupt.any():
         result.warnings.append(f"corrupt_frames:{int(corrupt.sum())}")
-    track = track_mouth(
-        clip.frames,
-        _detector(settings.detector),
-        detect_every=settings.detect_every,
-        max_gap_frames=settings.max_gap_frames,
-    )
-    for flag in ("no_face", "face_lost_too_long"):
-        if flag in track.flags:
-            return skip(flag, f"face found on {int(track.detected.sum())} detection frames")
+    track = _track(clip.frames, settings)
+    if problem := _face_problem(track):
+        return skip(problem, f"face found on {int(track.detected.sum())} detection frames")
     result.crops = crop_mouths(clip.frames, track.mouth_boxes, settings.preset)
     result.roi_boxes = track.mouth_boxes.astype(np.float32)
     result.roi_confidence = track.confidence.astype(np.float32)
