@@ -1,13 +1,14 @@
 """Helpers shared by the benchmarks: machine description, peak memory, JSON output."""
 
 import datetime
-import json
 import os
 import platform
 import resource
 from pathlib import Path
 
 import tensorflow as tf
+
+from data_prep.atomic import write_json_atomic
 
 
 def machine_info() -> dict:
@@ -38,8 +39,4 @@ def write_results(name: str, results: dict, output_dir: str | Path) -> Path:
         "machine": machine_info(),
         **results,
     }
-    path = output_dir / f"{name}.json"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(output_dir / f"{name}.json", payload)

@@ -22,7 +22,6 @@ from configs import grid_lipnet
 from configs.lipreading_common import lipreading_config
 from data_prep.characters import CharVocabulary
 from models.ctc import ctc_loss_sum
-from models.losses import sequence_cross_entropy
 from models.seq2seq import build_model
 
 FLAGS = flags.FLAGS
@@ -102,19 +101,18 @@ def ours_throughput(frontend: str, frame_shape, vocab_size: int, **model_overrid
     config.update(model_overrides)
     model = build_model(config, None, vocab_size)
     optimizer = keras.optimizers.Adam(1e-4)
-    weight = config.ctc_weight
 
     @tf.function
     def step(batch):
         with tf.GradientTape() as tape:
             out = model(batch, training=True)
-            attention, tokens = sequence_cross_entropy(
-                out["logits"], batch["labels"], batch["target_lengths"], 0.1
+            # The model's own joint CTC/attention objective, as the training loop computes it.
+            loss = tf.add_n(
+                [
+                    term.weight * term.total / tf.maximum(term.count, 1.0)
+                    for term in model.loss_terms(batch, out, 0.1)
+                ]
             )
-            ctc = ctc_loss_sum(
-                out["ctc_logits"], out["ctc_lengths"], batch["labels"], batch["target_lengths"]
-            )
-            loss = weight * ctc / tokens + (1 - weight) * attention / tokens
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
@@ -125,7 +123,7 @@ def ours_throughput(frontend: str, frame_shape, vocab_size: int, **model_overrid
 
 def transcription_latency(export_dir: str, video: str) -> dict:
     """Seconds to transcribe one raw clip: model load, data prep, model, per decoding mode."""
-    from pipelines.transcribe import transcribe_video
+    from pipelines.serving.transcriber import transcribe_video
 
     results = {"video": video}
     for mode in ("ctc_greedy", "joint"):

@@ -25,10 +25,11 @@ FLAGS = flags.FLAGS
 _STREAM_SCRIPT = """
 import json, resource, sys
 import tensorflow as tf
-from pipelines.inputs.video import load_video_manifest, make_video_dataset, video_split_files
+from data_prep.records import read_manifest, split_files
+from pipelines.inputs.video import make_video_dataset
 prepared, count = sys.argv[1], int(sys.argv[2])
-manifest = load_video_manifest(prepared)
-files = video_split_files(prepared, manifest, "train")
+manifest = read_manifest(prepared, "lipreading")
+files = split_files(prepared, manifest, "train")
 stats = manifest["normalisation"]
 dataset = make_video_dataset(files, mean=stats["mean"], std=stats["std"], batch_size=8,
                              training=True).unbatch().repeat().take(count).padded_batch(8)
@@ -60,7 +61,8 @@ def training_memory(config: str, prepared_dir: str, steps: int) -> dict:
             [
                 sys.executable,
                 "-m",
-                "pipelines.train",
+                "pipelines",
+                "train",
                 f"--config={config}",
                 f"--workdir={workdir}",
                 f"--config.data.prepared_dir={prepared_dir}",

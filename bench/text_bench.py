@@ -21,15 +21,15 @@ from absl import app, flags, logging
 
 from bench.common import peak_rss_mb, write_results
 from configs import demo_toy, multi30k_gru_attention
-from data_prep.synthetic import toy_language
 from data_prep.paths import shared_data_dir
-from pipelines import experiment
-from pipelines.evaluate import load_saved_model_translate
-from pipelines.export import export_translation
-from pipelines.inputs.text import load_manifest, make_config_dataset
-from pipelines.prepare import prepare_translation
-from pipelines.train import train
-from pipelines.translator import translate_all
+from data_prep.records import read_manifest
+from data_prep.synthetic import toy_language
+from data_prep.translation import prepare_translation
+from pipelines.inputs.text import make_config_dataset
+from pipelines.serving.export import export_model
+from pipelines.serving.translator import load_translate, translate_all
+from pipelines.training.checkpoints import restore_model
+from pipelines.training.loop import train
 
 FLAGS = flags.FLAGS
 
@@ -52,7 +52,7 @@ def bench_config(scratch: Path):
 def bench_training(config, warmup_steps: int = 10, steps: int = 60) -> dict:
     """Throughput of the compiled training step, and of the input pipeline alone."""
     prepared = Path(config.data.prepared_dir)
-    manifest = load_manifest(prepared)
+    manifest = read_manifest(prepared, "translation")
     scratch = Path(tempfile.mkdtemp(prefix="bench-train-"))
     try:
         config = config.copy_and_resolve_references()
@@ -138,11 +138,11 @@ def bench_decoding(workdir: Path, config, num_sentences: int, batch_size: int) -
     )
     sentences = (prepared / f"{split}.source.txt").read_text().splitlines()[:num_sentences]
     export_dir = Path(tempfile.mkdtemp(prefix="bench-export-")) / "export"
-    export_translation(workdir, export_dir)
+    export_model(workdir, export_dir)
     results = {"split": split, "num_sentences": len(sentences), "batch_size": batch_size}
     try:
         for mode in ("greedy", "beam"):
-            translate = load_saved_model_translate(export_dir, mode)
+            translate = load_translate(export_dir, mode)
             translate_all(translate, sentences[:batch_size], batch_size)  # warm-up trace
             started = time.monotonic()
             out = translate_all(translate, sentences, batch_size)
@@ -151,8 +151,8 @@ def bench_decoding(workdir: Path, config, num_sentences: int, batch_size: int) -
             results[f"saved_model_{mode}_mean_words"] = round(
                 float(np.mean([len(t.split()) for t in out["text"]])), 2
             )
-        restored_config, manifest, model, _ = experiment.restore_model(workdir)
-        translator = experiment.translator_for(model, restored_config, prepared, manifest)
+        restored_config, task, model, _ = restore_model(workdir)
+        translator = task.translator(model)
         python_loop_greedy(model, translator, sentences[:batch_size], batch_size)
         started = time.monotonic()
         python_loop_greedy(model, translator, sentences, batch_size)

@@ -10,7 +10,7 @@ synthetic clips when ../shared/data is absent):
     default settings, their ratio and per-stage milliseconds per clip;
   * whether that environment variable really limits FFmpeg's decoder threads (threads alive
     while decoding and CPU time over wall time, against CAP_PROP_N_THREADS=1);
-  * the CLI (`pipelines.prepare --task=lipreading --workers=2`) on the same clips;
+  * the CLI (`lipseq prepare --config=grid_lipnet --config.data.workers=2`) on the same clips;
   * frame storage for the lipnet preset: bytes per clip and tf.data parse + decode clips/s for
     raw uint8, per-frame PNG and per-frame JPEG (quality 95).
 """
@@ -38,10 +38,9 @@ from absl import app, flags, logging  # noqa: E402
 from bench.common import peak_rss_mb, write_results  # noqa: E402
 from data_prep import mouth, video  # noqa: E402
 from data_prep.corpora.transcripts import ClipSpec  # noqa: E402
-from data_prep.lipreading import LipreadingSettings, process_clip  # noqa: E402
+from data_prep.lipreading import LipreadingSettings, corpus_clips, process_clip  # noqa: E402
 from data_prep.paths import PROJECT_ROOT, shared_data_dir  # noqa: E402
 from data_prep.synthetic.faces import write_synthetic_corpus  # noqa: E402
-from pipelines.prepare import lipreading_specs  # noqa: E402
 
 FLAGS = flags.FLAGS
 GRID_EVERY = 18
@@ -60,7 +59,7 @@ def bench_clips(scratch: Path) -> tuple[str, Path, list[ClipSpec]]:
     """(corpus name, GRID-layout root, clips): GRID s1 every 18th clip, else synthetic ones."""
     grid = shared_data_dir() / "grid"
     if (grid / "s1" / "video").is_dir():
-        specs = lipreading_specs("grid", grid)[::GRID_EVERY][:GRID_CLIPS]
+        specs = corpus_clips("grid", grid)[::GRID_EVERY][:GRID_CLIPS]
         root = scratch / "grid_subset"
         for sub in ("video", "align"):
             (root / "s1" / sub).mkdir(parents=True)
@@ -71,7 +70,7 @@ def bench_clips(scratch: Path) -> tuple[str, Path, list[ClipSpec]]:
         return "grid_s1", root, specs
     root = scratch / "synthetic"
     write_synthetic_corpus(root, SYNTHETIC_CLIPS, seed=0)
-    return "synthetic", root, lipreading_specs("grid", root)
+    return "synthetic", root, corpus_clips("grid", root)
 
 
 class StageTimer:
@@ -247,15 +246,18 @@ def bench_cli(root: Path, scratch: Path, workers: int) -> dict:
     output_dir = scratch / f"cli_workers{workers}"
     env = {k: v for k, v in os.environ.items() if k != FFMPEG_OPTIONS_ENV}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
+    # The GRID config's preparation settings are LipreadingSettings' defaults (as measured
+    # per process above); only where to read, where to write and the workers are overridden.
     command = [
         sys.executable,
         "-m",
-        "pipelines.prepare",
-        "--task=lipreading",
-        "--dataset=grid",
-        f"--input_dir={root}",
-        f"--output_dir={output_dir}",
-        f"--workers={workers}",
+        "pipelines",
+        "prepare",
+        f"--config={PROJECT_ROOT / 'configs' / 'grid_lipnet.py'}",
+        "--config.data.dataset=grid",
+        f"--config.data.input_dir={root}",
+        f"--config.data.prepared_dir={output_dir}",
+        f"--config.data.workers={workers}",
     ]
     started = time.perf_counter()
     subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
@@ -272,6 +274,7 @@ def bench_cli(root: Path, scratch: Path, workers: int) -> dict:
         "clips_per_second": timing["clips_per_second"],
         "frames_per_second": timing["frames_per_second"],
         "skipped_by_reason": manifest["skipped_by_reason"],
+        "same_settings_as_per_process": manifest["settings"] == LipreadingSettings().to_dict(),
     }
 
 
