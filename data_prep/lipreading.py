@@ -594,9 +594,43 @@ def corpus_clips(dataset: str, input_path: str | os.PathLike, max_clips: int = 0
     return specs[:max_clips] if max_clips else specs
 
 
-def prepare_lipreading_corpus(
-    data: Mapping[str, Any], seed: int = 0, split_of=None
-) -> dict:
+def evaluation_clips(path: str | os.PathLike, dataset: str = "grid") -> list[ClipSpec]:
+    """The clips of raw videos to score: a manifest file, or a directory in any corpus layout
+    (`dataset` is tried first). A GRID clip without an alignment takes its transcript from its
+    id (bbaf2n: bin blue at f two now)."""
+    from data_prep.corpora.grid import grid_id_to_words
+    from data_prep.errors import CorpusLayoutError
+
+    path = Path(path)
+    if path.is_file():
+        specs = corpus_clips("manifest", path)
+    else:
+        layouts = [dataset] + [d for d in ("grid", "lrs") if d != dataset and d != "manifest"]
+        for layout in layouts:
+            try:
+                specs = corpus_clips(layout, path)
+                break
+            except CorpusLayoutError:
+                if layout == layouts[-1]:
+                    raise
+    named = []
+    for spec in specs:
+        if "missing_alignment" in spec.problems and spec.video_path:
+            try:
+                words = grid_id_to_words(spec.id)
+            except ValueError:
+                named.append(spec)
+                continue
+            text = " ".join(words)
+            problems = [p for p in spec.problems if p != "missing_alignment"]
+            spec = dataclasses.replace(
+                spec, transcript=text, raw_transcript=text, problems=problems
+            )
+        named.append(spec)
+    return named
+
+
+def prepare_lipreading_corpus(data: Mapping[str, Any], seed: int = 0, split_of=None) -> dict:
     """Prepares the corpus an experiment's `config.data` names; returns the manifest.
 
     Reads data.dataset under data.input_dir and writes data.prepared_dir with the settings of

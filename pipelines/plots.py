@@ -18,26 +18,35 @@ def _save_atomic(figure, path: Path) -> None:
 
 
 def plot_training_curves(records: list[dict], path: str | Path) -> Path | None:
-    """Loss, learning rate, throughput and validation metrics against step, in one PNG."""
+    """Loss, learning rate, throughput and validation metrics against step, and each
+    validation metric against minutes and examples seen (hosts differ in speed; the
+    examples-seen curve compares recipes across them), in one PNG."""
     panels = [
-        ("loss", "training loss"),
-        ("learning_rate", "learning rate"),
-        ("target_tokens_per_second", "target tokens/s"),
-        ("val_bleu", "validation BLEU"),
-        ("val_wer", "validation WER"),
+        ("loss", "training loss", "step"),
+        ("learning_rate", "learning rate", "step"),
+        ("target_tokens_per_second", "target tokens/s", "step"),
     ]
-    present = [(key, title) for key, title in panels if any(key in r for r in records)]
+    for key in sorted({k for r in records for k in r if k.startswith("val_")}):
+        name = f"validation {key[4:].upper()}"
+        panels += [(key, name, "step"), (key, name, "train_minutes"), (key, name, "examples_seen")]
+    present = [
+        (key, title, x) for key, title, x in panels if any(key in r and x in r for r in records)
+    ]
     if not present:
         return None
-    figure, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.2))
-    axes = np.atleast_1d(axes)
-    for axis, (key, title) in zip(axes, present, strict=True):
-        points = [(r["step"], r[key]) for r in records if key in r]
-        steps, values = zip(*points, strict=True)
-        axis.plot(steps, values, marker="o" if len(points) < 30 else None)
+    columns = min(len(present), 3)
+    rows = -(-len(present) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
+    labels = {"step": "step", "train_minutes": "minutes", "examples_seen": "examples seen"}
+    for axis, (key, title, x) in zip(axes.flat, present, strict=False):
+        points = [(r[x], r[key]) for r in records if key in r and x in r]
+        xs, values = zip(*points, strict=True)
+        axis.plot(xs, values, marker="o" if len(points) < 30 else None)
         axis.set_title(title)
-        axis.set_xlabel("step")
+        axis.set_xlabel(labels[x])
         axis.grid(alpha=0.3)
+    for axis in list(axes.flat)[len(present) :]:
+        axis.axis("off")
     figure.tight_layout()
     _save_atomic(figure, Path(path))
     return Path(path)

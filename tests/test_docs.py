@@ -34,7 +34,10 @@ def shell_commands(doc: str) -> list[str]:
 
 def lipseq_invocations(command: str) -> list[list[str]]:
     """The argument lists after `lipseq` (or `python -m pipelines`) in one shell line."""
-    tokens = shlex.split(command, comments=True)
+    try:
+        tokens = shlex.split(command, comments=True)
+    except ValueError:  # a quoted value that spans lines (e.g. an exported JSON variable)
+        tokens = command.split("#")[0].split()
     found, current = [], None
     for i, token in enumerate(tokens):
         if token in ("|", "&&", ";", "||"):

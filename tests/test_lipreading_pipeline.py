@@ -157,3 +157,73 @@ def test_evaluate_reports_wer_and_cer_for_every_mode(trained, exported, tmp_path
     assert all(scores["wer"] >= 0 and scores["cer"] >= 0 for scores in modes.values())
     assert len(report["clips"]) == report["summary"]["num_clips"] > 0
     assert "WER =" in completed.stdout
+
+
+def _raw_video_corpus(root, tmp_path):
+    """Three clips with alignments, one whose transcript is only its GRID id, one broken."""
+    import shutil
+
+    corpus = tmp_path / "videos" / "s1"
+    (corpus / "video").mkdir(parents=True)
+    (corpus / "align").mkdir()
+    videos = sorted((root / "raw" / "s1" / "video").iterdir())
+    for video in videos[:3]:
+        shutil.copy(video, corpus / "video")
+        shutil.copy(root / "raw" / "s1" / "align" / f"{video.stem}.align", corpus / "align")
+    shutil.copy(videos[3], corpus / "video")
+    (corpus / "video" / "bgaa1n.mp4").write_bytes(b"these bytes are no video")
+    return tmp_path / "videos", videos[3].stem
+
+
+def test_evaluate_on_raw_videos_uses_the_exports_preparation(trained, exported, tmp_path):
+    from data_prep.corpora.grid import GRID_GRAMMAR, grid_id_to_words
+    from pipelines.tasks import task_for
+
+    root, config, _ = trained
+    videos, id_only = _raw_video_corpus(root, tmp_path)
+    report = task_for(config).evaluate(exported, inputs=str(videos), modes=["attention"])
+    summary = report["summary"]
+    assert (summary["num_videos"], summary["num_clips"], summary["num_skipped"]) == (5, 4, 1)
+    assert report["skipped"][0]["id"] == "bgaa1n" and report["skipped"][0]["reason"]
+    references = {clip["id"]: clip["reference"] for clip in report["clips"]}
+    assert references[id_only] == " ".join(grid_id_to_words(id_only))
+    slots = summary["modes"]["attention"]["slot_accuracy"]
+    assert set(slots) == set(GRID_GRAMMAR) and all(0 <= v <= 100 for v in slots.values())
+    # The same clips from the prepared splits decode to the same text: one preparation.
+    from pipelines.tasks.lipreading import evaluate_lipreading
+
+    prepared = [
+        c
+        for split in ("train", "validation")
+        for c in read_prepared_clips(root / "prep", split)
+        if c["id"] in references
+    ]
+    expected = evaluate_lipreading(exported, prepared, ["attention"])["clips"]
+    hypotheses = {c["id"]: c["attention"]["hypothesis"] for c in report["clips"]}
+    assert {c["id"]: c["attention"]["hypothesis"] for c in expected} == hypotheses
+
+
+def test_evaluate_cli_on_raw_videos(trained, exported, tmp_path):
+    root, _, _ = trained
+    videos, _ = _raw_video_corpus(root, tmp_path)
+    output = tmp_path / "eval.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines",
+            "evaluate",
+            f"--saved_model={exported}",
+            f"--videos={videos}",
+            "--modes=ctc_greedy,joint_grammar",
+            f"--output={output}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "skipped 1 of 5 videos" in completed.stdout
+    modes = json.loads(output.read_text())["summary"]["modes"]
+    assert set(modes) == {"ctc_greedy", "joint_grammar"}

@@ -207,3 +207,41 @@ def test_mixed_precision_trains_with_a_loss_scale(prepared, tmp_path):
         if x and "loss" in x
     ]
     assert all(math.isfinite(r["loss"]) for r in records)
+
+
+def test_budgeted_schedule_follows_the_larger_of_steps_and_time():
+    import keras
+
+    from pipelines.training.schedules import BudgetedSchedule
+
+    base = keras.optimizers.schedules.CosineDecay(1.0, decay_steps=100, alpha=0.0)
+    fraction = tf.Variable(0.0, dtype=tf.float64)
+    schedule = BudgetedSchedule(base, fraction, total_steps=100)
+    assert float(schedule(10)) == pytest.approx(float(base(10)))
+    fraction.assign(0.5)  # half the time is gone after 10 steps: the rate is at mid-schedule
+    assert float(schedule(10)) == pytest.approx(float(base(50)))
+    assert float(schedule(80)) == pytest.approx(float(base(80)))  # steps ahead of time
+    fraction.assign(1.0)
+    assert float(schedule(10)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_time_budget_anneals_the_rate_and_holds_across_resumes(prepared, tmp_path):
+    config = tiny_config(prepared)
+    config.num_train_steps = config.decay_steps = 10**6  # far more than the budget allows
+    config.max_train_minutes = 0.25
+    config.log_every = 10
+    summary = train(config, tmp_path / "run")
+    assert summary["stop_reason"].startswith("reached max_train_minutes")
+    assert summary["final_step"] < 10**5
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").open()]
+    rates = [r["learning_rate"] for r in records if "learning_rate" in r]
+    # By steps alone the cosine would still be at its peak; by the budget it has annealed.
+    assert max(rates) > 0.5 * config.learning_rate
+    assert rates[-1] < 0.2 * config.learning_rate, rates[-5:]
+    assert 0.25 <= summary["run_train_minutes"] < 0.4
+    # Buckets end epochs with partial batches, so at most batch_size examples a step.
+    full = summary["final_step"] * config.batch_size
+    assert 0.5 * full < summary["examples_seen"] <= full
+    again = train(config, tmp_path / "run")
+    assert again["start_step"] == again["final_step"] == summary["final_step"]
+    assert "before this run" in again["stop_reason"]

@@ -1,7 +1,8 @@
 """lipseq evaluate --saved_model=D | --workdir=W: score an export with the task's metrics.
 
 Translation: BLEU and chrF (sacrebleu) on --source/--reference files or a prepared split.
-Lip reading: WER and CER (jiwer) of every decoding signature on a prepared split.
+Lip reading: WER and CER (jiwer) of every decoding signature on a prepared split, or on raw
+videos (--videos=DIR|MANIFEST, prepared with the export's own settings; GRID per-slot accuracy).
 Writes a JSON report (summary + one entry per sentence or clip) and prints the summary.
 """
 
@@ -22,10 +23,15 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     flags.DEFINE_string("workdir", None, "Training workdir: evaluates a checkpoint.", **define)
     flags.DEFINE_string("checkpoint", "best", "With --workdir: best, latest or a path.", **define)
     flags.DEFINE_string(
-        "inputs", None, "Translation: source sentences, one a line (.gz ok).", **define
+        "inputs",
+        None,
+        "Translation: source sentences, a line each (.gz ok). Lip reading (--videos): a "
+        "directory of raw videos or a manifest.",
+        **define,
     )
     flags.DEFINE_string("references", None, "Translation: references, line-aligned.", **define)
     flags.DEFINE_alias("source", "inputs", flag_values=flag_values)
+    flags.DEFINE_alias("videos", "inputs", flag_values=flag_values)
     flags.DEFINE_alias("reference", "references", flag_values=flag_values)
     flags.DEFINE_string(
         "prepared_dir", None, "Prepared dataset [the one the model was trained on].", **define

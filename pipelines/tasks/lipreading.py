@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -166,25 +167,81 @@ class LipreadingTask(Task):
         modes=None,
         batch_size=16,
     ) -> dict:
-        """WER and CER (jiwer) of each decoding signature on a prepared split."""
-        if inputs or references:
-            raise ValueError(
-                "lip reading evaluates a prepared split: give --split (and "
-                "--config.data.prepared_dir), not --inputs/--references"
-            )
+        """WER and CER (jiwer) of each decoding signature on a prepared split, or on raw videos.
+
+        inputs: a directory of videos (GRID, LRS layout) or a manifest file; they are prepared
+        with the export's own settings, bad clips are skipped with their reason (listed in the
+        report) and GRID transcripts also get per-slot accuracy.
+        """
+        if references:
+            raise ValueError("lip reading takes its references from the corpus, not --references")
+        if inputs:
+            return self._evaluate_videos(export_dir, inputs, modes, batch_size)
         read_manifest(self.prepared_dir, self.name)
         clips = read_prepared_clips(self.prepared_dir, split)
         report = evaluate_lipreading(export_dir, clips, modes, batch_size)
         report["summary"].update(model=str(export_dir), split=split)
         return report
 
+    def _evaluate_videos(self, export_dir, videos, modes, batch_size) -> dict:
+        from data_prep.errors import NotPreparedError
+        from data_prep.lipreading import (
+            LipreadingSettings,
+            evaluation_clips,
+            prepare_lipreading,
+        )
+
+        data = self.config.data
+        specs = evaluation_clips(videos, data.dataset)
+        settings = LipreadingSettings.from_config(data)
+        settings.strict = False
+        with tempfile.TemporaryDirectory(prefix="lipseq-videos-") as scratch:
+            manifest = prepare_lipreading(
+                specs,
+                scratch,
+                settings,
+                workers=data.workers,
+                split_of=lambda spec: "test",
+                contact_sheet_clips=0,
+            )
+            clips = read_prepared_clips(scratch, "test") if manifest["splits"] else []
+        skipped = [s for entry in manifest["splits"].values() for s in entry["skipped"]]
+        if not clips:
+            raise NotPreparedError(
+                f"no clip of {videos} could be prepared ({len(specs)} found; skipped by reason: "
+                f"{manifest['skipped_by_reason'] or 'none'})"
+            )
+        report = evaluate_lipreading(export_dir, clips, modes, batch_size)
+        add_slot_accuracy(report, clips)
+        report["skipped"] = skipped
+        report["summary"].update(
+            model=str(export_dir),
+            videos=str(videos),
+            num_videos=len(specs),
+            num_skipped=len(skipped),
+            skipped_by_reason=manifest["skipped_by_reason"],
+        )
+        return report
+
     def report_lines(self, report: dict) -> list[str]:
-        count = report["summary"]["num_clips"]
-        return [
+        summary = report["summary"]
+        count = summary["num_clips"]
+        lines = [
             f"{name:24s} WER = {s['wer']:6.2f}  CER = {s['cer']:6.2f}  "
             f"({count} clips, {s['clips_per_second']:.1f} clips/s)"
-            for name, s in report["summary"]["modes"].items()
+            + (
+                "  slots: " + " ".join(f"{k} {v:.0f}" for k, v in s["slot_accuracy"].items())
+                if "slot_accuracy" in s
+                else ""
+            )
+            for name, s in summary["modes"].items()
         ]
+        if summary.get("num_skipped"):
+            lines.append(
+                f"skipped {summary['num_skipped']} of {summary['num_videos']} videos: "
+                f"{summary['skipped_by_reason']} (reasons per clip in the report)"
+            )
+        return lines
 
 
 def prepared_clip_batches(files: list[str], batch_size: int, limit: int = 0) -> tf.data.Dataset:
@@ -255,6 +312,28 @@ def evaluate_lipreading(
             }
     report["clips"] = list(per_clip.values())
     return report
+
+
+def add_slot_accuracy(report: dict, clips: list[dict]) -> None:
+    """Adds per-slot word accuracy (%) to each mode when every reference is a GRID sentence."""
+    from data_prep.corpora.grid import GRID_GRAMMAR, grid_sentence_id
+
+    try:
+        for clip in clips:
+            grid_sentence_id(clip["text"].split())
+    except ValueError:
+        return
+    hypotheses = {c["id"]: c for c in report["clips"]}
+    for mode, scores in report["summary"]["modes"].items():
+        right = dict.fromkeys(GRID_GRAMMAR, 0)
+        for clip in clips:
+            said = hypotheses[clip["id"]][mode]["hypothesis"].split()
+            # Every reference is a six-word GRID sentence (checked above).
+            for index, (slot, word) in enumerate(
+                zip(GRID_GRAMMAR, clip["text"].split(), strict=True)
+            ):
+                right[slot] += index < len(said) and said[index] == word
+        scores["slot_accuracy"] = {k: round(100.0 * v / len(clips), 2) for k, v in right.items()}
 
 
 def plot_clip_roi(prepared_dir: str | Path, clip_id: str) -> Path:

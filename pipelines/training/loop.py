@@ -25,7 +25,7 @@ from pipelines.tasks import task_for
 from pipelines.training.checkpoints import save_config
 from pipelines.training.distribute import global_batch_size, is_chief, local_replicas
 from pipelines.training.metrics import MetricsLog, format_duration
-from pipelines.training.schedules import ScaledSchedule, learning_rate_schedule
+from pipelines.training.schedules import ScaledSchedule, budgeted_learning_rate_schedule
 
 
 class NonFiniteLossError(RuntimeError):
@@ -77,7 +77,9 @@ def _train(config, workdir, strategy) -> dict:
     with strategy.scope():
         model = task.build_model()
         lr_scale = tf.Variable(1.0, dtype=tf.float64, trainable=False)
-        optimizer = keras.optimizers.Adam(ScaledSchedule(learning_rate_schedule(config), lr_scale))
+        budget_fraction = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        schedule = budgeted_learning_rate_schedule(config, budget_fraction)
+        optimizer = keras.optimizers.Adam(ScaledSchedule(schedule, lr_scale))
         optimizer.build(model.trainable_variables)
         progress = {
             "epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
@@ -85,6 +87,10 @@ def _train(config, workdir, strategy) -> dict:
             "best_metric": tf.Variable(math.nan, dtype=tf.float64, trainable=False),
             "evals_without_improvement": tf.Variable(0, dtype=tf.int64, trainable=False),
             "lr_scale": lr_scale,
+            # Wall-clock seconds and examples of the whole run, resumes included: the time
+            # budget and the learning curves against minutes and examples seen use them.
+            "train_seconds": tf.Variable(0.0, dtype=tf.float64, trainable=False),
+            "examples_seen": tf.Variable(0, dtype=tf.int64, trainable=False),
             "loss_scale": tf.Variable(2.0**15 if mixed else 1.0, trainable=False),
             "good_steps": tf.Variable(0, dtype=tf.int64, trainable=False),
         }
@@ -199,7 +205,8 @@ def _train(config, workdir, strategy) -> dict:
             return None
         started = time.monotonic()
         value, example = validate()
-        metrics.write(step, **{metric_name: value})
+        account_time()
+        metrics.write(step, **{metric_name: value}, **position())
         logging.info(
             "step %d: validation %s %.2f (%.1fs); e.g. %r",
             step,
@@ -226,21 +233,43 @@ def _train(config, workdir, strategy) -> dict:
     stop_reason = "reached num_train_steps"
     last_eval_step = last_save_step = -1
 
-    def time_is_up() -> bool:
-        limit = config.max_train_minutes
-        return bool(limit) and time.monotonic() - started > 60.0 * limit
+    seconds_before = float(progress["train_seconds"].numpy())
+    budget_seconds = 60.0 * config.max_train_minutes
 
-    while step < config.num_train_steps:
+    def run_seconds() -> float:
+        """Training seconds of the whole run so far (earlier invocations included)."""
+        return seconds_before + time.monotonic() - started
+
+    def time_is_up() -> bool:
+        return bool(budget_seconds) and run_seconds() >= budget_seconds
+
+    def account_time() -> None:
+        progress["train_seconds"].assign(run_seconds())
+        if budget_seconds:
+            budget_fraction.assign(min(1.0, run_seconds() / budget_seconds))
+
+    def position() -> dict:
+        return {
+            "examples_seen": int(progress["examples_seen"].numpy()),
+            "train_minutes": round(float(progress["train_seconds"].numpy()) / 60.0, 3),
+        }
+
+    account_time()
+    if time_is_up():
+        stop_reason = f"reached max_train_minutes={config.max_train_minutes} before this run"
+    while step < config.num_train_steps and not time_is_up():
         dataset = epoch_batches(
             int(progress["epoch"].numpy()), int(progress["batch_in_epoch"].numpy())
         )
         batches_seen = 0
         for batch in dataset:
             batches_seen += 1
+            account_time()
             loss, num_tokens, grad_norm = train_step({k: batch[k] for k in signature_keys})
             sentences = global_batch_size(strategy, batch["labels"])
             step += 1
             progress["batch_in_epoch"].assign_add(1)
+            progress["examples_seen"].assign_add(sentences)
             loss = float(loss)
             gradients_ok = mixed or math.isfinite(float(grad_norm))
             if not (math.isfinite(loss) and gradients_ok):
@@ -285,10 +314,8 @@ def _train(config, workdir, strategy) -> dict:
                 elapsed = time.monotonic() - window["time"]
                 steps_per_second = window["steps"] / elapsed
                 remaining = (config.num_train_steps - step) / steps_per_second
-                if config.max_train_minutes:
-                    remaining = min(
-                        remaining, 60.0 * config.max_train_minutes - (time.monotonic() - started)
-                    )
+                if budget_seconds:
+                    remaining = min(remaining, budget_seconds - run_seconds())
                 learning_rate = float(optimizer.learning_rate)
                 metrics.write(
                     step,
@@ -298,6 +325,7 @@ def _train(config, workdir, strategy) -> dict:
                     steps_per_second=steps_per_second,
                     target_tokens_per_second=window["tokens"] / elapsed,
                     sentences_per_second=window["sentences"] / elapsed,
+                    **position(),
                 )
                 logging.info(
                     "step %d/%d epoch %d: loss %.3f lr %.2e | %.1f steps/s %.0f tokens/s "
@@ -350,7 +378,10 @@ def _train(config, workdir, strategy) -> dict:
             continue
         break
 
-    if last_save_step != step:
+    account_time()
+    # With a time budget the final seconds must reach the checkpoint too, or a rerun of the
+    # same command would train past the budget from an earlier save of this step.
+    if last_save_step != step or budget_seconds:
         manager.save(checkpoint_number=step)
     if last_eval_step != step:
         evaluate(step)
@@ -360,6 +391,9 @@ def _train(config, workdir, strategy) -> dict:
         "final_step": step,
         "stop_reason": stop_reason,
         "train_minutes": (time.monotonic() - started) / 60.0,
+        "run_train_minutes": float(progress["train_seconds"].numpy()) / 60.0,
+        "examples_seen": int(progress["examples_seen"].numpy()),
+        "epoch": int(progress["epoch"].numpy()),
         f"best_{metric_name}": float(progress["best_metric"].numpy()),
         "latest_checkpoint": manager.latest_checkpoint,
         "best_checkpoint": best_manager.latest_checkpoint,
