@@ -65,6 +65,9 @@ def base_config(task: str) -> ml_collections.ConfigDict:
     config.mixed_precision = False  # float16 compute with dynamic loss scaling (GPU)
     config.deterministic = False  # tf.config.experimental.enable_op_determinism()
     config.record_batch_ids = False  # append each step's example ids to batch_ids.jsonl
+    # Fine-tuning / warm start: a training workdir or an export with the same model config.
+    config.init_from = ""
+    config.freeze_frontend_steps = 0  # hold the front-end still for the first N steps
 
     # Decoding.
     config.decode = ml_collections.ConfigDict()

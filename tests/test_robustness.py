@@ -245,3 +245,61 @@ def test_a_time_budget_anneals_the_rate_and_holds_across_resumes(prepared, tmp_p
     again = train(config, tmp_path / "run")
     assert again["start_step"] == again["final_step"] == summary["final_step"]
     assert "before this run" in again["stop_reason"]
+
+
+def _losses(workdir):
+    records = [json.loads(x) for x in (workdir / "metrics.jsonl").open()]
+    return [r["loss"] for r in records if "loss" in r]
+
+
+@pytest.fixture(scope="module")
+def pretrained(prepared, tmp_path_factory):
+    from pipelines.serving.export import export_model
+
+    root = tmp_path_factory.mktemp("pretrained")
+    config = tiny_config(prepared)
+    config.num_train_steps = 60
+    config.eval_every = 0
+    train(config, root / "train")
+    return root / "train", export_model(root / "train", root / "export")
+
+
+@pytest.mark.parametrize("source", ["workdir", "export"])
+def test_training_can_start_from_trained_weights(prepared, pretrained, tmp_path, source):
+    fresh = _losses(pretrained[0])
+    config = tiny_config(prepared)
+    config.num_train_steps = 3
+    config.init_from = str(pretrained[0] if source == "workdir" else pretrained[1])
+    summary = train(config, tmp_path / "adapted")
+    adapted = _losses(tmp_path / "adapted")
+    assert summary["start_step"] == 0  # a new run: step, optimizer and data order start afresh
+    # It starts where the pretrained run ended, far below where that run began.
+    assert adapted[0] < fresh[0] - 1.0 and adapted[0] < fresh[-1] + 0.5, (fresh, adapted)
+
+
+def test_the_frontend_can_be_held_still_while_adapting(prepared, pretrained, tmp_path):
+    config = tiny_config(prepared)
+    config.num_train_steps = config.checkpoint_every = 4
+    config.init_from = str(pretrained[0])
+    config.freeze_frontend_steps = 4
+    train(config, tmp_path / "frozen")
+    from pipelines.training.checkpoints import restore_model
+
+    _, _, before, _ = restore_model(pretrained[0], "latest")
+    _, _, after, _ = restore_model(tmp_path / "frozen", "latest")
+    for old, new in zip(before.frontend.weights, after.frontend.weights, strict=True):
+        np.testing.assert_array_equal(old.numpy(), new.numpy())
+    assert any(
+        not np.array_equal(old.numpy(), new.numpy())
+        for old, new in zip(before.decoder.weights, after.decoder.weights, strict=True)
+    )
+
+
+def test_initialising_from_a_mismatched_model_names_the_source(prepared, pretrained, tmp_path):
+    from data_prep.errors import ConfigError
+
+    config = tiny_config(prepared)
+    config.model.decoder_units = 48
+    config.init_from = str(pretrained[0])
+    with pytest.raises(ConfigError, match="cannot initialise from .*do not fit"):
+        train(config, tmp_path / "mismatch")

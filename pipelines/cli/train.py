@@ -31,6 +31,12 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         "Split the CPU into this many logical devices (to try mirrored on CPU).",
         flag_values=flag_values,
     )
+    flags.DEFINE_string(
+        "init_from",
+        None,
+        "Start from the weights of this training workdir or export (same model config).",
+        flag_values=flag_values,
+    )
     flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)
 
 
@@ -38,4 +44,7 @@ def main(argv: list[str]) -> None:
     no_arguments(argv)
     strategy = make_strategy(FLAGS.strategy, FLAGS.logical_cpus)
     logging.info("strategy %s with %d replicas", FLAGS.strategy, strategy.num_replicas_in_sync)
-    train(FLAGS.config, FLAGS.workdir, strategy)
+    config = FLAGS.config
+    if FLAGS.init_from:
+        config.init_from = FLAGS.init_from
+    train(config, FLAGS.workdir, strategy)

@@ -9,7 +9,7 @@ import ml_collections
 import tensorflow as tf
 
 from data_prep.atomic import write_json_atomic
-from data_prep.errors import NotAWorkdirError
+from data_prep.errors import ConfigError, NotAWorkdirError
 from pipelines.tasks import Task, task_for
 
 CONFIG_NAME = "config.json"
@@ -63,3 +63,35 @@ def restore_model(workdir: str | Path, checkpoint: str = "best") -> tuple:
     model = task.build_model()
     tf.train.Checkpoint(model=model).read(path).expect_partial()
     return config, task, model, path
+
+
+def load_initial_weights(model, source: str | Path) -> str:
+    """Loads the weights of a training workdir's best checkpoint or of an export into `model`.
+
+    For fine-tuning and warm starts: the architecture must match (same config.model and
+    vocabulary); the optimizer and the data position start afresh. Returns what was read.
+    """
+    source = Path(source)
+    if (source / "saved_model.pb").is_file():
+        path = str(source / "variables" / "variables")
+        # An export holds the model under its inference wrapper: translator.model for
+        # translation, plain.model for lip reading (pipelines/tasks/*: serving_module).
+        layouts = [
+            tf.train.Checkpoint(model=model),
+            tf.train.Checkpoint(plain=tf.train.Checkpoint(model=model)),
+        ]
+    else:
+        path = find_checkpoint(source, "best")
+        layouts = [tf.train.Checkpoint(model=model)]
+    probe = model.trainable_variables[0]
+    before = probe.numpy().copy()
+    for layout in layouts:
+        try:
+            layout.read(path).expect_partial()
+        except (ValueError, tf.errors.InvalidArgumentError) as error:
+            raise ConfigError(
+                f"cannot initialise from {source}: its weights do not fit this model ({error})"
+            ) from None
+        if not (probe.numpy() == before).all():
+            return path
+    raise ConfigError(f"cannot initialise from {source}: no model weights found in {path}")

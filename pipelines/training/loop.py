@@ -22,7 +22,7 @@ from absl import logging
 from data_prep.atomic import write_json_atomic
 from pipelines.plots import plot_training_curves
 from pipelines.tasks import task_for
-from pipelines.training.checkpoints import save_config
+from pipelines.training.checkpoints import load_initial_weights, save_config
 from pipelines.training.distribute import global_batch_size, is_chief, local_replicas
 from pipelines.training.metrics import MetricsLog, format_duration
 from pipelines.training.schedules import ScaledSchedule, budgeted_learning_rate_schedule
@@ -112,8 +112,14 @@ def _train(config, workdir, strategy) -> dict:
             int(progress["epoch"].numpy()),
             int(progress["batch_in_epoch"].numpy()),
         )
+    elif config.get("init_from"):
+        source = load_initial_weights(model, config.init_from)
+        logging.info("initialised the model from %s", source)
 
     variables = model.trainable_variables
+    # Variables held still for the first config.freeze_frontend_steps steps (adaptation).
+    frozen_steps = int(config.get("freeze_frontend_steps", 0))
+    frontend_ids = {id(v) for v in model.frontend.trainable_variables} if frozen_steps else set()
     signature_keys = tuple(task.batch_signature())
 
     def replica_step(batch):
@@ -134,6 +140,12 @@ def _train(config, workdir, strategy) -> dict:
         if replicas > 1:
             gradients = [tf.convert_to_tensor(g) for g in gradients]  # IndexedSlices too
             gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+        if frontend_ids:
+            frozen = optimizer.iterations < frozen_steps
+            gradients = [
+                tf.where(frozen, tf.zeros_like(g), g) if id(v) in frontend_ids else g
+                for g, v in zip(gradients, variables, strict=True)
+            ]
         gradients, grad_norm = tf.clip_by_global_norm(gradients, config.clip_norm)
         finite = tf.math.is_finite(grad_norm)
         if replicas == 1:
