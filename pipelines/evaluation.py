@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from pipelines.serving.export import export_model
-from pipelines.serving.saved_model import read_export_info
+from pipelines.serving.saved_model import read_export_info, resolve_export
 from pipelines.tasks import task_for
 from pipelines.training.checkpoints import config_from_dict
 
@@ -32,7 +32,9 @@ def evaluate_export(
             export_dir = export_model(workdir, Path(scratch) / "export", checkpoint)
             model_dir = Path(workdir)
         else:
-            export_dir = model_dir = Path(saved_model)
+            export_dir = model_dir = resolve_export(saved_model)
+            if export_dir != Path(saved_model):  # a shipped release: report into the cwd
+                model_dir = Path(f"eval_{saved_model}")
         config = config_from_dict(read_export_info(export_dir)["config"])
         if prepared_dir:
             config.data.prepared_dir = str(prepared_dir)

@@ -13,6 +13,24 @@ from data_prep.atomic import atomic_directory
 from data_prep.errors import NotAnExportError
 
 INFO_PATH = Path("assets.extra") / "lipseq.json"
+# Trained models shipped with the package, usable by name (`--model=grid_s1`).
+RELEASES_DIR = Path(__file__).resolve().parents[2] / "models" / "releases"
+
+
+def released_models() -> list[str]:
+    """Names of the trained models shipped in models/releases."""
+    if not RELEASES_DIR.is_dir():
+        return []
+    return sorted(p.name for p in RELEASES_DIR.iterdir() if (p / "export" / INFO_PATH).is_file())
+
+
+def resolve_export(export_dir: str | Path) -> Path:
+    """An export directory, or the export of the shipped release of that name."""
+    path = Path(export_dir)
+    release = RELEASES_DIR / str(export_dir) / "export"
+    if not path.exists() and "/" not in str(export_dir) and (release / INFO_PATH).is_file():
+        return release
+    return path
 
 
 def save_export(module: tf.Module, signatures: dict, info: dict, export_dir: str | Path) -> Path:
@@ -26,10 +44,13 @@ def save_export(module: tf.Module, signatures: dict, info: dict, export_dir: str
 
 
 def read_export_info(export_dir: str | Path, task: str | None = None) -> dict[str, Any]:
-    """The lipseq.json of an export; NotAnExportError naming the path when it is not one."""
-    export_dir = Path(export_dir)
+    """The lipseq.json of an export (a path or a release name); NotAnExportError otherwise."""
+    export_dir = resolve_export(export_dir)
     if not export_dir.is_dir():
-        raise NotAnExportError(f"export not found: {export_dir} is not a directory")
+        shipped = ", ".join(released_models()) or "none"
+        raise NotAnExportError(
+            f"export not found: {export_dir} is not a directory (shipped models: {shipped})"
+        )
     path = export_dir / INFO_PATH
     if not path.is_file() or not (export_dir / "saved_model.pb").is_file():
         raise NotAnExportError(
@@ -49,7 +70,7 @@ def load_export(export_dir: str | Path, task: str | None = None) -> tuple[Any, d
     info = read_export_info(export_dir, task)
     for module in info.get("requires_modules", []):
         importlib.import_module(module)
-    return tf.saved_model.load(str(export_dir)), info
+    return tf.saved_model.load(str(resolve_export(export_dir))), info
 
 
 def signature(loaded, export_dir: str | Path, name: str):
