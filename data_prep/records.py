@@ -191,8 +191,9 @@ def read_manifest(prepared_dir: str | os.PathLike, task: str) -> dict:
     path = Path(prepared_dir) / MANIFEST_NAME
     if not path.is_file():
         raise NotPreparedError(
-            f"{path} not found: prepare the data first (lipseq prepare --config=<config>), "
-            "or point --config.data.prepared_dir at a prepared directory"
+            f"{path} not found: prepare the data first (lipseq prepare --config=<config>), or "
+            "point at a prepared directory (--config.data.prepared_dir to train, "
+            "--prepared_dir to evaluate)"
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))

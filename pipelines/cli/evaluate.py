@@ -19,7 +19,7 @@ FLAGS = flags.FLAGS
 
 def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     define = {"flag_values": flag_values}
-    flags.DEFINE_string("saved_model", None, "Exported SavedModel directory.", **define)
+    flags.DEFINE_string("saved_model", None, "Export directory, or a shipped model name.", **define)
     flags.DEFINE_string("workdir", None, "Training workdir: evaluates a checkpoint.", **define)
     flags.DEFINE_string("checkpoint", "best", "With --workdir: best, latest or a path.", **define)
     flags.DEFINE_string(

@@ -16,7 +16,12 @@ FLAGS = flags.FLAGS
 def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     define = {"flag_values": flag_values}
     flags.DEFINE_string("video", None, "Raw face video (any container FFmpeg reads).", **define)
-    flags.DEFINE_string("model", None, "Exported lip-reading SavedModel directory.", **define)
+    flags.DEFINE_string(
+        "model",
+        None,
+        "Lip-reading export directory, or a shipped model name.",
+        **define,
+    )
     flags.DEFINE_enum(
         "mode", None, MODES, "Decoding mode [the export's serving_default].", **define
     )

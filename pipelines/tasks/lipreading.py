@@ -11,6 +11,7 @@ import tensorflow as tf
 from absl import logging
 
 from data_prep.characters import CharVocabulary
+from data_prep.errors import ConfigError
 from data_prep.records import parse_clip, read_manifest, split_files
 from models.seq2seq import build_model
 from pipelines.scoring import character_error_rate, word_error_rate
@@ -174,7 +175,7 @@ class LipreadingTask(Task):
         report) and GRID transcripts also get per-slot accuracy.
         """
         if references:
-            raise ValueError("lip reading takes its references from the corpus, not --references")
+            raise ConfigError("lip reading takes its references from the corpus, not --references")
         if inputs:
             return self._evaluate_videos(export_dir, inputs, modes, batch_size)
         read_manifest(self.prepared_dir, self.name)

@@ -8,6 +8,8 @@ from pathlib import Path
 import tensorflow as tf
 from absl import logging
 
+from data_prep.corpora.text import CorpusError
+from data_prep.errors import ConfigError
 from data_prep.records import read_manifest
 from models.seq2seq import build_model
 from pipelines.scoring import corpus_bleu, read_text_lines, score_translations
@@ -139,7 +141,7 @@ class TranslationTask(Task):
         from pipelines.serving.translator import load_translate, translate_all
 
         if bool(inputs) != bool(references):
-            raise ValueError("give both --inputs (sources) and --references, or neither")
+            raise ConfigError("give both --source and --reference, or neither")
         if inputs:
             source_path, reference_path = Path(inputs), Path(references)
         else:
@@ -148,7 +150,7 @@ class TranslationTask(Task):
             reference_path = self.prepared_dir / f"{split}.target.txt"
         sources, targets = read_text_lines(source_path), read_text_lines(reference_path)
         if len(sources) != len(targets):
-            raise ValueError(
+            raise CorpusError(
                 f"{source_path} has {len(sources)} lines but {reference_path} has {len(targets)}"
             )
         report: dict = {"summary": {"modes": {}}, "sentences": []}

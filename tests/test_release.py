@@ -1,0 +1,48 @@
+"""The shipped GRID s1 model: it loads by name, reads a generated face video and answers a
+GRID sentence; it loads in a fresh process without project code. (Not an accuracy test:
+its figures are in models/releases/grid_s1/RESULTS.md.)"""
+
+import pytest
+
+from data_prep.corpora.grid import GRID_GRAMMAR
+from pipelines.serving.saved_model import RELEASES_DIR, released_models
+from tests.fresh_process import run_without_project
+
+pytestmark = pytest.mark.skipif(
+    "grid_s1" not in released_models(), reason="no grid_s1 release in models/releases"
+)
+
+
+@pytest.fixture(scope="module")
+def face_video(tmp_path_factory):
+    from data_prep.synthetic.faces import write_synthetic_corpus
+
+    root = tmp_path_factory.mktemp("face")
+    return write_synthetic_corpus(root, 1, seed=5)["clips"][0]["video"]
+
+
+def test_the_release_transcribes_a_video_by_name(face_video):
+    from pipelines.serving.transcriber import transcribe_video
+
+    result = transcribe_video(face_video, "grid_s1", mode="attention", grammar=True)
+    words = result["text"].split()
+    assert len(words) == len(GRID_GRAMMAR)
+    assert all(word in slot for word, slot in zip(words, GRID_GRAMMAR.values(), strict=True))
+    plain = transcribe_video(face_video, "grid_s1", mode="ctc_greedy")
+    assert isinstance(plain["text"], str) and plain["crops"].shape[1:] == (50, 100, 3)
+
+
+def test_the_release_loads_without_project_code(tmp_path):
+    export = RELEASES_DIR / "grid_s1" / "export"
+    script = f"""
+        import json
+        import numpy as np, tensorflow as tf
+        model = tf.saved_model.load({str(export)!r})
+        frames = np.zeros((1, 75, 50, 100, 3), np.uint8)
+        out = model.signatures["serving_default"](frames=frames, lengths=np.array([75], np.int32))
+        print(json.dumps({{"signatures": sorted(model.signatures), "text": str(out["text"][0])}}))
+        """
+    fresh = run_without_project(script, tmp_path)
+    assert {"serving_default", "joint", "attention", "ctc_greedy", "ctc_beam"} <= set(
+        fresh["signatures"]
+    )
