@@ -1,26 +1,13 @@
 """Errors a user can act on: one line naming the path and what was expected, exit status 2,
 no traceback, nothing written where nothing should be."""
 
-import os
 import subprocess
-import sys
 
 import pytest
 
-from data_prep.paths import PROJECT_ROOT
+from tests.cli import run_lipseq
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-def lipseq(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=ENV,
-    )
+lipseq = run_lipseq
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, verb: str, *expected: str):

@@ -1,9 +1,6 @@
 """Synthetic talking faces: prepare -> train (tiny) -> export -> transcribe, every mode."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,6 +14,7 @@ from pipelines.serving.transcriber import Transcriber, transcribe_batches
 from pipelines.tasks.lipreading import read_prepared_clips
 from pipelines.training.checkpoints import restore_model
 from pipelines.training.loop import train
+from tests.cli import run_lipseq
 from tests.fresh_process import run_without_project
 
 
@@ -110,21 +108,12 @@ def test_transcribe_cli_on_a_raw_video(trained, exported, tmp_path):
     root, _, _ = trained
     video = sorted((root / "raw" / "s1" / "video").iterdir())[0]
     png = tmp_path / "alignment.png"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines",
-            "transcribe",
-            f"--video={video}",
-            f"--model={exported}",
-            "--mode=attention",
-            f"--alignment_png={png}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    completed = run_lipseq(
+        "transcribe",
+        f"--video={video}",
+        f"--model={exported}",
+        "--mode=attention",
+        f"--alignment_png={png}",
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "seconds" in completed.stdout
@@ -134,21 +123,12 @@ def test_transcribe_cli_on_a_raw_video(trained, exported, tmp_path):
 def test_evaluate_reports_wer_and_cer_for_every_mode(trained, exported, tmp_path):
     root, _, _ = trained
     output = tmp_path / "eval.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines",
-            "evaluate",
-            f"--saved_model={exported}",
-            f"--prepared_dir={root / 'prep'}",
-            "--split=validation",
-            f"--output={output}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    completed = run_lipseq(
+        "evaluate",
+        f"--saved_model={exported}",
+        f"--prepared_dir={root / 'prep'}",
+        "--split=validation",
+        f"--output={output}",
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(output.read_text())
@@ -207,21 +187,12 @@ def test_evaluate_cli_on_raw_videos(trained, exported, tmp_path):
     root, _, _ = trained
     videos, _ = _raw_video_corpus(root, tmp_path)
     output = tmp_path / "eval.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines",
-            "evaluate",
-            f"--saved_model={exported}",
-            f"--videos={videos}",
-            "--modes=ctc_greedy,joint_grammar",
-            f"--output={output}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    completed = run_lipseq(
+        "evaluate",
+        f"--saved_model={exported}",
+        f"--videos={videos}",
+        "--modes=ctc_greedy,joint_grammar",
+        f"--output={output}",
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "skipped 1 of 5 videos" in completed.stdout

@@ -14,8 +14,8 @@ import tensorflow as tf
 from configs import demo_toy
 from data_prep import records, subwords
 from data_prep.corpora import text
-from data_prep.paths import PROJECT_ROOT
 from data_prep.translation import prepare_translation
+from tests.cli import run_lipseq
 
 ENGLISH = "the a cat dog bird sees eats runs big small red green fish tree house".split()
 TOY_GERMAN = dict(
@@ -391,13 +391,7 @@ def test_tfds_reader(tmp_path, monkeypatch):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines", "prepare", *args],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_lipseq("prepare", *args)
 
 
 def test_cli_translation(tmp_path):

@@ -1,9 +1,6 @@
 """prepare -> train -> export -> evaluate on a small toy corpus; resume; fresh-process load."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,6 +18,7 @@ from pipelines.serving.export import export_model
 from pipelines.tasks import task_for
 from pipelines.training.checkpoints import restore_model
 from pipelines.training.loop import train
+from tests.cli import run_lipseq
 from tests.fresh_process import run_without_project
 
 SENTENCES = [
@@ -151,22 +149,13 @@ def test_evaluate_reports_bleu_and_per_sentence_scores(trained, exported):
 def test_evaluate_cli_on_saved_model(trained, exported, tmp_path):
     root, _, _ = trained
     output = tmp_path / "report.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines",
-            "evaluate",
-            f"--saved_model={exported}",
-            f"--prepared_dir={root / 'data'}",
-            "--split=test",
-            "--mode=greedy",
-            f"--output={output}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    completed = run_lipseq(
+        "evaluate",
+        f"--saved_model={exported}",
+        f"--prepared_dir={root / 'data'}",
+        "--split=test",
+        "--mode=greedy",
+        f"--output={output}",
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "BLEU =" in completed.stdout and "chrF =" in completed.stdout

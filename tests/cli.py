@@ -1,0 +1,19 @@
+"""Runs the `lipseq` command in a subprocess, as a user would, from the project root."""
+
+import os
+import subprocess
+import sys
+
+from data_prep.paths import PROJECT_ROOT
+
+
+def run_lipseq(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`lipseq <args>` (as `python -m pipelines`); TensorFlow's start-up lines silenced."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
