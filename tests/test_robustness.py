@@ -135,14 +135,18 @@ def test_sigkill_mid_epoch_resumes_step_and_data_order(prepared, tmp_path):
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         latest = tf.train.latest_checkpoint(str(killed / "checkpoints"))
-        if latest and int(latest.rsplit("-", 1)[1]) >= 50:
+        if latest and int(latest.rsplit("-", 1)[1]) >= 20:
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    # The run was really killed mid-way: otherwise nothing below would test a resume.
+    assert process.returncode == -signal.SIGKILL, process.returncode
+    assert not (killed / "train_summary.json").exists()
     latest = tf.train.latest_checkpoint(str(killed / "checkpoints"))
     assert latest, "no checkpoint was written before the kill"
     saved_step = int(latest.rsplit("-", 1)[1])
+    assert 20 <= saved_step < steps
     resumed = subprocess.run(
         _cli(prepared, killed, steps), env=env, capture_output=True, text=True, timeout=600
     )
