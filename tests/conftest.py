@@ -1,6 +1,11 @@
 import pytest
+from hypothesis import settings
 
 from data_prep.paths import DATA_DIR_ENV, shared_data_dir
+
+# Property tests draw the same examples on every run, so a red CI run can be reproduced.
+settings.register_profile("lipseq", derandomize=True)
+settings.load_profile("lipseq")
 
 
 @pytest.fixture(scope="session")

@@ -134,7 +134,14 @@ def test_evaluate_reports_wer_and_cer_for_every_mode(trained, exported, tmp_path
     report = json.loads(output.read_text())
     modes = report["summary"]["modes"]
     assert {"ctc_greedy", "ctc_beam", "attention", "joint", "joint_grammar"} <= set(modes)
-    assert all(scores["wer"] >= 0 and scores["cer"] >= 0 for scores in modes.values())
+    # The summary is the corpus score of the per-clip hypotheses it reports.
+    import jiwer
+
+    references = [clip["reference"] for clip in report["clips"]]
+    for mode, scores in modes.items():
+        hypotheses = [clip[mode]["hypothesis"] for clip in report["clips"]]
+        assert scores["wer"] == pytest.approx(100 * jiwer.wer(references, hypotheses), abs=0.01)
+        assert scores["cer"] == pytest.approx(100 * jiwer.cer(references, hypotheses), abs=0.01)
     assert len(report["clips"]) == report["summary"]["num_clips"] > 0
     assert "WER =" in completed.stdout
 

@@ -140,7 +140,16 @@ def test_evaluate_reports_bleu_and_per_sentence_scores(trained, exported):
     report = task_for(config).evaluate(exported, split="test", modes=["greedy"])
     summary = report["summary"]
     assert summary["num_sentences"] == len(sources) == len(report["sentences"])
-    assert 0.0 <= summary["bleu"] <= 100.0 and 0.0 <= summary["chrf"] <= 100.0
+    import sacrebleu
+
+    hypotheses = [s["hypothesis"] for s in report["sentences"]]
+    references = [s["reference"] for s in report["sentences"]]
+    assert summary["bleu"] == pytest.approx(
+        sacrebleu.corpus_bleu(hypotheses, [references]).score, abs=0.01
+    )
+    assert summary["chrf"] == pytest.approx(
+        sacrebleu.corpus_chrf(hypotheses, [references]).score, abs=0.01
+    )
     assert "BLEU" in summary["bleu_signature"] or "nrefs" in summary["bleu_signature"]
     first = report["sentences"][0]
     assert set(first) >= {"source", "reference", "hypothesis", "bleu", "chrf"}
