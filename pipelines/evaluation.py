@@ -33,8 +33,6 @@ def evaluate_export(
             model_dir = Path(workdir)
         else:
             export_dir = model_dir = resolve_export(saved_model)
-            if export_dir != Path(saved_model):  # a shipped release: report into the cwd
-                model_dir = Path(f"eval_{saved_model}")
         config = config_from_dict(read_export_info(export_dir)["config"])
         if prepared_dir:
             config.data.prepared_dir = str(prepared_dir)
@@ -42,4 +40,6 @@ def evaluate_export(
         report = task.evaluate(export_dir, **options)
     inputs = options.get("inputs")
     name = Path(inputs).name.split(".")[0] if inputs else options.get("split", "test")
+    if saved_model and export_dir != Path(saved_model):  # a shipped release: report here
+        model_dir, name = Path("."), f"{saved_model}_{name}"
     return report, task.report_lines(report), model_dir / f"eval_{name}.json"

@@ -96,14 +96,14 @@ def parse_flags(argv: list[str]) -> list[str]:
         f"{m.group(1)}{resolve_config_argument(m.group(2))}" if (m := _CONFIG_FILE.match(a)) else a
         for a in argv
     ]
-    # ml_collections reports a config file that fails to load only when it is first used;
-    # checking first turns that (and an unknown key) into one line at start-up.
-    message = describe_override_error(argv)
-    if message is None:
-        try:
-            return flags.FLAGS(argv)
-        except Exception as error:  # noqa: BLE001  absl and ml_collections raise many types
-            message = str(error)
+    try:
+        remaining = flags.FLAGS(argv)
+        if "config" in flags.FLAGS and flags.FLAGS["config"].present:
+            # ml_collections reports a config file that failed to load only on first use.
+            flags.FLAGS.config.keys()
+        return remaining
+    except Exception as error:  # noqa: BLE001  absl and ml_collections raise many types
+        message = describe_override_error(argv) or str(error)
     sys.stderr.write(f"{argv[0]}: error: {message}\n")
     sys.exit(2)
 

@@ -130,12 +130,20 @@ def translate_all(translate_fn, sentences: list[str], batch_size: int = 64) -> d
 MODES = {"beam": "serving_default", "greedy": "greedy"}
 
 
-def load_translate(export_dir: str | Path, mode: str = "beam"):
-    """A function strings [B] -> outputs dict, backed by a translation export's signature."""
+def load_translate_modes(export_dir: str | Path, modes=("beam",)) -> dict:
+    """mode -> function strings [B] -> outputs dict, from one load of a translation export."""
     from pipelines.serving.saved_model import load_export, signature
 
-    if mode not in MODES:
-        raise ValueError(f"unknown translation mode {mode!r}; expected one of {', '.join(MODES)}")
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown:
+        raise ValueError(
+            f"unknown translation mode {unknown[0]!r}; expected one of {', '.join(MODES)}"
+        )
     loaded, _ = load_export(export_dir, task="translation")
-    function = signature(loaded, export_dir, MODES[mode])
-    return lambda strings: function(source=strings)
+    functions = {mode: signature(loaded, export_dir, MODES[mode]) for mode in modes}
+    return {mode: (lambda strings, f=f: f(source=strings)) for mode, f in functions.items()}
+
+
+def load_translate(export_dir: str | Path, mode: str = "beam"):
+    """A function strings [B] -> outputs dict, backed by a translation export's signature."""
+    return load_translate_modes(export_dir, (mode,))[mode]

@@ -101,6 +101,7 @@ class Task(abc.ABC):
     def serving_module(self, model) -> tuple[tf.Module, dict[str, Any], dict[str, Any]]:
         """(module to save, signatures by name incl. serving_default, info for lipseq.json).
 
+        The module holds the model as its `model` attribute (warm starts read it from there).
         The info may list `requires` (Python modules whose ops the export needs, imported
         before loading) beside anything the task's own inference code reads back.
         """

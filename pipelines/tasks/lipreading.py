@@ -141,6 +141,7 @@ class LipreadingTask(Task):
         configured grammar each mode has a `<mode>_grammar` twin.
         """
         module = tf.Module()
+        module.model = model  # at the root, as in translation exports (warm starts read it)
         module.plain = self.transcriber(model)
         signatures = {m: f.get_concrete_function() for m, f in module.plain.functions.items()}
         if self.config.decode.get("grammar"):

@@ -138,7 +138,7 @@ class TranslationTask(Task):
         batch_size=64,
     ) -> dict:
         """BLEU/chrF of each mode (beam, greedy) on source/reference files or a prepared split."""
-        from pipelines.serving.translator import load_translate, translate_all
+        from pipelines.serving.translator import load_translate_modes, translate_all
 
         if bool(inputs) != bool(references):
             raise ConfigError("give both --source and --reference, or neither")
@@ -154,8 +154,8 @@ class TranslationTask(Task):
                 f"{source_path} has {len(sources)} lines but {reference_path} has {len(targets)}"
             )
         report: dict = {"summary": {"modes": {}}, "sentences": []}
-        for mode in modes or ["beam"]:
-            translate = load_translate(export_dir, mode)
+        functions = load_translate_modes(export_dir, modes or ["beam"])
+        for mode, translate in functions.items():
             started = time.monotonic()
             hypotheses = translate_all(translate, sources, batch_size)["text"]
             seconds = time.monotonic() - started

@@ -73,25 +73,18 @@ def load_initial_weights(model, source: str | Path) -> str:
     """
     source = Path(source)
     if (source / "saved_model.pb").is_file():
+        # Every task's serving module holds the model as its `model` attribute.
         path = str(source / "variables" / "variables")
-        # An export holds the model under its inference wrapper: translator.model for
-        # translation, plain.model for lip reading (pipelines/tasks/*: serving_module).
-        layouts = [
-            tf.train.Checkpoint(model=model),
-            tf.train.Checkpoint(plain=tf.train.Checkpoint(model=model)),
-        ]
     else:
         path = find_checkpoint(source, "best")
-        layouts = [tf.train.Checkpoint(model=model)]
     probe = model.trainable_variables[0]
     before = probe.numpy().copy()
-    for layout in layouts:
-        try:
-            layout.read(path).expect_partial()
-        except (ValueError, tf.errors.InvalidArgumentError) as error:
-            raise ConfigError(
-                f"cannot initialise from {source}: its weights do not fit this model ({error})"
-            ) from None
-        if not (probe.numpy() == before).all():
-            return path
-    raise ConfigError(f"cannot initialise from {source}: no model weights found in {path}")
+    try:
+        tf.train.Checkpoint(model=model).read(path).expect_partial()
+    except (ValueError, tf.errors.InvalidArgumentError) as error:
+        raise ConfigError(
+            f"cannot initialise from {source}: its weights do not fit this model ({error})"
+        ) from None
+    if (probe.numpy() == before).all():
+        raise ConfigError(f"cannot initialise from {source}: no model weights found in {path}")
+    return path
