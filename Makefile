@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/demo
 
-.PHONY: install demo test test-all lint bench clean
+.PHONY: install demo test test-all lint bench bench-quality clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lipseq needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all --output_dir=bench/results
+
+# Not part of CI: lipseq's GRID recipe beside LipNet replicas, 30 minutes each on one core each.
+bench-quality: $(STAMP)
+	$(BIN)/python -m bench.quality_bench --output_dir=bench/results --minutes=30
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

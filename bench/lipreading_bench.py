@@ -1,10 +1,11 @@
-"""Lip-reading benchmarks: training throughput of each front-end next to a plain Keras
-LipNet replica, and the end-to-end latency of transcribing one raw 3-second clip.
+"""Lip-reading benchmarks: training throughput of lipseq's models next to plain Keras LipNet
+replicas, where a training step spends its time, and the latency of transcribing a raw clip.
 
     python -m bench.lipreading_bench --output_dir=bench/results [--export=runs/grid/export]
 
-Throughput runs a compiled training step on random clips of 75 frames (50x100x3 for the
-LipNet shapes, 88x88x1 for the ResNet front-end), batch 8, side by side in one process.
+Throughput runs a compiled training step on random clips of 75 frames, batch 16 (the GRID
+recipe's), every model in one process. Each figure is traced and warmed up first, outside the
+timed window, then timed in `repeats` rounds of `steps` steps: median, min and max reported.
 """
 
 from __future__ import annotations
@@ -18,33 +19,15 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench.common import peak_rss_mb, write_results
+from bench.quality_bench import lipnet_replica
 from configs import grid_lipnet
-from configs.lipreading_common import lipreading_config
 from data_prep.characters import CharVocabulary
 from models.ctc import ctc_loss_sum
 from models.seq2seq import build_model
 
 FLAGS = flags.FLAGS
-FRAMES, LABEL_LENGTH, BATCH = 75, 28, 8
-
-
-def lipnet_replica(vocab_size: int) -> keras.Model:
-    """Plain Keras LipNet: Conv3D 32/64/96 (3x5x5), 2 x bidirectional GRU 256, CTC logits."""
-    inputs = keras.Input((FRAMES, 50, 100, 3))
-    x = inputs
-    for i, filters in enumerate((32, 64, 96)):
-        x = keras.layers.Conv3D(
-            filters,
-            (3, 5, 5),
-            strides=(1, 2, 2) if i == 0 else 1,
-            padding="same",
-            activation="relu",
-        )(x)
-        x = keras.layers.MaxPooling3D((1, 2, 2))(x)
-    x = keras.layers.TimeDistributed(keras.layers.Flatten())(x)
-    for _ in range(2):
-        x = keras.layers.Bidirectional(keras.layers.GRU(256, return_sequences=True))(x)
-    return keras.Model(inputs, keras.layers.Dense(vocab_size)(x))
+FRAMES, LABEL_LENGTH, BATCH = 75, 28, 16
+RGB, GRAY80 = (50, 100, 3), (40, 80, 1)
 
 
 def _batch(frame_shape, vocab_size, seed=0):
@@ -59,22 +42,29 @@ def _batch(frame_shape, vocab_size, seed=0):
     }
 
 
-def _measure(step, batch, warmup: int = 2, steps: int = 6) -> dict:
+def _measure(step, batch, warmup: int = 2, steps: int = 4, repeats: int = 3) -> dict:
+    """Clips/s of `step` over `repeats` timed rounds, after tracing and warm-up calls."""
     for _ in range(warmup):
         step(batch)
-    started = time.monotonic()
-    for _ in range(steps):
-        step(batch)
-    seconds = (time.monotonic() - started) / steps
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(steps):
+            step(batch)
+        rates.append(steps * BATCH / (time.perf_counter() - started))
     return {
-        "seconds_per_step": round(seconds, 3),
-        "clips_per_second": round(BATCH / seconds, 2),
-        "frames_per_second": round(BATCH * FRAMES / seconds, 1),
+        "clips_per_second": round(float(np.median(rates)), 2),
+        "clips_per_second_min": round(min(rates), 2),
+        "clips_per_second_max": round(max(rates), 2),
+        "seconds_per_step": round(BATCH / float(np.median(rates)), 3),
+        "repeats": repeats,
+        "steps_per_repeat": steps,
     }
 
 
-def replica_throughput(vocab_size: int) -> dict:
-    model = lipnet_replica(vocab_size)
+def replica_throughput(vocab_size: int, batch_norm: bool = False) -> dict:
+    """The plain Keras LipNet (bench/quality_bench.py) with CTC, 100x50 RGB."""
+    model = lipnet_replica(vocab_size, batch_norm)
     optimizer = keras.optimizers.Adam(1e-4)
 
     @tf.function
@@ -91,48 +81,99 @@ def replica_throughput(vocab_size: int) -> dict:
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
-    return {"parameters": model.count_params(), **_measure(step, _batch((50, 100, 3), vocab_size))}
+    return {"parameters": model.count_params(), **_measure(step, _batch(RGB, vocab_size))}
 
 
-def ours_throughput(frontend: str, frame_shape, vocab_size: int, **model_overrides) -> dict:
-    config = lipreading_config().model
-    config.frontend = frontend
-    config.frame_shape = tuple(frame_shape)
-    config.update(model_overrides)
-    model = build_model(config, None, vocab_size)
+def _model(frame_shape, vocab_size: int, **model_overrides):
+    config = grid_lipnet.get_config().model
+    with config.unlocked():
+        config.frame_shape = tuple(frame_shape)
+        config.update(model_overrides)
+    return build_model(config, None, vocab_size)
+
+
+def _objective(model, batch, part: str):
+    """The loss a step differentiates: the whole joint objective, or a stage's output only."""
+    if part == "all":
+        out = model(batch, training=True)
+        # The model's own joint CTC/attention objective, as the training loop computes it.
+        terms = model.loss_terms(batch, out, 0.1)
+        return tf.add_n([t.weight * t.total / tf.maximum(t.count, 1.0) for t in terms])
+    features, lengths = model.frontend(batch["inputs"], batch["input_lengths"], training=True)
+    if part == "frontend":
+        return tf.reduce_mean(tf.square(features))
+    memory, _, _ = model.encoder(features, lengths, training=True)
+    return tf.reduce_mean(tf.square(memory))
+
+
+def ours_throughput(frame_shape, vocab_size: int, part: str = "all", **model_overrides) -> dict:
+    """Clips/s of a training step of lipseq's model up to `part` (frontend, encoder, all)."""
+    model = _model(frame_shape, vocab_size, **model_overrides)
     optimizer = keras.optimizers.Adam(1e-4)
+    variables = {
+        "frontend": model.frontend.trainable_variables,
+        "encoder": model.frontend.trainable_variables + model.encoder.trainable_variables,
+        "all": model.trainable_variables,
+    }[part]
 
     @tf.function
     def step(batch):
         with tf.GradientTape() as tape:
-            out = model(batch, training=True)
-            # The model's own joint CTC/attention objective, as the training loop computes it.
-            loss = tf.add_n(
-                [
-                    term.weight * term.total / tf.maximum(term.count, 1.0)
-                    for term in model.loss_terms(batch, out, 0.1)
-                ]
-            )
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            loss = _objective(model, batch, part)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss
 
     parameters = int(sum(np.prod(v.shape) for v in model.trainable_variables))
     return {"parameters": parameters, **_measure(step, _batch(frame_shape, vocab_size))}
 
 
-def transcription_latency(export_dir: str, video: str) -> dict:
-    """Seconds to transcribe one raw clip: model load, data prep, model, per decoding mode."""
-    from pipelines.serving.transcriber import transcribe_video
+def step_breakdown(frame_shape, vocab_size: int, **model_overrides) -> dict:
+    """Seconds a training step spends in front-end, encoder and decoder + CTC (fwd + bwd).
 
-    results = {"video": video}
+    Each stage is the difference between steps that stop after it, so the figures include
+    the optimizer update of that stage's variables.
+    """
+    seconds = {
+        part: ours_throughput(frame_shape, vocab_size, part, **model_overrides)["seconds_per_step"]
+        for part in ("frontend", "encoder", "all")
+    }
+    return {
+        "frontend": seconds["frontend"],
+        "encoder": round(seconds["encoder"] - seconds["frontend"], 3),
+        "attention_decoder_and_ctc": round(seconds["all"] - seconds["encoder"], 3),
+        "whole_step": seconds["all"],
+    }
+
+
+LIPNET_SIZE = {"lipnet_filters": (32, 64, 96), "lipnet_kernels": (), "encoder_units": 256}
+
+
+def transcription_latency(export_dir: str, video: str, repeats: int = 5) -> dict:
+    """Seconds to transcribe one raw clip with the model loaded once: preparation and model
+    per decoding mode, median and spread over `repeats` calls after a warm-up call."""
+    from pipelines.serving.transcriber import VideoTranscriber
+
+    results = {"video": video, "repeats": repeats}
     for mode in ("ctc_greedy", "joint"):
-        transcribe_video(video, export_dir, mode)  # warm caches and graph
-        result = transcribe_video(video, export_dir, mode)
+        started = time.monotonic()
+        transcriber = VideoTranscriber(export_dir, mode)
+        load_seconds = time.monotonic() - started
+        transcriber.transcribe(video)  # traces the signature and warms caches
+        runs = [transcriber.transcribe(video) for _ in range(repeats)]
+        stages = {stage: [r["seconds"][stage] for r in runs] for stage in ("prepare", "model")}
         results[mode] = {
-            "text": result["text"],
-            "seconds": result["seconds"],
-            "frames": int(len(result["crops"])),
+            "text": runs[-1]["text"],
+            "frames": int(len(runs[-1]["crops"])),
+            "load_model_seconds": round(load_seconds, 3),
+            **{
+                f"{stage}_seconds": {
+                    "median": round(float(np.median(v)), 3),
+                    "min": round(min(v), 3),
+                    "max": round(max(v), 3),
+                }
+                for stage, v in stages.items()
+            },
         }
     return results
 
@@ -140,21 +181,37 @@ def transcription_latency(export_dir: str, video: str) -> dict:
 def run(output_dir: str, export_dir: str | None, video: str | None) -> Path:
     """Writes <output_dir>/lipreading.json."""
     vocab_size = CharVocabulary().size
-    grid = grid_lipnet.get_config()
+    old_recipe = {"encoder_units": 256}
+    throughput = {
+        "keras_lipnet_replica (32/64/96, 3x5x5 3x5x5 3x3x3, 2xbiGRU256, CTC, 100x50x3)": (
+            replica_throughput(vocab_size)
+        ),
+        "keras_lipnet_replica_bn_dropout": replica_throughput(vocab_size, batch_norm=True),
+        "lipseq at LipNet's size (32/64/96, 2xbiGRU256, joint CTC/attention, 100x50x3)": (
+            ours_throughput(RGB, vocab_size, **LIPNET_SIZE)
+        ),
+        "lipseq GRID recipe before (16/32/48, 2xbiGRU256, 100x50x3)": ours_throughput(
+            RGB, vocab_size, **old_recipe
+        ),
+        "lipseq GRID recipe (configs/grid_lipnet.py: 16/32/48, 2xbiGRU192, 80x40x1)": (
+            ours_throughput(GRAY80, vocab_size)
+        ),
+    }
+    names = list(throughput)
+    replica = throughput[names[0]]["clips_per_second"]
+    for name in names[1:]:
+        throughput[name]["ratio_to_replica"] = round(
+            throughput[name]["clips_per_second"] / replica, 2
+        )
     results = {
         "batch": BATCH,
         "frames": FRAMES,
-        "throughput": {
-            "keras_lipnet_replica_32_64_96_gru256x2_ctc": replica_throughput(vocab_size),
-            "lipseq_lipnet_32_64_96_joint": ours_throughput("lipnet", (50, 100, 3), vocab_size),
-            "lipseq_lipnet_joint (configs/grid_lipnet.py)": ours_throughput(
-                "lipnet",
-                (50, 100, 3),
-                vocab_size,
-                lipnet_filters=grid.model.lipnet_filters,
-                lipnet_kernels=grid.model.lipnet_kernels,
+        "throughput": throughput,
+        "step_seconds_breakdown": {
+            "GRID recipe (80x40x1, 2xbiGRU192)": step_breakdown(GRAY80, vocab_size),
+            "GRID recipe before (100x50x3, 2xbiGRU256)": step_breakdown(
+                RGB, vocab_size, **old_recipe
             ),
-            "lipseq_resnet_88x88_joint": ours_throughput("resnet", (88, 88, 1), vocab_size),
         },
     }
     if export_dir and video and Path(export_dir).is_dir():
@@ -168,7 +225,9 @@ def define_flags() -> None:
     flags.DEFINE_string("output_dir", "bench/results", "Where the JSON goes.")
     flags.DEFINE_string("export", "runs/grid/export", "Exported lip-reading model for latency.")
     flags.DEFINE_string(
-        "video", "../shared/data/grid/s1/video/bbaf2n.mp4", "A raw 3-second clip to transcribe."
+        "video",
+        "../shared/data/grid/s1/video/swwv6n.mp4",
+        "A raw 3-second clip to transcribe (a GRID s1 test-split clip).",
     )
 
 

@@ -14,7 +14,7 @@ def main(argv: list[str]) -> None:
     print(memory_bench.run(FLAGS.output_dir))
     print(
         lipreading_bench.run(
-            FLAGS.output_dir, "runs/grid/export", "../shared/data/grid/s1/video/bbaf2n.mp4"
+            FLAGS.output_dir, "runs/grid/export", "../shared/data/grid/s1/video/swwv6n.mp4"
         )
     )
 

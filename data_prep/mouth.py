@@ -53,6 +53,8 @@ class CropPreset:
 
 CROP_PRESETS: dict[str, CropPreset] = {
     "lipnet": CropPreset(width=100, height=50, grayscale=False),
+    # LipNet's framing in gray at 0.64x the pixels: the GRID recipe's crop (BUILD.md, study).
+    "gray80": CropPreset(width=80, height=40, grayscale=True),
     "gray96": CropPreset(width=96, height=96, grayscale=True),
     "small": CropPreset(width=48, height=24, grayscale=True),  # quick CPU runs and the demo
 }

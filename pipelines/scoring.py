@@ -6,6 +6,7 @@ import gzip
 from pathlib import Path
 
 import jiwer
+import numpy as np
 import sacrebleu
 
 from data_prep.atomic import write_json_atomic
@@ -80,3 +81,31 @@ def character_error_rate(references: list[str], hypotheses: list[str]) -> float:
 def write_report(report: dict, path: str | Path) -> Path:
     """Writes a JSON report atomically."""
     return write_json_atomic(path, report)
+
+
+def attention_in_words(
+    alignment: np.ndarray, hypothesis: str, word_spans: list[tuple[int, int]], margin: int = 2
+) -> float | None:
+    """Share (%) of a character's attention inside the frames where its word is spoken.
+
+    alignment [output steps, T]: step i emitted character i of `hypothesis`; word_spans:
+    (first, last) frame of each reference word. Characters of the k-th hypothesis word count
+    against the k-th span widened by `margin` frames; spaces are not counted. None when the
+    hypothesis has a different number of words (no character-to-word assignment) or no
+    attention weights (CTC modes).
+    """
+    words = hypothesis.split(" ")
+    if not len(alignment) or len(words) != len(word_spans) or not hypothesis:
+        return None
+    inside = total = 0.0
+    step = 0
+    for word, (first, last) in zip(words, word_spans, strict=True):
+        lo, hi = max(0, first - margin), last + margin + 1
+        for _ in word:
+            if step >= len(alignment):
+                break
+            inside += float(alignment[step, lo:hi].sum())
+            total += float(alignment[step].sum())
+            step += 1
+        step += 1  # the space between words
+    return 100.0 * inside / total if total else None

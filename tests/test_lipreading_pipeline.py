@@ -144,6 +144,32 @@ def test_evaluate_reports_wer_and_cer_for_every_mode(trained, exported, tmp_path
         assert scores["cer"] == pytest.approx(100 * jiwer.cer(references, hypotheses), abs=0.01)
     assert len(report["clips"]) == report["summary"]["num_clips"] > 0
     assert "WER =" in completed.stdout
+    # The synthetic clips carry word timings: attention modes report how much of their
+    # attention falls on the spoken words; CTC modes have no attention to measure.
+    for mode in ("ctc_greedy", "ctc_beam"):
+        assert "attention_in_words" not in modes[mode]
+    measured = [m for m in ("attention", "joint") if "attention_in_words" in modes[m]]
+    for mode in measured:
+        assert 0 < modes[mode]["attention_in_words"]["clips"] <= len(report["clips"])
+
+
+def test_attention_in_words_known_answers():
+    from pipelines.scoring import attention_in_words
+
+    spans = [(0, 1), (6, 7)]  # "ab" spoken at frames 0-1, "c" at frames 6-7 of 10
+    on_words = np.zeros((5, 10), np.float32)  # steps: a, b, space, c, eos
+    on_words[0, 0] = on_words[1, 1] = on_words[2, 4] = on_words[3, 7] = on_words[4, 9] = 1.0
+    assert attention_in_words(on_words, "ab c", spans, margin=0) == pytest.approx(100.0)
+    at_the_end = np.zeros((5, 10), np.float32)
+    at_the_end[:, 9] = 1.0  # every character reads the last frame
+    assert attention_in_words(at_the_end, "ab c", spans, margin=0) == pytest.approx(0.0)
+    spread = np.full((5, 10), 0.1, np.float32)  # uniform: 2 of 10 frames per word
+    assert attention_in_words(spread, "ab c", spans, margin=0) == pytest.approx(20.0)
+    # margin 1: "ab" reads frames 0-2 (0.3 each), "c" frames 5-8 (0.4): 1.0 of 3.0
+    assert attention_in_words(spread, "ab c", spans, margin=1) == pytest.approx(100 / 3)
+    # No character-to-word assignment, or no attention weights: nothing to measure.
+    assert attention_in_words(spread, "abc", spans) is None
+    assert attention_in_words(np.zeros((0, 10)), "ab c", spans) is None
 
 
 def _raw_video_corpus(root, tmp_path):

@@ -116,8 +116,13 @@ class Transcriber(tf.Module):
         }
 
 
-def transcribe_batches(function, clips: list[np.ndarray], batch_size: int = 16) -> list[str]:
-    """Runs a frames->text function over uint8 clips [T, H, W, C] of varied length."""
+def transcribe_batches(
+    function, clips: list[np.ndarray], batch_size: int = 16, alignments: list | None = None
+) -> list[str]:
+    """Runs a frames->text function over uint8 clips [T, H, W, C] of varied length.
+
+    With `alignments` (a list), each clip's attention weights [output steps, T] are appended.
+    """
     texts = []
     for start in range(0, len(clips), batch_size):
         chunk = clips[start : start + batch_size]
@@ -127,6 +132,9 @@ def transcribe_batches(function, clips: list[np.ndarray], batch_size: int = 16) 
             padded[i, : len(clip)] = clip
         out = function(tf.constant(padded), tf.constant([len(c) for c in chunk], tf.int32))
         texts.extend(t.decode() for t in out["text"].numpy())
+        if alignments is not None:
+            weights = out["alignments"].numpy()
+            alignments.extend(weights[i, :, : len(c)] for i, c in enumerate(chunk))
     return texts
 
 

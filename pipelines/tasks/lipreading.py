@@ -14,7 +14,7 @@ from data_prep.characters import CharVocabulary
 from data_prep.errors import ConfigError
 from data_prep.records import parse_clip, read_manifest, split_files
 from models.seq2seq import build_model
-from pipelines.scoring import character_error_rate, word_error_rate
+from pipelines.scoring import attention_in_words, character_error_rate, word_error_rate
 from pipelines.tasks.base import Task
 
 
@@ -232,6 +232,11 @@ class LipreadingTask(Task):
             f"{name:24s} WER = {s['wer']:6.2f}  CER = {s['cer']:6.2f}  "
             f"({count} clips, {s['clips_per_second']:.1f} clips/s)"
             + (
+                f"  attention in words {s['attention_in_words']['mean']:.0f}%"
+                if "attention_in_words" in s
+                else ""
+            )
+            + (
                 "  slots: " + " ".join(f"{k} {v:.0f}" for k, v in s["slot_accuracy"].items())
                 if "slot_accuracy" in s
                 else ""
@@ -264,7 +269,8 @@ def prepared_clip_batches(files: list[str], batch_size: int, limit: int = 0) -> 
 
 
 def read_prepared_clips(prepared_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
-    """(id, text, uint8 frames [T, H, W, C]) of every clip of a prepared lip-reading split."""
+    """id, text, uint8 frames [T, H, W, C] and word_spans (first, last frame of each word;
+    empty without timings) of every clip of a prepared lip-reading split."""
     manifest = read_manifest(prepared_dir, LipreadingTask.name)
     clips = []
     for raw in tf.data.TFRecordDataset(split_files(prepared_dir, manifest, split)):
@@ -274,6 +280,13 @@ def read_prepared_clips(prepared_dir: str | Path, split: str, limit: int = 0) ->
                 "id": clip["id"].numpy().decode(),
                 "text": clip["text"].numpy().decode(),
                 "frames": clip["frames"].numpy(),
+                "word_spans": list(
+                    zip(
+                        clip["word_start"].numpy().tolist(),
+                        clip["word_end"].numpy().tolist(),
+                        strict=True,
+                    )
+                ),
             }
         )
         if limit and len(clips) >= limit:
@@ -296,10 +309,12 @@ def evaluate_lipreading(
     for name in names:
         function = signature(loaded, export_dir, name)
         started = time.monotonic()
+        alignments = []
         hypotheses = transcribe_batches(
             lambda frames, lengths, f=function: f(frames=frames, lengths=lengths),
             [clip["frames"] for clip in clips],
             batch_size,
+            alignments,
         )
         seconds = time.monotonic() - started
         report["summary"]["modes"][name] = {
@@ -307,6 +322,17 @@ def evaluate_lipreading(
             "cer": round(character_error_rate(references, hypotheses), 2),
             "clips_per_second": round(len(clips) / max(seconds, 1e-9), 2),
         }
+        shares = [
+            attention_in_words(weights, hypothesis, clip.get("word_spans") or [])
+            for weights, hypothesis, clip in zip(alignments, hypotheses, clips, strict=True)
+        ]
+        shares = [share for share in shares if share is not None]
+        if shares:
+            # Attention that reads the frames, not the encoder's end states (BUILD.md).
+            report["summary"]["modes"][name]["attention_in_words"] = {
+                "mean": round(float(np.mean(shares)), 2),
+                "clips": len(shares),
+            }
         for clip, hypothesis in zip(clips, hypotheses, strict=True):
             per_clip[clip["id"]][name] = {
                 "hypothesis": hypothesis,
