@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -268,6 +269,7 @@ def _ensure_prepared(variant: str) -> Path:
 
 def run_one(name: str, minutes: float, workdir: Path) -> dict:
     """Trains and scores one model in this process (the child side of `run`)."""
+    shutil.rmtree(workdir, ignore_errors=True)  # a fresh run: lipseq train would resume
     workdir.mkdir(parents=True, exist_ok=True)
     if name == "lipseq":
         return train_lipseq(minutes, workdir)

@@ -42,6 +42,10 @@ def base_config(task: str) -> ml_collections.ConfigDict:
     config.model.attention_units = 256  # bahdanau and location only
     config.model.input_feeding = True
     config.model.ctc_weight = 0.0  # lambda in lambda * CTC + (1 - lambda) * attention loss
+    # Weight of a loss on attention mass off the diagonal (0: off); width: its tolerance as a
+    # fraction of the sequence (models/losses.py: guided_attention_penalty).
+    config.model.guided_attention_weight = 0.0
+    config.model.guided_attention_width = 0.2
 
     # Training (lipseq train).
     config.batch_size = 64

@@ -1,6 +1,6 @@
 """GRID speaker s1, LipNet-style 3D CNN front-end, joint CTC/attention (see README results).
 
-    lipseq prepare --config=configs/grid_lipnet.py     # ../shared/data/grid -> runs/grid/data_gray80
+    lipseq prepare --config=configs/grid_lipnet.py  # ../shared/data/grid -> runs/grid/data_gray80
     lipseq train --config=configs/grid_lipnet.py --workdir=runs/grid/train
 
 Variants for the learning-efficiency study (BUILD.md): "rgb100" is the earlier recipe

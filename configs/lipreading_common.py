@@ -12,7 +12,8 @@ def lipreading_config() -> ml_collections.ConfigDict:
     data.train_split, data.eval_split, data.test_split = "train", "validation", "test"
     # Preparation (lipseq prepare): raw videos -> mouth crops. See data_prep/lipreading.py.
     data.dataset = "grid"  # corpus layout of input_dir: grid | lrs | manifest (CSV/JSONL file)
-    data.preset = "lipnet"  # crop preset: lipnet 100x50 RGB | gray80 80x40 | gray96 96x96 | small 48x24 gray
+    # crop preset: lipnet 100x50 RGB | gray80 80x40 | gray96 96x96 | small 48x24 gray
+    data.preset = "lipnet"
     data.detector = "haar"  # face detector: haar | mediapipe | dlib
     data.detect_every = 10  # run face detection every k frames, track in between
     data.target_fps = 25.0  # resample every video to this rate

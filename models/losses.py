@@ -21,3 +21,29 @@ def sequence_cross_entropy(
         nll = (1.0 - label_smoothing) * nll + label_smoothing * uniform
     mask = tf.cast(sequence_mask(lengths, tf.shape(labels)[1]), tf.float32)
     return tf.reduce_sum(nll * mask), tf.reduce_sum(mask)
+
+
+def guided_attention_penalty(
+    alignments: tf.Tensor,
+    target_lengths: tf.Tensor,
+    memory_lengths: tf.Tensor,
+    width: float = 0.2,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Attention mass far from the diagonal, summed over real output steps.
+
+    alignments [B, N, T] (output step n attends to memory step t), target_lengths [B] (N_b),
+    memory_lengths [B] (T_b) -> (penalty sum, number of real output steps). Each weight
+    costs 1 - exp(-(n/N_b - t/T_b)^2 / (2 width^2)) (Tachibana et al. 2017): a monotonic
+    prior that keeps the decoder reading the frames in order instead of the encoder's ends.
+    """
+    alignments = tf.cast(alignments, tf.float32)
+    steps, frames = tf.shape(alignments)[1], tf.shape(alignments)[2]
+    n = tf.cast(tf.range(steps), tf.float32)[None, :, None]
+    t = tf.cast(tf.range(frames), tf.float32)[None, None, :]
+    num_steps = tf.cast(tf.maximum(target_lengths, 1), tf.float32)[:, None, None]
+    num_frames = tf.cast(tf.maximum(memory_lengths, 1), tf.float32)[:, None, None]
+    distance = (n + 0.5) / num_steps - (t + 0.5) / num_frames
+    cost = 1.0 - tf.exp(-tf.square(distance) / (2.0 * width**2))
+    step_mask = tf.cast(sequence_mask(target_lengths, steps), tf.float32)
+    penalty = tf.reduce_sum(alignments * cost, axis=-1) * step_mask
+    return tf.reduce_sum(penalty), tf.reduce_sum(step_mask)

@@ -17,7 +17,7 @@ from models.ctc import ctc_loss_sum
 from models.decoders import AttentionDecoder
 from models.encoders import build_encoder
 from models.frontends import build_frontend
-from models.losses import sequence_cross_entropy
+from models.losses import guided_attention_penalty, sequence_cross_entropy
 
 
 class LossTerm(NamedTuple):
@@ -38,9 +38,19 @@ class Seq2Seq(keras.Model):
     """Composes a front-end, a bidirectional encoder and an attention decoder."""
 
     def __init__(
-        self, frontend, encoder, decoder, ctc_vocab_size: int = 0, ctc_weight: float = 0.0, **kwargs
+        self,
+        frontend,
+        encoder,
+        decoder,
+        ctc_vocab_size: int = 0,
+        ctc_weight: float = 0.0,
+        guided_attention_weight: float = 0.0,
+        guided_attention_width: float = 0.2,
+        **kwargs,
     ):
         super().__init__(**kwargs)
+        self.guided_attention_weight = float(guided_attention_weight)
+        self.guided_attention_width = float(guided_attention_width)
         self.frontend = frontend
         self.encoder = encoder
         self.decoder = decoder
@@ -70,7 +80,7 @@ class Seq2Seq(keras.Model):
         prepared = self.decoder.prepare_memory(memory, memory_lengths)
         state = self.decoder.initial_state(encoder_state, prepared)
         logits, alignments = self.decoder(batch["targets"], prepared, state, training=training)
-        outputs = {"logits": logits, "alignments": alignments}
+        outputs = {"logits": logits, "alignments": alignments, "memory_lengths": memory_lengths}
         if self.ctc_head is not None:
             outputs["ctc_logits"] = self.ctc_head(memory)
             outputs["ctc_lengths"] = memory_lengths
@@ -81,7 +91,9 @@ class Seq2Seq(keras.Model):
 
         batch: labels [B, L] (target ids + eos) and target_lengths [B]; outputs: this model's.
         The attention term is normalised by target tokens, the CTC term by its labels (the
-        targets without eos). The first term's count is the number of target tokens.
+        targets without eos). The first term's count is the number of target tokens. With
+        guided_attention_weight > 0 a third term adds that weight times the attention mass
+        off the diagonal (models/losses.py: guided_attention_penalty), per target token.
         """
         attention_sum, num_tokens = sequence_cross_entropy(
             outputs["logits"], batch["labels"], batch["target_lengths"], label_smoothing
@@ -94,6 +106,14 @@ class Seq2Seq(keras.Model):
             )
             ctc_tokens = tf.cast(tf.reduce_sum(label_lengths), tf.float32)
             terms.append(LossTerm("ctc", self.ctc_weight, ctc_sum, ctc_tokens))
+        if self.guided_attention_weight > 0:
+            penalty, steps = guided_attention_penalty(
+                outputs["alignments"],
+                batch["target_lengths"],
+                outputs["memory_lengths"],
+                self.guided_attention_width,
+            )
+            terms.append(LossTerm("guided_attention", self.guided_attention_weight, penalty, steps))
         return terms
 
 
@@ -116,7 +136,16 @@ def build_model(model_config, input_vocab_size: int | None, target_vocab_size: i
     )
     ctc_weight = float(model_config.get("ctc_weight", 0.0))
     ctc_vocab_size = target_vocab_size if ctc_weight > 0 else 0
-    model = Seq2Seq(frontend, encoder, decoder, ctc_vocab_size, ctc_weight, name="seq2seq")
+    model = Seq2Seq(
+        frontend,
+        encoder,
+        decoder,
+        ctc_vocab_size,
+        ctc_weight,
+        guided_attention_weight=float(model_config.get("guided_attention_weight", 0.0)),
+        guided_attention_width=float(model_config.get("guided_attention_width", 0.2)),
+        name="seq2seq",
+    )
     model.build()
     frame_shape = list(frontend.batch_input_shape[2:])
     dummy = {

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from configs.common import translation_config
-from models.losses import sequence_cross_entropy
+from models.losses import guided_attention_penalty, sequence_cross_entropy
 from models.search import beam_search, greedy_search, max_decode_lengths
 from models.seq2seq import build_model
 
@@ -95,6 +95,50 @@ def test_label_smoothing_adds_uniform_term():
     smooth, _ = sequence_cross_entropy(logits, labels, np.array([1]), label_smoothing=0.2)
     log_probs = logits[0, 0] - np.log(np.exp(logits[0, 0]).sum())
     assert float(smooth) == pytest.approx(0.8 * float(plain) - 0.2 * log_probs.mean(), rel=1e-5)
+
+
+def test_guided_attention_penalty_known_answers():
+    steps, frames = 4, 8
+    diagonal = np.zeros((1, steps, frames), np.float32)
+    for n in range(steps):
+        diagonal[0, n, 2 * n : 2 * n + 2] = 0.5  # step n reads frames 2n and 2n+1
+    at_the_end = np.zeros((1, steps, frames), np.float32)
+    at_the_end[0, :, -1] = 1.0
+    lengths, num_frames = np.array([steps]), np.array([frames])
+    near, count = guided_attention_penalty(diagonal, lengths, num_frames, width=0.2)
+    far, _ = guided_attention_penalty(at_the_end, lengths, num_frames, width=0.2)
+    assert float(count) == steps
+    # Off by a quarter of a frame step: cost 1 - exp(-(1/16)^2 / 0.08) per unit of mass.
+    assert float(near) == pytest.approx(steps * (1 - np.exp(-((1 / 16) ** 2) / 0.08)), rel=1e-5)
+    distances = [(n + 0.5) / steps - 7.5 / frames for n in range(steps)]
+    assert float(far) == pytest.approx(sum(1 - np.exp(-(d**2) / 0.08) for d in distances))
+    # Padded steps and frames cost nothing: the same example padded gives the same sum.
+    padded = np.zeros((1, steps + 2, frames + 3), np.float32)
+    padded[0, :steps, :frames] = at_the_end[0]
+    padded[0, steps:, :] = 1.0
+    again, count = guided_attention_penalty(padded, lengths, num_frames, width=0.2)
+    assert float(again) == pytest.approx(float(far)) and float(count) == steps
+
+
+def test_guided_attention_is_a_loss_term_of_the_model():
+    batch = {
+        "inputs": tf.ones([2, 7], tf.int32),
+        "input_lengths": tf.constant([7, 4]),
+        "targets": tf.ones([2, 5], tf.int32),
+        "labels": tf.ones([2, 5], tf.int32),
+        "target_lengths": tf.constant([5, 3]),
+    }
+    plain = tiny_model()
+    assert [t.name for t in plain.loss_terms(batch, plain(batch))] == ["attention"]
+    guided = tiny_model(guided_attention_weight=0.5)
+    out = guided(batch)
+    terms = {t.name: t for t in guided.loss_terms(batch, out)}
+    assert terms["guided_attention"].weight == 0.5
+    expected, count = guided_attention_penalty(
+        out["alignments"], batch["target_lengths"], batch["input_lengths"], 0.2
+    )
+    assert float(terms["guided_attention"].total) == pytest.approx(float(expected))
+    assert float(terms["guided_attention"].count) == 8.0 and float(expected) > 0
 
 
 @pytest.mark.parametrize("attention,cell", [VARIANTS[0], VARIANTS[1], VARIANTS[4]])

@@ -29,16 +29,24 @@ def test_the_release_transcribes_a_video_by_name(face_video):
     assert len(words) == len(GRID_GRAMMAR)
     assert all(word in slot for word, slot in zip(words, GRID_GRAMMAR.values(), strict=True))
     plain = transcribe_video(face_video, "grid_s1", mode="ctc_greedy")
-    assert isinstance(plain["text"], str) and plain["crops"].shape[1:] == (50, 100, 3)
+    stored_shape = tuple(plain_info()["frame_shape"])
+    assert isinstance(plain["text"], str) and plain["crops"].shape[1:] == stored_shape
+
+
+def plain_info() -> dict:
+    from pipelines.serving.saved_model import read_export_info
+
+    return read_export_info("grid_s1", task="lipreading")
 
 
 def test_the_release_loads_without_project_code(tmp_path):
     export = RELEASES_DIR / "grid_s1" / "export"
+    height, width, channels = plain_info()["frame_shape"]
     script = f"""
         import json
         import numpy as np, tensorflow as tf
         model = tf.saved_model.load({str(export)!r})
-        frames = np.zeros((1, 75, 50, 100, 3), np.uint8)
+        frames = np.zeros((1, 75, {height}, {width}, {channels}), np.uint8)
         out = model.signatures["serving_default"](frames=frames, lengths=np.array([75], np.int32))
         print(json.dumps({{"signatures": sorted(model.signatures), "text": str(out["text"][0])}}))
         """
