@@ -4,6 +4,7 @@ The blank is id 0, the pad id: padding never appears inside a label sequence, so
 target vocabulary serves both the attention decoder and the CTC head.
 """
 
+import numpy as np
 import tensorflow as tf
 
 BLANK_ID = 0
@@ -44,6 +45,32 @@ def _logaddexp(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     return tf.reduce_logsumexp(tf.stack([a, b]), axis=0)
 
 
+def frames_to_finish(transitions: np.ndarray, final_states: np.ndarray) -> np.ndarray:
+    """Fewest CTC frames that take each grammar state to a final state: int32 [Q].
+
+    Each label costs a frame; a label equal to the one that entered the state (where one
+    label enters it) costs a blank frame more, as CTC needs a blank between repeats. States
+    that cannot finish get a large number. Computed once, outside the graph, from the data.
+    """
+    transitions = np.asarray(transitions)
+    num_states, vocab_size = transitions.shape
+    unreachable = np.iinfo(np.int32).max // 4
+    entering = np.full(num_states, -1)
+    for label in range(vocab_size):
+        targets = transitions[:, label]
+        for target in targets[targets >= 0]:
+            entering[target] = label if entering[target] in (-1, label) else -2
+    cost = 1 + (np.arange(vocab_size)[None, :] == entering[:, None]).astype(np.int64)
+    need = np.where(np.asarray(final_states, bool), 0, unreachable).astype(np.int64)
+    for _ in range(num_states):
+        through = np.where(transitions >= 0, cost + need[np.maximum(transitions, 0)], unreachable)
+        updated = np.minimum(need, through.min(axis=1))
+        if np.array_equal(updated, need):
+            break
+        need = updated
+    return np.minimum(need, unreachable).astype(np.int32)
+
+
 def ctc_prefix_beam_search(
     logits: tf.Tensor,
     lengths: tf.Tensor,
@@ -59,7 +86,10 @@ def ctc_prefix_beam_search(
     live prefix are merged into it, so every prefix is scored by the sum over its alignments.
     An optional grammar is a deterministic automaton given as data: `transitions` [Q, V]
     (next state, or -1 where label v is not allowed in state q; state 0 is the start) and
-    `final_states` bool [Q] (where a complete output may end).
+    `final_states` bool [Q] (where a complete output may end). Under a grammar given as
+    arrays, hypotheses that can no longer reach a final state in the frames left are pruned,
+    so the beam (even of width 1) ends on complete outputs whenever the clip is long enough
+    for one, however weak the model.
     Returns ids [B, L], lengths [B], scores [B] (log-probability of the labelling).
     """
     logits = tf.cast(logits, tf.float32)
@@ -74,6 +104,9 @@ def ctc_prefix_beam_search(
     if transitions is None:
         transitions = tf.zeros([1, vocab_size], tf.int32)
         final_states = tf.constant([True])
+    need = None
+    if isinstance(transitions, np.ndarray):
+        need = tf.constant(frames_to_finish(transitions, final_states))
     transitions = tf.cast(transitions, tf.int32)
 
     prefixes = tf.zeros([batch_size, k, length_cap], tf.int32)
@@ -98,6 +131,11 @@ def ctc_prefix_beam_search(
         allowed = tf.gather(transitions, states) >= 0  # [B, K, V]
         allowed &= (labels != BLANK_ID)[None, None, :]
         allowed &= (prefix_lengths < length_cap)[:, :, None] & alive[:, :, None]
+        if need is not None:
+            # Frames after this one; an output that cannot finish in them is dropped.
+            frames_left = (lengths - t - 1)[:, None, None]
+            next_states = tf.gather(transitions, states)  # [B, K, V]
+            allowed &= tf.gather(need, tf.maximum(next_states, 0)) <= frames_left
         extend = tf.where(allowed, extend, neg_inf)
 
         # child[b, p, j]: live prefix j equals live prefix p plus one label (last[j]).
@@ -116,6 +154,10 @@ def ctc_prefix_beam_search(
         taken = tf.matmul(tf.cast(child, tf.float32), last_one_hot) > 0
         extend = tf.where(taken, neg_inf, extend)
 
+        if need is not None:
+            can_finish = tf.gather(need, states) <= (lengths - t - 1)[:, None]
+            stay_blank = tf.where(can_finish, stay_blank, neg_inf)
+            stay_label = tf.where(can_finish, stay_label, neg_inf)
         stay_total = _logaddexp(stay_blank, stay_label)
         stay_total = tf.where(alive, stay_total, neg_inf)
         candidates = tf.concat([stay_total, tf.reshape(extend, [batch_size, -1])], axis=1)

@@ -160,6 +160,46 @@ def test_ctc_prefix_beam_search_respects_lengths_and_grammar():
         assert float(out["scores"][row]) == pytest.approx(np.log(best[0]), abs=1e-4)
 
 
+def test_frames_to_finish_counts_labels_and_blanks_between_repeats():
+    from models.ctc import frames_to_finish
+
+    # "1 2" or "3", as above, plus "1 1" (a repeat needs a blank frame between the labels).
+    transitions = np.full((4, 4), -1, np.int32)
+    transitions[0, 1], transitions[1, 2], transitions[0, 3], transitions[1, 1] = 1, 2, 2, 3
+    final_states = np.array([False, False, True, True])
+    assert frames_to_finish(transitions, final_states).tolist() == [1, 1, 0, 0]
+    only_repeat = transitions.copy()
+    only_repeat[1, 2] = only_repeat[0, 3] = -1
+    assert frames_to_finish(only_repeat, np.array([False, False, False, True]))[:2].tolist() == [
+        3,
+        2,
+    ]
+
+
+@pytest.mark.parametrize("beam_size", [1, 8])
+def test_constrained_ctc_search_returns_a_sentence_from_a_weak_model(beam_size):
+    from data_prep.characters import CharVocabulary, word_grammar_automaton
+    from data_prep.corpora.grid import GRID_GRAMMAR
+    from models.ctc import ctc_prefix_beam_search
+
+    vocabulary = CharVocabulary()
+    transitions, final_states = word_grammar_automaton(list(GRID_GRAMMAR.values()), vocabulary)
+    # An untrained model: blank almost everywhere, labels as noise.
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 75, vocabulary.size)).astype(np.float32)
+    logits[..., 0] += 8.0
+    lengths = np.array([75, 60, 36])
+    out = ctc_prefix_beam_search(
+        tf.constant(logits), tf.constant(lengths), beam_size, 64, transitions, final_states
+    )
+    for row in range(3):
+        ids = out["ids"][row, : int(out["lengths"][row])].numpy()
+        words = vocabulary.decode(ids).split(" ")
+        assert len(words) == len(GRID_GRAMMAR), words
+        assert all(w in slot for w, slot in zip(words, GRID_GRAMMAR.values(), strict=True))
+        assert np.isfinite(float(out["scores"][row]))
+
+
 def _ctc_model(vocab=6):
     config = translation_config().model
     config.embedding_dim = 8
