@@ -194,7 +194,12 @@ def mouth_crops(video_path, settings: LipreadingSettings | None = None) -> tuple
 
 
 def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> ClipResult:
-    """Prepares one clip; never raises for bad input (the result says why it was skipped)."""
+    """Prepares one clip; never raises for bad input (the result says why it was skipped).
+
+    A bug in the code (any other exception) is raised, not reported as a bad clip.
+    """
+    import cv2
+
     from data_prep.mouth import crop_mouths, roi_statistics
     from data_prep.video import VideoError, read_video
 
@@ -219,7 +224,7 @@ def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> Cl
         )
     except VideoError as error:
         return skip(error.reason, str(error))
-    except Exception as error:  # noqa: BLE001  any decoder failure is this clip's problem
+    except (cv2.error, OSError, EOFError) as error:  # the decoder or the file failed
         return skip("unreadable", f"{type(error).__name__}: {error}")
     result.fps = float(clip.fps)
     result.num_source_frames = int(clip.num_source_frames)

@@ -558,3 +558,26 @@ def test_mouth_centre_accuracy(prepared_records, truth):
 def test_mouth_box_iou(prepared_records, truth):
     _, ious = box_errors(prepared_records, truth)
     assert ious.mean() >= 0.6, f"mean IoU {ious.mean():.3f}"
+
+
+@pytest.mark.parametrize(
+    "failure,skipped",
+    [(OSError("Input/output error"), True), (TypeError("a bug in the code"), False)],
+)
+def test_decoder_failures_skip_the_clip_but_bugs_are_raised(
+    monkeypatch, tmp_path, failure, skipped
+):
+    from data_prep import video
+    from data_prep.corpora.transcripts import ClipSpec
+
+    def failing(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(video, "read_video", failing)
+    spec = ClipSpec("clip", tmp_path / "clip.mp4", "bin blue", "bin blue")
+    if skipped:
+        result = lipreading.process_clip(spec, "train", lipreading.LipreadingSettings())
+        assert result.skip_reason == "unreadable" and "Input/output error" in result.skip_detail
+    else:
+        with pytest.raises(TypeError, match="a bug in the code"):
+            lipreading.process_clip(spec, "train", lipreading.LipreadingSettings())
