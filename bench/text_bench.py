@@ -143,6 +143,13 @@ def python_loop_greedy(model, translator, sentences: list[str], batch_size: int)
     return outputs
 
 
+def _until_eos(ids: list[int], translator) -> str:
+    """Detokenised text of one greedy output, up to (without) its first eos."""
+    if translator.eos_id in ids:
+        ids = ids[: ids.index(translator.eos_id)]
+    return translator.detokenize(tf.ragged.constant([ids], dtype=tf.int32)).numpy()[0].decode()
+
+
 def bench_decoding(workdir: Path, config, num_sentences: int, batch_size: int) -> dict:
     """Sentences/s of the SavedModel (greedy, beam) and of the Python-loop reference."""
     prepared = Path(config.data.prepared_dir)
@@ -156,12 +163,14 @@ def bench_decoding(workdir: Path, config, num_sentences: int, batch_size: int) -
     export_model(workdir, export_dir)
     results = {"split": split, "num_sentences": len(sentences), "batch_size": batch_size}
     try:
+        texts = {}
         for mode in ("greedy", "beam"):
             translate = load_translate(export_dir, mode)
             translate_all(translate, sentences[:batch_size], batch_size)  # warm-up trace
             started = time.monotonic()
             out = translate_all(translate, sentences, batch_size)
             seconds = time.monotonic() - started
+            texts[mode] = list(out["text"])
             results[f"saved_model_{mode}_sentences_per_second"] = round(len(sentences) / seconds, 2)
             results[f"saved_model_{mode}_mean_words"] = round(
                 float(np.mean([len(t.split()) for t in out["text"]])), 2
@@ -170,8 +179,12 @@ def bench_decoding(workdir: Path, config, num_sentences: int, batch_size: int) -
         translator = task.translator(model)
         python_loop_greedy(model, translator, sentences[:batch_size], batch_size)
         started = time.monotonic()
-        python_loop_greedy(model, translator, sentences, batch_size)
+        loop_ids = python_loop_greedy(model, translator, sentences, batch_size)
         seconds = time.monotonic() - started
+        # Equal work: the reference decodes the same sentences to the same text.
+        loop_texts = [_until_eos(ids, translator) for ids in loop_ids]
+        same = sum(a == b for a, b in zip(loop_texts, texts["greedy"], strict=True))
+        results["python_loop_greedy_same_text_as_saved_model"] = round(same / len(sentences), 4)
         results["python_loop_greedy_sentences_per_second"] = round(len(sentences) / seconds, 2)
         results["speedup_saved_model_greedy_vs_python_loop"] = round(
             results["saved_model_greedy_sentences_per_second"]
