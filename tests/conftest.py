@@ -15,3 +15,21 @@ def shared_data():
     if not root.is_dir():
         pytest.skip(f"real corpora not found at {root} (set {DATA_DIR_ENV} to point at them)")
     return root
+
+
+_seconds_per_file: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Adds each test phase's time to its file, for the summary below."""
+    path = report.nodeid.split("::", 1)[0]
+    _seconds_per_file[path] = _seconds_per_file.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Seconds per test file (fixtures included), slowest first: slow tests stay visible."""
+    if not _seconds_per_file:
+        return
+    terminalreporter.write_sep("-", "seconds per test file")
+    for path, seconds in sorted(_seconds_per_file.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{seconds:8.1f}  {path}")
