@@ -50,6 +50,71 @@ def _poison_losses(monkeypatch, bad_calls):
     monkeypatch.setattr(seq2seq_module, "sequence_cross_entropy", poisoned)
 
 
+def _poison_gradients(monkeypatch, bad_calls):
+    """Keeps the loss finite but makes its gradient infinite on the given train-step calls."""
+    original = seq2seq_module.sequence_cross_entropy
+    calls = tf.Variable(0, dtype=tf.int64)
+    bad = tf.constant(sorted(bad_calls), tf.int64)
+
+    def poisoned(*args, **kwargs):
+        total, count = original(*args, **kwargs)
+        calls.assign_add(1)
+        hit = tf.reduce_any(tf.equal(bad, calls))
+
+        @tf.custom_gradient
+        def infinite_gradient(x):
+            def grad(upstream):
+                return tf.where(hit, tf.constant(math.inf, upstream.dtype), upstream)
+
+            return tf.identity(x), grad
+
+        return infinite_gradient(total), count
+
+    monkeypatch.setattr(seq2seq_module, "sequence_cross_entropy", poisoned)
+
+
+def _model_weights(path) -> dict:
+    return {
+        n: tf.train.load_variable(path, n)
+        for n, _ in tf.train.list_variables(path)
+        if n.startswith(("model/", "optimizer/_trainable_variables/"))
+    }
+
+
+def test_infinite_gradients_are_never_applied_in_float32(prepared, monkeypatch, tmp_path):
+    _poison_gradients(monkeypatch, [8])
+    config = tiny_config(prepared)
+    config.checkpoint_every = 1
+    with pytest.raises(NonFiniteLossError, match="at step 8"):
+        train(config, tmp_path / "run")
+    # The loss was finite; only the gradient was not, and the step stopped before applying it.
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-7")
+
+
+def test_mixed_precision_skips_an_overflowing_step_and_halves_the_scale(
+    prepared, monkeypatch, tmp_path
+):
+    _poison_gradients(monkeypatch, [8])
+    config = tiny_config(prepared)
+    config.mixed_precision = True
+    config.checkpoint_every, config.keep_checkpoints = 1, 20
+    summary = train(config, tmp_path / "run")
+    assert summary["final_step"] == 12  # an overflow is not an error in mixed precision
+    before, after, later = (str(tmp_path / "run" / "checkpoints" / f"ckpt-{i}") for i in (7, 8, 9))
+    scale = "loss_scale/.ATTRIBUTES/VARIABLE_VALUE"
+    assert tf.train.load_variable(before, scale) == 2.0**15
+    assert tf.train.load_variable(after, scale) == 2.0**14
+    weights_before, weights_after = _model_weights(before), _model_weights(after)
+    assert weights_before.keys() == weights_after.keys() and len(weights_before) > 10
+    for name, value in weights_before.items():
+        np.testing.assert_array_equal(value, weights_after[name], err_msg=name)
+    # The next good step updates the weights again.
+    assert any(
+        not np.array_equal(value, _model_weights(later)[name])
+        for name, value in weights_after.items()
+    )
+
+
 def test_nan_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     prepared, monkeypatch, tmp_path
 ):
@@ -198,7 +263,8 @@ def test_mixed_precision_trains_with_a_loss_scale(prepared, tmp_path):
     assert summary["final_step"] == 4
     assert keras.config.dtype_policy().name == "float32"  # restored after training
     path = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
-    assert tf.train.load_variable(path, "loss_scale/.ATTRIBUTES/VARIABLE_VALUE") >= 1.0
+    # No step overflowed: the scale is still the initial one (an overflow halves it, below).
+    assert tf.train.load_variable(path, "loss_scale/.ATTRIBUTES/VARIABLE_VALUE") == 2.0**15
     weights = [
         n
         for n, _ in tf.train.list_variables(path)
