@@ -185,6 +185,20 @@ def _batches(workdir):
     return order
 
 
+def test_seeded_runs_in_two_processes_have_identical_loss_curves(prepared, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    curves = []
+    for name in ("first", "second"):
+        workdir = tmp_path / name
+        extra = ["--config.deterministic=True", "--config.log_every=1"]
+        command = _cli(prepared, workdir, 8, extra)
+        subprocess.run(command, env=env, check=True, capture_output=True, timeout=600)
+        records = (workdir / "metrics.jsonl").read_text().split("\n")
+        curves.append([json.loads(x)["loss"] for x in records if x and '"loss"' in x])
+    assert len(curves[0]) == 8
+    assert curves[0] == curves[1]
+
+
 @pytest.mark.slow
 def test_sigkill_mid_epoch_resumes_step_and_data_order(prepared, tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
