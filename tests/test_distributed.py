@@ -15,7 +15,6 @@ from configs import demo_toy
 from data_prep.synthetic import toy_language
 from data_prep.translation import prepare_translation
 
-pytestmark = pytest.mark.slow
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 

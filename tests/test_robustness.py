@@ -199,7 +199,6 @@ def test_seeded_runs_in_two_processes_have_identical_loss_curves(prepared, tmp_p
     assert curves[0] == curves[1]
 
 
-@pytest.mark.slow
 def test_sigkill_mid_epoch_resumes_step_and_data_order(prepared, tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     steps = 60  # 600 pairs / 16 per batch: an epoch is about 40 batches
