@@ -250,7 +250,8 @@ def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> Cl
     return result
 
 
-def _worker_init() -> None:
+def worker_init() -> None:
+    """Initialises a preparation worker process: OpenCV on one thread (processes parallelise)."""
     import cv2
 
     cv2.setNumThreads(1)
@@ -377,12 +378,12 @@ class Progress:
 
 def _results(tasks, workers: int):
     if workers <= 1:
-        _worker_init()
+        worker_init()
         for task in tasks:
             yield _worker(task)
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_worker_init) as pool:
+    with context.Pool(workers, initializer=worker_init) as pool:
         yield from pool.imap(_worker, tasks, chunksize=1)
 
 

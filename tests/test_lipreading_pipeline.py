@@ -1,6 +1,7 @@
 """Synthetic talking faces: prepare -> train (tiny) -> export -> transcribe, every mode."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,6 +119,86 @@ def test_transcribe_cli_on_a_raw_video(trained, exported, tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "seconds" in completed.stdout
     assert png.stat().st_size > 0
+
+
+def test_transcribe_cli_on_many_videos_writes_json_lines_and_subtitles(trained, exported, tmp_path):
+    import shutil
+
+    root, _, _ = trained
+    videos = sorted((root / "raw" / "s1" / "video").iterdir())[:3]
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for video in videos[:2]:
+        shutil.copy(video, folder)
+    (folder / "broken.mp4").write_bytes(b"no video in here")
+    manifest = tmp_path / "more.txt"
+    manifest.write_text(f"{videos[2]}\n")
+    output = tmp_path / "out" / "transcripts.jsonl"
+    completed = run_lipseq(
+        "transcribe",
+        f"--inputs={folder},{manifest}",
+        f"--model={exported}",
+        "--mode=attention",
+        f"--output={output}",
+        "--subtitles=srt",
+        "--workers=2",
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    # Directory contents sorted by name, then the manifest's video; the broken one skipped.
+    assert [Path(r["video"]).name for r in records] == [
+        "broken.mp4",
+        videos[0].name,
+        videos[1].name,
+        videos[2].name,
+    ]
+    assert records[0]["skipped"] == "unreadable" and "text" not in records[0]
+    for record in records[1:]:
+        assert isinstance(record["text"], str) and 0 <= record["roi_confidence"]["min"] <= 1
+        duration = record["num_frames"] / record["fps"]
+        for word in record["words"] or []:
+            assert 0 <= word["start"] < word["end"] <= duration + 1e-6
+        if record["words"]:
+            srt = Path(record["subtitles"]).read_text()
+            assert srt.startswith("1\n00:00:") and " --> " in srt
+
+
+def test_word_times_and_subtitles_known_answers():
+    from pipelines.serving.batch import subtitles, word_times
+
+    alignment = np.zeros((6, 50), np.float32)  # "ab cd" + eos at 25 fps
+    alignment[0, 10] = alignment[1, 14] = alignment[2, 20] = 1.0
+    alignment[3, 30] = alignment[4, 34] = alignment[5, 49] = 1.0
+    words = word_times("ab cd", alignment, 25.0, 50)
+    assert words == [
+        {"word": "ab", "start": 0.4, "end": 0.6},
+        {"word": "cd", "start": 1.2, "end": 1.4},
+    ]
+    assert word_times("ab", np.zeros((0, 50)), 25.0, 50) is None
+    srt = subtitles(words, "srt", words_per_cue=1)
+    assert srt == "1\n00:00:00,400 --> 00:00:00,600\nab\n\n2\n00:00:01,200 --> 00:00:01,400\ncd\n"
+    vtt = subtitles(words, "vtt")
+    assert vtt == "WEBVTT\n\n00:00:00.400 --> 00:00:01.400\nab cd\n"
+
+
+def test_expand_inputs_reads_folders_globs_and_manifests(tmp_path):
+    from pipelines.serving.batch import NoVideosError, expand_inputs
+
+    (tmp_path / "a").mkdir()
+    for name in ("a/x.mp4", "a/y.MOV", "a/notes.txt", "z.mpg"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "list.csv").write_text("video,text\nz.mpg,hello\n")
+    (tmp_path / "list.jsonl").write_text('{"video": "a/x.mp4"}\n')
+    found = expand_inputs(
+        [str(tmp_path / "a"), str(tmp_path / "*.mpg"), str(tmp_path / "list.csv")]
+    )
+    assert found == [tmp_path / "a" / "x.mp4", tmp_path / "a" / "y.MOV", tmp_path / "z.mpg"]
+    assert expand_inputs([str(tmp_path / "list.jsonl")]) == [tmp_path / "a" / "x.mp4"]
+    with pytest.raises(NoVideosError, match="no video files"):
+        expand_inputs([str(tmp_path / "*.avi")])
+    (tmp_path / "bad.jsonl").write_text("not json\n")
+    with pytest.raises(NoVideosError, match="line 1"):
+        expand_inputs([str(tmp_path / "bad.jsonl")])
 
 
 def test_evaluate_reports_wer_and_cer_for_every_mode(trained, exported, tmp_path):

@@ -1,10 +1,14 @@
-"""lipseq transcribe --video=F --model=D: lip-read a raw face video with a lip-reading export.
+"""lipseq transcribe --model=D --video=F | --inputs=...: lip-read raw face videos.
 
-Prints the text and the seconds of each stage. The video is prepared exactly as the training
-data was: the export's stored config rebuilds the face detector, tracker and crop.
+One video: prints the text and the seconds of each stage. Many (--inputs: files, globs,
+directories, manifests): loads the model once, prepares in worker processes while the model
+runs, shows progress and writes JSON Lines (text, score, word times, ROI confidence, or the
+skip reason) and, with --subtitles, an SRT or WebVTT file per video. Videos are prepared
+exactly as the training data was: the export's stored config rebuilds face detector, tracker
+and crop.
 """
 
-from absl import flags
+from absl import app, flags
 
 from pipelines.cli.common import no_arguments
 from pipelines.plots import plot_alignment_over_frames
@@ -29,11 +33,40 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     flags.DEFINE_string(
         "alignment_png", None, "Draw the attention map over the frames here.", **define
     )
-    flags.mark_flags_as_required(["video", "model"], flag_values=flag_values)
+    flags.DEFINE_list(
+        "inputs",
+        None,
+        "Many videos: files, globs, directories or manifests (.txt, .csv/.jsonl 'video').",
+        **define,
+    )
+    flags.DEFINE_string(
+        "output", "transcripts.jsonl", "With --inputs: the JSON Lines file.", **define
+    )
+    flags.DEFINE_enum(
+        "subtitles", None, ["srt", "vtt"], "With --inputs: a subtitle file per video.", **define
+    )
+    flags.DEFINE_integer("workers", 2, "With --inputs: preparation processes.", **define)
+    flags.mark_flags_as_required(["model"], flag_values=flag_values)
 
 
 def main(argv: list[str]) -> None:
     no_arguments(argv)
+    if bool(FLAGS.video) == bool(FLAGS.inputs):
+        raise app.UsageError("give exactly one of --video or --inputs")
+    if FLAGS.inputs:
+        from pipelines.serving.batch import transcribe_many
+
+        summary = transcribe_many(
+            FLAGS.inputs,
+            FLAGS.model,
+            FLAGS.output,
+            mode=FLAGS.mode,
+            grammar=FLAGS.grammar,
+            workers=FLAGS.workers,
+            subtitle_format=FLAGS.subtitles,
+        )
+        print(summary)
+        return
     result = transcribe_video(FLAGS.video, FLAGS.model, FLAGS.mode, FLAGS.grammar)
     print(result["text"])
     print(f"score {result['score']:.3f}; seconds {result['seconds']}")

@@ -1,0 +1,228 @@
+"""Batch transcription: many raw videos, one model load, preparation overlapped with the model.
+
+    results = transcribe_many(videos, export_dir, output="out.jsonl", subtitles="srt")
+
+Worker processes prepare the videos (decode, face, mouth crops) while the main process runs
+the model on the ones already prepared, in order. Each video gives one JSON line: text, score,
+words with start and end seconds (from the attention alignment), ROI confidence, or the reason
+it was skipped. The JSON Lines file and each subtitle file appear whole or not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import multiprocessing
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from data_prep.atomic import write_text_atomic
+from data_prep.errors import LipseqError
+
+VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+SUBTITLE_FORMATS = ("srt", "vtt")
+
+
+class NoVideosError(LipseqError, ValueError):
+    """The inputs named no video file."""
+
+
+def expand_inputs(items: Iterable[str]) -> list[Path]:
+    """Video paths from files, globs, directories (searched recursively) and manifests.
+
+    A manifest is a .txt file with one video path a line, or a .csv/.jsonl file with a
+    `video` column; relative paths are taken from the manifest's folder. Order is kept and
+    repeats are dropped.
+    """
+    videos: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if any(ch in item for ch in "*?["):
+            videos += [Path(p) for p in sorted(glob.glob(item, recursive=True))]
+        elif path.is_dir():
+            videos += sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+        elif path.suffix.lower() in (".txt", ".csv", ".jsonl"):
+            videos += _manifest_videos(path)
+        else:
+            videos.append(path)  # a missing file is reported as that video's skip reason
+    unique = list(dict.fromkeys(videos))
+    if not unique:
+        raise NoVideosError(f"no video files in {', '.join(items) or 'the inputs'}")
+    return unique
+
+
+def _manifest_videos(path: Path) -> list[Path]:
+    if not path.is_file():
+        raise NoVideosError(f"{path}: no such manifest file")
+    lines = path.read_text().splitlines()
+    if path.suffix.lower() == ".txt":
+        names = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    elif path.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(lines))
+        if rows and "video" not in rows[0]:
+            raise NoVideosError(f"{path}: a CSV manifest needs a 'video' column")
+        names = [row["video"] for row in rows]
+    else:
+        names = []
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    names.append(json.loads(line)["video"])
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise NoVideosError(
+                        f'{path}: line {number} is not a JSON object with a "video" key'
+                    ) from None
+    return [p if p.is_absolute() else path.parent / p for p in map(Path, names)]
+
+
+def word_times(text: str, alignment: np.ndarray, fps: float, num_frames: int) -> list[dict] | None:
+    """Each word's start and end (seconds) from attention weights [output steps, frames].
+
+    A character is placed at the frame its attention weights centre on (their mean); a word
+    spans its characters' frames, one frame wide at least. None without weights (CTC modes).
+    """
+    if not len(alignment) or not text:
+        return None
+    frames = np.arange(alignment.shape[1], dtype=np.float64)
+    words, step = [], 0
+    for word in text.split(" "):
+        centres = []
+        for _ in word:
+            if step < len(alignment):
+                weights = alignment[step].astype(np.float64)
+                centres.append(float(weights @ frames / max(weights.sum(), 1e-9)))
+            step += 1
+        step += 1  # the space
+        if word and centres:
+            start, end = min(centres), min(max(centres) + 1.0, float(num_frames))
+            words.append({"word": word, "start": round(start / fps, 3), "end": round(end / fps, 3)})
+    return words
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    millis = int(round(seconds * 1000))
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}{separator}{rest % 1000:03d}"
+
+
+def subtitles(words: list[dict], kind: str, words_per_cue: int = 7) -> str:
+    """SRT or WebVTT text: cues of up to `words_per_cue` words at their spoken times."""
+    if kind not in SUBTITLE_FORMATS:
+        raise ValueError(f"unknown subtitle format {kind!r}; known: {', '.join(SUBTITLE_FORMATS)}")
+    separator = "," if kind == "srt" else "."
+    blocks = ["WEBVTT\n"] if kind == "vtt" else []
+    for number, first in enumerate(range(0, len(words), words_per_cue), 1):
+        cue = words[first : first + words_per_cue]
+        start = _timestamp(cue[0]["start"], separator)
+        end = _timestamp(cue[-1]["end"], separator)
+        text = " ".join(w["word"] for w in cue)
+        blocks.append(
+            f"{number}\n{start} --> {end}\n{text}\n"
+            if kind == "srt"
+            else f"{start} --> {end}\n{text}\n"
+        )
+    return "\n".join(blocks)
+
+
+def _prepare(task: tuple[str, dict]) -> dict:
+    """Worker: one video -> crops and ROI confidence, or the reason it cannot be prepared."""
+    from data_prep.lipreading import ClipSkipped, LipreadingSettings, mouth_crops
+
+    path, settings = task
+    started = time.monotonic()
+    try:
+        crops, track, clip = mouth_crops(path, LipreadingSettings(**settings))
+    except ClipSkipped as skipped:
+        return {"video": path, "skipped": skipped.reason, "detail": skipped.detail}
+    return {
+        "video": path,
+        "crops": crops,
+        "fps": float(clip.fps),
+        "roi_confidence": track.confidence.astype(np.float32),
+        "prepare_seconds": time.monotonic() - started,
+    }
+
+
+def _prepared(videos: list[Path], settings: dict, workers: int) -> Iterator[dict]:
+    tasks = [(str(v), settings) for v in videos]
+    if workers <= 1:
+        yield from map(_prepare, tasks)
+        return
+    from data_prep.lipreading import worker_init
+
+    # spawn: workers never inherit TensorFlow's threads from this process.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=worker_init) as pool:
+        yield from pool.imap(_prepare, tasks)
+
+
+def transcribe_many(
+    inputs: Iterable[str],
+    export_dir: str | Path,
+    output: str | Path,
+    *,
+    mode: str | None = None,
+    grammar: bool = False,
+    workers: int = 1,
+    subtitle_format: str | None = None,
+) -> dict:
+    """Transcribes every video named by `inputs`; writes JSON Lines (and subtitles); summary."""
+    from tqdm import tqdm
+
+    from pipelines.serving.transcriber import VideoTranscriber
+
+    if subtitle_format and subtitle_format not in SUBTITLE_FORMATS:
+        raise ValueError(f"unknown subtitle format {subtitle_format!r}")
+    videos = expand_inputs(inputs)
+    transcriber = VideoTranscriber(export_dir, mode, grammar)
+    settings = transcriber.settings.to_dict()
+    output = Path(output)
+    lines, skipped, started = [], 0, time.monotonic()
+    bar = tqdm(total=len(videos), unit="video", dynamic_ncols=True, mininterval=1.0)
+    for prepared in _prepared(videos, settings, workers):
+        record = {"video": prepared["video"]}
+        if "skipped" in prepared:
+            record.update(skipped=prepared["skipped"], detail=prepared["detail"])
+            skipped += 1
+        else:
+            crops = prepared["crops"]
+            out = transcriber(crops[None], np.array([len(crops)], np.int32))
+            text = out["text"].numpy()[0].decode()
+            alignment = out["alignments"].numpy()[0][:, : len(crops)]
+            words = word_times(text, alignment, prepared["fps"], len(crops))
+            confidence = prepared["roi_confidence"]
+            record.update(
+                text=text,
+                score=round(float(out["scores"].numpy()[0]), 4),
+                words=words,
+                num_frames=len(crops),
+                fps=prepared["fps"],
+                roi_confidence={
+                    "mean": round(float(np.nanmean(confidence)), 3),
+                    "min": round(float(np.nanmin(confidence)), 3),
+                },
+            )
+            if subtitle_format and words:
+                path = output.parent / f"{Path(prepared['video']).stem}.{subtitle_format}"
+                write_text_atomic(path, subtitles(words, subtitle_format))
+                record["subtitles"] = str(path)
+        lines.append(json.dumps(record))
+        bar.set_postfix(skipped=skipped, refresh=False)
+        bar.update(1)
+    bar.close()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(output, "\n".join(lines) + "\n")
+    seconds = time.monotonic() - started
+    return {
+        "videos": len(videos),
+        "transcribed": len(videos) - skipped,
+        "skipped": skipped,
+        "seconds": round(seconds, 2),
+        "videos_per_second": round(len(videos) / max(seconds, 1e-9), 2),
+        "output": str(output),
+    }
