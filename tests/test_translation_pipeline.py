@@ -206,18 +206,43 @@ def test_exported_model_takes_arbitrary_bytes(loaded_export, sources):
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.binary(max_size=80), min_size=1, max_size=6))
-def test_text_reader_turns_arbitrary_bytes_into_text_or_a_named_error(tmp_path_factory, lines):
-    from data_prep.corpora.text import CorpusError, normalize_text, read_parallel
+def test_text_reader_turns_arbitrary_bytes_into_its_lines_or_a_named_error(tmp_path_factory, lines):
+    from data_prep.corpora.text import CorpusError, read_parallel
 
     root = tmp_path_factory.mktemp("bytes")
-    body = b"\n".join(line.replace(b"\n", b" ").replace(b"\r", b" ") for line in lines) + b"\n"
-    (root / "a.src").write_bytes(body)
-    (root / "a.tgt").write_bytes(body)
-    try:
-        pairs = list(read_parallel(root / "a.src", root / "a.tgt"))
-    except CorpusError as error:
-        assert "a.src" in str(error) or "a.tgt" in str(error)
+    lines = [line.replace(b"\n", b" ").replace(b"\r", b" ") for line in lines]
+    (root / "a.src").write_bytes(b"\n".join(lines) + b"\n")
+    (root / "a.tgt").write_bytes(b"\n".join(reversed(lines)) + b"\n")
+
+    def decodes(line: bytes) -> bool:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+    # Pairs are read in step: source line n, then target line n.
+    first_bad = next(
+        (
+            (name, number)
+            for number, pair in enumerate(zip(lines, reversed(lines), strict=True), 1)
+            for name, line in zip(("a.src", "a.tgt"), pair, strict=True)
+            if not decodes(line)
+        ),
+        None,
+    )
+    if first_bad is not None:
+        # The first undecodable line is named with its file and number.
+        name, number = first_bad
+        with pytest.raises(CorpusError, match=rf"{name}: line {number} is not valid UTF-8"):
+            list(read_parallel(root / "a.src", root / "a.tgt"))
         return
-    for _, source, target in pairs:
-        for text in (normalize_text(source), normalize_text(target)):
-            assert text == text.strip() and "  " not in text and "\n" not in text
+    pairs = list(read_parallel(root / "a.src", root / "a.tgt"))
+    expected = [line.decode("utf-8") for line in lines]
+    expected[0] = expected[0].removeprefix("\ufeff")
+    assert [index for index, _, _ in pairs] == list(range(len(lines)))
+    assert [source for _, source, _ in pairs] == expected
+    # The target file holds the same lines in reverse order, read back exactly.
+    targets = [line.decode("utf-8") for line in reversed(lines)]
+    targets[0] = targets[0].removeprefix("\ufeff")
+    assert [target for _, _, target in pairs] == targets
