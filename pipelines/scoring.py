@@ -89,8 +89,9 @@ def attention_in_words(
     """Share (%) of a character's attention inside the frames where its word is spoken.
 
     alignment [output steps, T]: step i emitted character i of `hypothesis`; word_spans:
-    (first, last) frame of each reference word. Characters of the k-th hypothesis word count
-    against the k-th span widened by `margin` frames; spaces are not counted. None when the
+    (start, end) frames of each reference word, end exclusive (the record's word timings).
+    Characters of the k-th hypothesis word count against the k-th span widened by `margin`
+    frames on each side; spaces are not counted. None when the
     hypothesis has a different number of words (no character-to-word assignment) or no
     attention weights (CTC modes).
     """
@@ -99,8 +100,8 @@ def attention_in_words(
         return None
     inside = total = 0.0
     step = 0
-    for word, (first, last) in zip(words, word_spans, strict=True):
-        lo, hi = max(0, first - margin), last + margin + 1
+    for word, (start, end) in zip(words, word_spans, strict=True):
+        lo, hi = max(0, start - margin), end + margin
         for _ in word:
             if step >= len(alignment):
                 break

@@ -237,7 +237,7 @@ def test_evaluate_reports_wer_and_cer_for_every_mode(trained, exported, tmp_path
 def test_attention_in_words_known_answers():
     from pipelines.scoring import attention_in_words
 
-    spans = [(0, 1), (6, 7)]  # "ab" spoken at frames 0-1, "c" at frames 6-7 of 10
+    spans = [(0, 2), (6, 8)]  # "ab" spoken at frames 0-1, "c" at frames 6-7 of 10
     on_words = np.zeros((5, 10), np.float32)  # steps: a, b, space, c, eos
     on_words[0, 0] = on_words[1, 1] = on_words[2, 4] = on_words[3, 7] = on_words[4, 9] = 1.0
     assert attention_in_words(on_words, "ab c", spans, margin=0) == pytest.approx(100.0)

@@ -269,8 +269,8 @@ def prepared_clip_batches(files: list[str], batch_size: int, limit: int = 0) -> 
 
 
 def read_prepared_clips(prepared_dir: str | Path, split: str, limit: int = 0) -> list[dict]:
-    """id, text, uint8 frames [T, H, W, C] and word_spans (first, last frame of each word;
-    empty without timings) of every clip of a prepared lip-reading split."""
+    """id, text, uint8 frames [T, H, W, C] and word_spans ((start, end) frames of each word,
+    end exclusive; empty without timings) of every clip of a prepared lip-reading split."""
     manifest = read_manifest(prepared_dir, LipreadingTask.name)
     clips = []
     for raw in tf.data.TFRecordDataset(split_files(prepared_dir, manifest, split)):
