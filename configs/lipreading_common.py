@@ -26,6 +26,7 @@ def lipreading_config() -> ml_collections.ConfigDict:
     data.max_clips = 0  # only the first N clips by id (0: all)
     data.strict = False  # stop at the first bad clip instead of skipping it
     data.keep_out_of_set = False  # drop unknown transcript characters instead of the clip
+    data.audio = False  # also store each clip's audio track (16 kHz mono), for audio tasks
     # Input pipeline and augmentation.
     data.crop_size = ()  # () keeps the stored crop; (88, 88) for the gray96 preset
     data.flip = True

@@ -65,6 +65,7 @@ class LipreadingSettings:
     strict: bool = False  # raise on the first bad clip instead of skipping it
     keep_out_of_set: bool = False  # True: drop unknown characters and keep the clip
     clips_per_shard: int = 64
+    audio: bool = False  # also store each clip's audio track (16 kHz mono int16, aligned)
 
     def __post_init__(self) -> None:
         from data_prep.faces import DETECTORS
@@ -113,6 +114,9 @@ class ClipResult:
     warnings: list[str] = dataclasses.field(default_factory=list)
     words: list = dataclasses.field(default_factory=list)
     num_source_frames: int = 0
+    audio: np.ndarray | None = None  # int16 [S], sample 0 at frame 0
+    audio_drift: float | None = None  # seconds the track ran past the video (negative: short)
+    audio_problem: str | None = None  # why a clip kept for video has no audio (AUDIO_PROBLEMS)
 
     @property
     def num_frames(self) -> int:
@@ -242,12 +246,28 @@ def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> Cl
     result.roi_boxes = track.mouth_boxes.astype(np.float32)
     result.roi_confidence = track.confidence.astype(np.float32)
     result.roi_stats = roi_statistics(track)
+    if settings.audio:
+        _add_audio(result, spec, clip)
     scale = settings.target_fps / clip.source_fps if clip.source_fps else 1.0
     result.words = [
         (int(round(start * scale)), int(round(end * scale)), word)
         for start, end, word in (spec.words or [])
     ]
     return result
+
+
+def _add_audio(result: ClipResult, spec: ClipSpec, clip) -> None:
+    """Stores the clip's audio aligned to its frames; a clip without usable audio keeps its
+    video and is flagged with the reason (audio tasks skip it)."""
+    from data_prep.audio import SAMPLE_RATE, AudioError, align_to_video, read_audio
+
+    try:
+        track = read_audio(spec.video_path, SAMPLE_RATE)
+    except AudioError as error:
+        result.audio_problem = error.reason
+        result.warnings.append(f"{error.reason}:{error.detail}")
+        return
+    result.audio, result.audio_drift = align_to_video(track, len(clip.frames), clip.fps)
 
 
 def worker_init() -> None:
@@ -275,6 +295,7 @@ def clip_example(result: ClipResult) -> dict[str, Any]:
         roi_boxes=result.roi_boxes,
         roi_confidence=result.roi_confidence,
         words=result.words,
+        audio=result.audio,
     )
 
 
@@ -393,7 +414,23 @@ def _clip_entry(result: ClipResult) -> dict:
         entry["roi"] = result.roi_stats
     if result.warnings:
         entry["warnings"] = result.warnings
+    if result.audio is not None:
+        entry["audio"] = {"samples": int(len(result.audio)), "drift_seconds": result.audio_drift}
+    elif result.audio_problem:
+        entry["audio_problem"] = result.audio_problem
     return entry
+
+
+def _audio_sums(kept: list[ClipResult]) -> dict[str, Any] | None:
+    """Sums of samples / 32768 and of their squares over the clips that have audio."""
+    tracks = [r.audio.astype(np.float64) / 32768.0 for r in kept if r.audio is not None]
+    if not tracks:
+        return None
+    return {
+        "sum": [float(sum(t.sum() for t in tracks))],
+        "sum_squares": [float(sum((t * t).sum() for t in tracks))],
+        "count": int(sum(len(t) for t in tracks)),
+    }
 
 
 def _pixel_sums(crops: np.ndarray) -> dict[str, Any]:
@@ -515,6 +552,7 @@ def _write_shard(output_dir: Path, shard: _Shard, results: list[ClipResult]) -> 
             if r.skip_reason
         ],
         "pixel_sums": _add_sums(sums),
+        "audio_sums": _audio_sums(kept),
         "shape": list(kept[0].crops.shape[1:]) if kept else None,
     }
     write_json_atomic(_sidecar(output_dir, shard), info)
@@ -523,7 +561,7 @@ def _write_shard(output_dir: Path, shard: _Shard, results: list[ClipResult]) -> 
 
 def _manifest(output_dir, shards, sidecars, settings, dataset_name, timing) -> dict:
     splits: dict[str, dict] = {}
-    train_sums = []
+    train_sums, train_audio_sums = [], []
     shape = None
     for shard in shards:
         info = sidecars[shard.name]
@@ -549,6 +587,8 @@ def _manifest(output_dir, shards, sidecars, settings, dataset_name, timing) -> d
         shape = shape or info["shape"]
         if shard.split == "train" and info["pixel_sums"]:
             train_sums.append(info["pixel_sums"])
+        if shard.split == "train" and info.get("audio_sums"):
+            train_audio_sums.append(info["audio_sums"])
     normalisation = None
     totals = _add_sums(train_sums)
     if totals is not None:
@@ -562,6 +602,7 @@ def _manifest(output_dir, shards, sidecars, settings, dataset_name, timing) -> d
             "scale": "pixel / 255",
             "computed_on": "train",
         }
+    audio = _audio_summary(splits, _add_sums(train_audio_sums)) if settings.audio else None
     skipped_reasons: dict[str, int] = {}
     for entry in splits.values():
         for item in entry["skipped"]:
@@ -575,11 +616,51 @@ def _manifest(output_dir, shards, sidecars, settings, dataset_name, timing) -> d
         "frame_encoding": "raw_uint8",
         "frame_shape": shape,
         "normalisation": normalisation,
+        "audio": audio,
         "skipped_by_reason": skipped_reasons,
         "timing": timing,
         "splits": splits,
         "record_format": "data_prep/records.py (clip record)",
     }
+
+
+def _audio_summary(splits: dict, train_sums: dict | None) -> dict:
+    """Audio statistics of the kept clips: how many have it, why the others do not, the drift
+    between audio and video, and the training split's sample mean and deviation."""
+    from data_prep.audio import SAMPLE_RATE
+
+    clips = [clip for entry in splits.values() for clip in entry["clips"]]
+    drifts = np.array([c["audio"]["drift_seconds"] for c in clips if "audio" in c], np.float64)
+    problems: dict[str, int] = {}
+    for clip in clips:
+        if "audio_problem" in clip:
+            problems[clip["audio_problem"]] = problems.get(clip["audio_problem"], 0) + 1
+    summary = {
+        "sample_rate": SAMPLE_RATE,
+        "sample_format": "int16 mono, sample 0 at frame 0, num_frames / fps seconds",
+        "clips_with_audio": int(len(drifts)),
+        "clips_without_audio": problems,
+        "drift_seconds": (
+            {
+                "mean": round(float(drifts.mean()), 4),
+                "mean_abs": round(float(np.abs(drifts).mean()), 4),
+                "max_abs": round(float(np.abs(drifts).max()), 4),
+            }
+            if len(drifts)
+            else None
+        ),
+        "normalisation": None,
+    }
+    if train_sums:
+        mean = train_sums["sum"][0] / train_sums["count"]
+        variance = train_sums["sum_squares"][0] / train_sums["count"] - mean**2
+        summary["normalisation"] = {
+            "mean": round(mean, 8),
+            "std": round(float(np.sqrt(max(variance, 1e-12))), 8),
+            "scale": "sample / 32768",
+            "computed_on": "train",
+        }
+    return summary
 
 
 VIDEO_DATASETS = ("grid", "lrs", "manifest")

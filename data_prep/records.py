@@ -231,6 +231,9 @@ CLIP_FEATURES = {
     "words": tf.io.VarLenFeature(tf.string),
     "word_start": tf.io.VarLenFeature(tf.int64),
     "word_end": tf.io.VarLenFeature(tf.int64),
+    # Empty without an audio track; int16 mono at sample_rate, sample 0 at frame 0.
+    "audio": tf.io.FixedLenFeature([], tf.string, default_value=b""),
+    "sample_rate": tf.io.FixedLenFeature([], tf.int64, default_value=0),
 }
 
 
@@ -244,8 +247,11 @@ def clip_example(
     roi_boxes: np.ndarray | None = None,
     roi_confidence: np.ndarray | None = None,
     words: Iterable[tuple[int, int, str]] = (),
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
 ) -> dict[str, tf.train.Feature]:
-    """The features of one clip record; frames uint8 [T, H, W, C], words (start, end, word)."""
+    """The features of one clip record; frames uint8 [T, H, W, C], words (start, end, word),
+    audio int16 [S] aligned to the frames (None: the clip has no audio track)."""
     frames = np.ascontiguousarray(frames, np.uint8)
     words = list(words)
     boxes = np.zeros((0, 4), np.float32) if roi_boxes is None else np.asarray(roi_boxes)
@@ -265,12 +271,17 @@ def clip_example(
         "words": bytes_feature([w for _, _, w in words]),
         "word_start": int64_feature([s for s, _, _ in words]),
         "word_end": int64_feature([e for _, e, _ in words]),
+        "audio": bytes_feature(
+            b"" if audio is None else np.ascontiguousarray(audio, "<i2").tobytes()
+        ),
+        "sample_rate": int64_feature(0 if audio is None else sample_rate),
     }
 
 
 def parse_clip(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     """One clip record -> id, text, speaker, fps, frames uint8 [T, H, W, C], roi_boxes [T, 4],
-    roi_confidence [T], words [W], word_start / word_end int32 [W] (unbatched)."""
+    roi_confidence [T], words [W], word_start / word_end int32 [W], audio int16 [S] (empty
+    without a track) and sample_rate (0 without) (unbatched)."""
     example = tf.io.parse_single_example(serialized, CLIP_FEATURES)
     shape = tf.cast(
         tf.stack([example["num_frames"], example["height"], example["width"], example["channels"]]),
@@ -288,6 +299,8 @@ def parse_clip(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         "words": tf.sparse.to_dense(example["words"]),
         "word_start": tf.cast(tf.sparse.to_dense(example["word_start"]), tf.int32),
         "word_end": tf.cast(tf.sparse.to_dense(example["word_end"]), tf.int32),
+        "audio": tf.io.decode_raw(example["audio"], tf.int16, little_endian=True),
+        "sample_rate": tf.cast(example["sample_rate"], tf.int32),
     }
 
 

@@ -141,3 +141,28 @@ def test_original_mpeg1_files_prepare(shared_data, tmp_path):
     crops = crops_by_id(output_dir)
     verdicts = [lips_present(c) for clip in crops.values() for c in clip]
     assert np.mean(verdicts) >= 0.97
+
+
+def test_grid_audio_tracks_are_stored_aligned(shared_data, tmp_path):
+    """H.264/AAC re-encodes and MPEG-1/MP2 originals: 16 kHz tracks covering the frames."""
+    root = tmp_path / "grid"
+    (root / "s1" / "video").mkdir(parents=True)
+    (root / "s1" / "align").mkdir(parents=True)
+    source = shared_data / "grid" / "s1"
+    originals = sorted((shared_data / "grid" / "original_mpg").glob("*.mpg"))[:2]
+    names = [p.stem for p in originals] + ["bbaf3s", "swwv6n"]
+    for name in names:
+        original = shared_data / "grid" / "original_mpg" / f"{name}.mpg"
+        video = original if original.is_file() else source / "video" / f"{name}.mp4"
+        (root / "s1" / "video" / video.name).symlink_to(video)
+        (root / "s1" / "align" / f"{name}.align").symlink_to(source / "align" / f"{name}.align")
+    manifest = prepare_lipreading(
+        corpus_clips("grid", root), tmp_path / "prepared", LipreadingSettings(audio=True)
+    )
+    kept = kept_clips(manifest)
+    assert sorted(kept) == sorted(names)
+    assert manifest["audio"]["clips_with_audio"] == len(names)
+    for clip in kept.values():
+        assert clip["audio"]["samples"] == round(clip["num_frames"] / 25 * 16000)
+        assert abs(clip["audio"]["drift_seconds"]) < 0.1, clip["id"]
+    assert manifest["audio"]["drift_seconds"]["max_abs"] < 0.1

@@ -581,3 +581,50 @@ def test_decoder_failures_skip_the_clip_but_bugs_are_raised(
     else:
         with pytest.raises(TypeError, match="a bug in the code"):
             lipreading.process_clip(spec, "train", lipreading.LipreadingSettings())
+
+
+def test_audio_is_stored_aligned_and_clips_without_it_keep_their_video(corpus, tmp_path):
+    import wave
+
+    from data_prep.records import parse_clip
+
+    # A copy of the corpus where one clip has a WAV track beside its video (1 kHz tone, a
+    # second longer than the video) and the others have no audio at all.
+    root = tmp_path / "corpus"
+    shutil.copytree(corpus, root)
+    videos = sorted((root / "s1" / "video").glob("*.mp4"))
+    with_sound = videos[0]
+    frames = cv2.VideoCapture(str(with_sound)).get(cv2.CAP_PROP_FRAME_COUNT)
+    seconds = frames / 25.0 + 1.0
+    t = np.arange(int(seconds * 8000)) / 8000
+    tone = (10000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
+    with wave.open(str(with_sound.with_suffix(".wav")), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(tone.tobytes())
+    output_dir = tmp_path / "prepared"
+    manifest = prepare(root, output_dir, audio=True, clips_per_shard=8)
+    clips = all_clips(manifest)
+    assert set(clips) == {v.stem for v in videos}  # every clip kept for video
+    assert clips[with_sound.stem]["audio"]["drift_seconds"] == pytest.approx(1.0, abs=0.02)
+    for video in videos[1:]:
+        assert clips[video.stem]["audio_problem"] == "no_audio"
+    audio = manifest["audio"]
+    assert audio["clips_with_audio"] == 1 and audio["clips_without_audio"] == {
+        "no_audio": len(videos) - 1
+    }
+    parsed = {}
+    for path in shard_files(output_dir):
+        for raw in tf.data.TFRecordDataset(str(path)):
+            clip = parse_clip(raw)
+            parsed[clip["id"].numpy().decode()] = clip
+    sound = parsed[with_sound.stem]
+    num_frames = int(sound["frames"].shape[0])
+    assert int(sound["sample_rate"]) == 16000
+    assert sound["audio"].shape == (round(num_frames / 25.0 * 16000),)
+    samples = sound["audio"].numpy().astype(np.float64)
+    peak = np.fft.rfftfreq(len(samples), 1 / 16000)[np.argmax(np.abs(np.fft.rfft(samples)))]
+    assert abs(peak - 1000.0) < 5.0
+    assert parsed[videos[1].stem]["audio"].shape == (0,)
+    assert int(parsed[videos[1].stem]["sample_rate"]) == 0
