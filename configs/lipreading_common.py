@@ -46,6 +46,11 @@ def lipreading_config() -> ml_collections.ConfigDict:
     model.resnet_stem_filters = 32
     model.resnet_stage_filters = (32, 64, 128, 256)
     model.resnet_blocks_per_stage = 1
+    # log_mel front-end (raw 16 kHz waveform in): mel bins, filters of its two stride-2
+    # convolutions (100 Hz -> 25 Hz) and the feature size it hands the encoder.
+    model.audio_mel_bins = 80
+    model.audio_filters = 64
+    model.audio_features = 256
     model.embedding_dim = 64
     model.encoder_units = 256
     model.encoder_layers = 2

@@ -218,6 +218,112 @@ class ResNetFrontEnd(FrontEnd):
 
 
 @keras.saving.register_keras_serializable("lipseq")
+class LogMelFrontEnd(FrontEnd):
+    """Raw waveform [B, S] (floats in [-1, 1]) -> features [B, T', D] at a quarter of 100 Hz.
+
+    Log-mel filterbanks (25 ms windows every 10 ms, `num_mel_bins` bins, stock tf.signal ops
+    so the export takes the waveform), normalised per utterance over its real frames, then
+    two 3x3 stride-2 convolutions over (time, mel): 100 Hz -> 25 Hz, GRID's video rate, so
+    the Listen encoder runs a quarter of the steps and both streams share one time base.
+    Training adds SpecAugment-style frequency and time masks.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        num_mel_bins: int = 80,
+        filters: int = 64,
+        output_dim: int = 256,
+        frequency_masks: int = 2,
+        max_frequency_mask: int = 15,
+        time_masks: int = 2,
+        max_time_mask: int = 20,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.sample_rate, self.num_mel_bins = sample_rate, num_mel_bins
+        self.frame_length, self.frame_step = sample_rate * 25 // 1000, sample_rate // 100
+        self.fft_length = 1 << (self.frame_length - 1).bit_length()
+        self.frequency_masks, self.max_frequency_mask = frequency_masks, max_frequency_mask
+        self.time_masks, self.max_time_mask = time_masks, max_time_mask
+        # "valid" on explicitly padded input: a "same" stride-2 convolution pads by the parity
+        # of the whole padded batch, which would shift a clip's windows with its padding.
+        self.conv1 = keras.layers.Conv2D(filters, 3, strides=2, padding="valid", name="conv1")
+        self.conv2 = keras.layers.Conv2D(filters, 3, strides=2, padding="valid", name="conv2")
+        self.projection = keras.layers.Dense(output_dim, name="projection")
+        self._output_dim = output_dim
+        self.mel_matrix = tf.signal.linear_to_mel_weight_matrix(
+            num_mel_bins, self.fft_length // 2 + 1, sample_rate, 20.0, sample_rate / 2 - 400.0
+        )
+
+    @property
+    def output_dim(self) -> int:
+        return self._output_dim
+
+    @property
+    def batch_input_shape(self) -> tuple:
+        return (None, None)
+
+    def build(self, input_shape):
+        shape = (None, None, self.num_mel_bins, 1)
+        for conv in (self.conv1, self.conv2):
+            shape = (None, None, shape[2] + 2, shape[3])
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+        self.projection.build((None, None, shape[2] * shape[3]))
+        super().build(input_shape)
+
+    def log_mel(self, waveform, lengths):
+        """waveform [B, S] -> (log-mel [B, F, num_mel_bins], frame lengths [B]) at 100 Hz."""
+        waveform = tf.cast(waveform, tf.float32)
+        waveform *= tf.cast(tf.sequence_mask(lengths, tf.shape(waveform)[1]), tf.float32)
+        spectrum = tf.signal.stft(
+            waveform, self.frame_length, self.frame_step, self.fft_length, pad_end=True
+        )
+        mel = tf.tensordot(tf.abs(spectrum) ** 2, self.mel_matrix, 1)
+        frames = -(-tf.cast(lengths, tf.int32) // self.frame_step)
+        return tf.math.log(mel + 1e-6), frames
+
+    def _spec_augment(self, features, frames):
+        batch, steps = tf.shape(features)[0], tf.shape(features)[1]
+        bins = tf.range(self.num_mel_bins)[None, None, :]
+        times = tf.range(steps)[None, :, None]
+        keep = tf.ones_like(features, tf.bool)
+        for _ in range(self.frequency_masks):
+            width = tf.random.uniform([batch, 1, 1], 0, self.max_frequency_mask + 1, tf.int32)
+            start = tf.random.uniform([batch, 1, 1], 0, self.num_mel_bins, tf.int32)
+            keep &= ~((bins >= start) & (bins < start + width))
+        for _ in range(self.time_masks):
+            width = tf.random.uniform([batch, 1, 1], 0, self.max_time_mask + 1, tf.int32)
+            start = tf.cast(
+                tf.random.uniform([batch, 1, 1]) * tf.cast(frames[:, None, None], tf.float32),
+                tf.int32,
+            )
+            keep &= ~((times >= start) & (times < start + width))
+        return tf.where(keep, features, tf.zeros_like(features))
+
+    def call(self, inputs, lengths, training=False):
+        features, frames = self.log_mel(inputs, lengths)
+        valid = tf.cast(tf.sequence_mask(frames, tf.shape(features)[1]), tf.float32)[:, :, None]
+        count = tf.maximum(tf.reduce_sum(valid, axis=1, keepdims=True), 1.0)
+        mean = tf.reduce_sum(features * valid, axis=1, keepdims=True) / count
+        variance = tf.reduce_sum(tf.square(features - mean) * valid, axis=1, keepdims=True) / count
+        features = (features - mean) / tf.sqrt(variance + 1e-5) * valid
+        if training:
+            features = self._spec_augment(features, frames)
+        x = tf.cast(features[..., None], self.compute_dtype)
+        for conv in (self.conv1, self.conv2):
+            # Window i reads frames 2i-1..2i+1 whatever the batch's length: ceil(L/2) steps.
+            x = tf.nn.relu(conv(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])))
+            frames = -(-frames // 2)
+            x *= tf.cast(tf.sequence_mask(frames, tf.shape(x)[1]), x.dtype)[:, :, None, None]
+        shape = tf.shape(x)
+        x = tf.reshape(x, [shape[0], shape[1], x.shape[2] * x.shape[3]])
+        mask = tf.cast(tf.sequence_mask(frames, shape[1]), x.dtype)[:, :, None]
+        return self.projection(x) * mask, frames
+
+
+@keras.saving.register_keras_serializable("lipseq")
 class TokenEmbedding(FrontEnd):
     """Token ids [B, T] -> embeddings [B, T, D] (scaled, with dropout)."""
 
@@ -241,11 +347,11 @@ class TokenEmbedding(FrontEnd):
         return features, tf.cast(lengths, tf.int32)
 
 
-FRONTENDS = ("embedding", "lipnet", "resnet")
+FRONTENDS = ("embedding", "lipnet", "resnet", "log_mel")
 
 
 def build_frontend(model_config, input_vocab_size: int | None) -> FrontEnd:
-    """The front-end named by `model_config.frontend` (embedding, lipnet or resnet)."""
+    """The front-end named by `model_config.frontend` (embedding, lipnet, resnet, log_mel)."""
     kind = model_config.frontend
     if kind == "embedding":
         return TokenEmbedding(
@@ -265,6 +371,13 @@ def build_frontend(model_config, input_vocab_size: int | None) -> FrontEnd:
             model_config.get("resnet_stem_filters", 32),
             tuple(model_config.get("resnet_stage_filters", (32, 64, 128, 256))),
             model_config.get("resnet_blocks_per_stage", 1),
+            name="frontend",
+        )
+    if kind == "log_mel":
+        return LogMelFrontEnd(
+            num_mel_bins=model_config.get("audio_mel_bins", 80),
+            filters=model_config.get("audio_filters", 64),
+            output_dim=model_config.get("audio_features", 256),
             name="frontend",
         )
     raise ValueError(f"unknown front-end {kind!r}; known: {', '.join(FRONTENDS)}")

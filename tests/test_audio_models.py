@@ -1,0 +1,85 @@
+"""The log-mel audio front-end: rate, lengths, padding, filterbank and SpecAugment."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.frontends import LogMelFrontEnd
+
+
+def _tone(seconds: float, frequency: float, rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.5 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def frontend():
+    tf.keras.utils.set_random_seed(0)
+    layer = LogMelFrontEnd(output_dim=32, filters=8)
+    layer.build((None, None))
+    return layer
+
+
+def test_three_seconds_of_audio_become_75_steps_at_the_video_rate(frontend):
+    waveform = np.zeros((2, 48000), np.float32)
+    waveform[0] = _tone(3.0, 440.0)
+    waveform[1, :24000] = _tone(1.5, 440.0)
+    features, lengths = frontend(tf.constant(waveform), tf.constant([48000, 24000]))
+    assert features.shape == (2, 75, 32)
+    assert lengths.numpy().tolist() == [75, 38]
+    assert not np.any(features.numpy()[1, 38:])  # padding steps are zero
+
+
+def test_padding_never_changes_a_clips_features(frontend):
+    clip = _tone(1.2, 700.0) + 0.01 * np.random.default_rng(0).normal(size=19200).astype(np.float32)
+    alone, alone_lengths = frontend(tf.constant(clip[None]), tf.constant([len(clip)]))
+    padded = np.zeros((1, 40000), np.float32)
+    padded[0, : len(clip)] = clip
+    padded[0, len(clip) :] = 0.3  # garbage beyond the length must not leak in
+    batched, batched_lengths = frontend(tf.constant(padded), tf.constant([len(clip)]))
+    assert int(alone_lengths[0]) == int(batched_lengths[0]) == 30
+    np.testing.assert_allclose(batched.numpy()[0, :30], alone.numpy()[0], atol=1e-4)
+
+
+def test_a_tone_lights_the_mel_bin_of_its_frequency(frontend):
+    log_mel, frames = frontend.log_mel(tf.constant(_tone(1.0, 1000.0)[None]), tf.constant([16000]))
+    assert int(frames[0]) == 100
+    loudest = int(np.argmax(log_mel.numpy()[0, 10:90].mean(axis=0)))
+    # The bin whose filter peaks nearest 1 kHz (filters are triangles on the mel scale).
+    weights = frontend.mel_matrix.numpy()
+    hertz = np.linspace(0, 8000, weights.shape[0])
+    centres = hertz[np.argmax(weights, axis=0)]
+    assert abs(centres[loudest] - 1000.0) < 60.0
+
+
+def test_spec_augment_masks_in_training_only(frontend):
+    waveform = tf.constant(np.stack([_tone(2.0, 300.0), _tone(2.0, 3000.0)]))
+    lengths = tf.constant([32000, 32000])
+    inference_a, _ = frontend(waveform, lengths, training=False)
+    inference_b, _ = frontend(waveform, lengths, training=False)
+    np.testing.assert_array_equal(inference_a.numpy(), inference_b.numpy())
+    tf.random.set_seed(1)
+    trained, _ = frontend(waveform, lengths, training=True)
+    assert not np.allclose(trained.numpy(), inference_a.numpy())
+
+
+def test_a_seq2seq_model_listens_through_the_log_mel_front_end():
+    from configs.common import translation_config
+    from models.seq2seq import build_model
+
+    config = translation_config().model
+    config.frontend = "log_mel"
+    config.update(embedding_dim=8, encoder_units=8, decoder_units=16, attention_units=8)
+    config.encoder_layers, config.ctc_weight = 1, 0.5
+    with config.unlocked():
+        config.audio_filters, config.audio_features = 4, 16
+    model = build_model(config, None, 12)
+    batch = {
+        "inputs": tf.constant(np.stack([_tone(1.0, 200.0), _tone(1.0, 900.0)])),
+        "input_lengths": tf.constant([16000, 8000]),
+        "targets": tf.ones([2, 5], tf.int32),
+    }
+    out = model(batch)
+    assert out["logits"].shape == (2, 5, 12) and out["alignments"].shape == (2, 5, 25)
+    assert out["ctc_lengths"].numpy().tolist() == [25, 13]
+    assert not np.any(out["alignments"].numpy()[1, :, 13:])  # no attention on padding
