@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -236,3 +237,27 @@ def test_corpus_deterministic_and_validated(tmp_path):
         sv.write_synthetic_corpus(tmp_path / "c", 1, layout="lrs")
     with pytest.raises(ValueError, match="slot empty"):
         sv.write_synthetic_corpus(tmp_path / "d", 1, vocabulary=["bin", "blue"])
+
+
+def test_generated_sound_track_follows_the_text(tmp_path):
+    from data_prep.audio import read_audio
+    from data_prep.synthetic.speech import character_formants
+
+    summary = sv.write_synthetic_corpus(tmp_path / "with", 2, seed=3, audio=True)
+    silent = sv.write_synthetic_corpus(tmp_path / "without", 2, seed=3)
+    # The pictures do not change with the sound track.
+    with_truth = json.loads(Path(summary["ground_truth"]).read_text())["clips"]
+    assert with_truth == json.loads(Path(silent["ground_truth"]).read_text())["clips"]
+    pairs = {character_formants(ch) for ch in "abcdefghijklmnopqrstuvwxyz0123456789'"}
+    assert len(pairs) == 37  # every character sounds different
+    for record in summary["clips"]:
+        track = read_audio(record["video"])
+        assert track.source.endswith(".wav") and track.sample_rate == 16000
+        assert len(track.samples) == round(record["num_frames"] / 25.0 * 16000)
+        # The first word's first character sounds at one of its two frequencies.
+        start, end, word = with_truth[record["id"]]["words"][0]
+        first = track.samples[int(start / 25 * 16000) : int((start + 2) / 25 * 16000)]
+        spectrum = np.abs(np.fft.rfft(first.astype(np.float64) * np.hanning(len(first))))
+        peak = np.fft.rfftfreq(len(first), 1 / 16000)[np.argmax(spectrum)]
+        low, high = character_formants(word[0])
+        assert min(abs(peak - low), abs(peak - high)) < 40, (word, peak, low, high)

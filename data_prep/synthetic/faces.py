@@ -24,7 +24,7 @@ import os
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -90,7 +90,8 @@ class SyntheticClip:
     """A rendered clip: frames uint8 [T,H,W,3] RGB, boxes float32 [T,4] as (x0, y0, x1, y1).
 
     `words` holds (start_frame, end_frame, word) with the end exclusive; `mouth_opening` is
-    the inner lip gap per frame, float32 [T], in face half-widths.
+    the inner lip gap per frame, float32 [T], in face half-widths; `char_spans` holds
+    (start, end, character) of every spoken character in frames (floats), for its sound.
     """
 
     frames: np.ndarray
@@ -100,6 +101,7 @@ class SyntheticClip:
     fps: float
     words: list[tuple[int, int, str]]
     mouth_opening: np.ndarray
+    char_spans: list[tuple[float, float, str]] = field(default_factory=list)
 
     @property
     def num_frames(self) -> int:
@@ -128,8 +130,9 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 
 def _timeline(
     text: str, rng: np.random.Generator, fps: float
-) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, str]], int]:
-    """Keyframe times and viseme parameters [K,3], word spans and the frame count."""
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, str]], int, list]:
+    """Keyframe times and viseme parameters [K,3], word spans, the frame count and each
+    character's (start, end, character) in frames."""
     rate = fps / FPS
     lead = rng.uniform(5, 9) * rate
     trail = rng.uniform(5, 9) * rate
@@ -159,7 +162,12 @@ def _timeline(
         start = starts[i] - (durations[i - 1] / 2 if i > 0 else 0.0)
         end = starts[j - 1] + durations[j - 1] + (durations[j] / 2 if j < len(text) else 0.0)
         words.append((int(round(start)), int(round(end)), match.group()))
-    return np.asarray(times), np.asarray(params, dtype=np.float64), words, num_frames
+    chars = [
+        (float(start), float(start + length), ch)
+        for start, length, ch in zip(starts, durations, text, strict=True)
+        if not ch.isspace()
+    ]
+    return np.asarray(times), np.asarray(params, dtype=np.float64), words, num_frames, chars
 
 
 def _interpolate(times: np.ndarray, params: np.ndarray, num_frames: int) -> np.ndarray:
@@ -407,7 +415,7 @@ def render_clip(
         raise ValueError(f"frame size must be at least 64x64, got {size}")
     rng = np.random.default_rng(seed)
     look = _make_look(rng)
-    times, params, words, num_frames = _timeline(text, rng, fps)
+    times, params, words, num_frames, char_spans = _timeline(text, rng, fps)
     shapes = _interpolate(times, params, num_frames)
 
     half_width = min(width, height) * rng.uniform(0.19, 0.23)
@@ -466,6 +474,7 @@ def render_clip(
         fps=float(fps),
         words=words,
         mouth_opening=shapes[:, 0].astype(np.float32),
+        char_spans=char_spans,
     )
 
 
@@ -550,8 +559,12 @@ def write_synthetic_corpus(
     vocabulary: Sequence[str] | None = None,
     size: tuple[int, int] = FRAME_SIZE,
     fps: float = FPS,
+    audio: bool = False,
 ) -> dict:
     """Render `num_clips` clips with transcripts and ground_truth.json; returns a summary dict.
+
+    audio=True also writes each clip's sound track (data_prep/synthetic/speech.py) as a
+    16 kHz WAV beside its video, which preparation uses as the clip's audio.
 
     layout "grid": `s1/video/<id>.mp4` + `s1/align/<id>.align` with GRID-grammar sentences
     (restricted per slot to `vocabulary` if given) and GRID ids. layout "manifest":
@@ -580,6 +593,11 @@ def write_synthetic_corpus(
             video = Path(f"{clip_id}.mp4")
         clip = render_clip(text, int(clip_seeds[index]), size=size, fps=fps)
         write_clip(clip, root / video)
+        if audio:
+            from data_prep.synthetic.speech import synthesize_speech, write_wav
+
+            sound = synthesize_speech(clip, seed=int(clip_seeds[index]))
+            write_wav(sound, (root / video).with_suffix(".wav"))
         if layout == "grid":
             align = root / "s1" / "align" / f"{clip_id}.align"
             align.parent.mkdir(parents=True, exist_ok=True)
