@@ -110,12 +110,12 @@ class LocationAwareAttention(BahdanauAttention):
         return tf.squeeze(self.v(hidden), axis=-1)
 
 
-def build_attention(kind: str, query_dim: int, units: int) -> Attention:
+def build_attention(kind: str, query_dim: int, units: int, name: str = "attention") -> Attention:
     """The attention mechanism named `kind`."""
     if kind == "luong":
-        return LuongAttention(query_dim, name="attention")
+        return LuongAttention(query_dim, name=name)
     if kind == "bahdanau":
-        return BahdanauAttention(units, name="attention")
+        return BahdanauAttention(units, name=name)
     if kind == "location":
-        return LocationAwareAttention(units, name="attention")
+        return LocationAwareAttention(units, name=name)
     raise ValueError(f"unknown attention {kind!r}; known: bahdanau, location, luong")

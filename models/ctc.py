@@ -11,9 +11,14 @@ BLANK_ID = 0
 
 
 def ctc_loss_sum(
-    logits: tf.Tensor, logit_lengths: tf.Tensor, labels: tf.Tensor, label_lengths: tf.Tensor
+    logits: tf.Tensor,
+    logit_lengths: tf.Tensor,
+    labels: tf.Tensor,
+    label_lengths: tf.Tensor,
+    example_weights: tf.Tensor | None = None,
 ) -> tf.Tensor:
-    """Summed CTC negative log-likelihood: logits [B, S, V], labels [B, L] (no bos/eos)."""
+    """Summed CTC negative log-likelihood: logits [B, S, V], labels [B, L] (no bos/eos);
+    example_weights [B] (e.g. 0 for an example whose stream was dropped) scale each term."""
     losses = tf.nn.ctc_loss(
         labels=tf.cast(labels, tf.int32),
         logits=tf.cast(logits, tf.float32),
@@ -22,6 +27,8 @@ def ctc_loss_sum(
         logits_time_major=False,
         blank_index=BLANK_ID,
     )
+    if example_weights is not None:
+        losses *= tf.cast(example_weights, losses.dtype)
     return tf.reduce_sum(losses)
 
 

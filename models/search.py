@@ -17,6 +17,11 @@ def max_decode_lengths(
     return tf.minimum(limit, max_length)
 
 
+def _batch_size(input_lengths) -> tf.Tensor:
+    """Examples in the batch; input_lengths is [B], or {stream: [B]} for a multi-stream model."""
+    return tf.shape(tf.nest.flatten(input_lengths)[0])[0]
+
+
 def _prepare(model, inputs, input_lengths):
     memory, memory_lengths, encoder_state = model.encode(inputs, input_lengths, training=False)
     prepared = model.decoder.prepare_memory(memory, memory_lengths)
@@ -26,7 +31,7 @@ def _prepare(model, inputs, input_lengths):
 def greedy_search(model, inputs, input_lengths, bos_id: int, eos_id: int, max_lengths) -> dict:
     """Picks the most likely token at each step until eos or the step limit."""
     memory, state = _prepare(model, inputs, input_lengths)
-    batch_size = tf.shape(input_lengths)[0]
+    batch_size = _batch_size(input_lengths)
     num_steps = tf.reduce_max(max_lengths)
     tokens = tf.fill([batch_size], bos_id)
     finished = tf.zeros([batch_size], tf.bool)
@@ -256,12 +261,12 @@ def beam_search(
             )
         )
     attention_weight = 1.0 - ctc_weight
-    batch_size = tf.shape(input_lengths)[0]
+    batch_size = _batch_size(input_lengths)
     source_length = tf.shape(memory["memory"])[1]
     memory = tf.nest.map_structure(lambda x: _tile_beams(x, beam_size), memory)
     state = tf.nest.map_structure(lambda x: _tile_beams(x, beam_size), state)
     for scorer in scorers:
-        state.update(scorer.initial_state(tf.shape(input_lengths)[0] * beam_size))
+        state.update(scorer.initial_state(_batch_size(input_lengths) * beam_size))
     beam_max_lengths = tf.reshape(_tile_beams(max_lengths, beam_size), [batch_size, beam_size])
     num_steps = tf.reduce_max(max_lengths)
     vocab_size = model.decoder.vocab_size

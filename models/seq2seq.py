@@ -95,17 +95,22 @@ class Seq2Seq(keras.Model):
         guided_attention_weight > 0 a third term adds that weight times the attention mass
         off the diagonal (models/losses.py: guided_attention_penalty), per target token.
         """
-        attention_sum, num_tokens = sequence_cross_entropy(
-            outputs["logits"], batch["labels"], batch["target_lengths"], label_smoothing
-        )
-        terms = [LossTerm("attention", 1.0 - self.ctc_weight, attention_sum, num_tokens)]
+        terms = self.attention_terms(batch, outputs, label_smoothing)
         if self.ctc_weight > 0:
             label_lengths = batch["target_lengths"] - 1
             ctc_sum = ctc_loss_sum(
                 outputs["ctc_logits"], outputs["ctc_lengths"], batch["labels"], label_lengths
             )
             ctc_tokens = tf.cast(tf.reduce_sum(label_lengths), tf.float32)
-            terms.append(LossTerm("ctc", self.ctc_weight, ctc_sum, ctc_tokens))
+            terms.insert(1, LossTerm("ctc", self.ctc_weight, ctc_sum, ctc_tokens))
+        return terms
+
+    def attention_terms(self, batch, outputs, label_smoothing: float = 0.0) -> list[LossTerm]:
+        """The decoder's terms: cross-entropy (weight 1 - ctc_weight) and guided attention."""
+        attention_sum, num_tokens = sequence_cross_entropy(
+            outputs["logits"], batch["labels"], batch["target_lengths"], label_smoothing
+        )
+        terms = [LossTerm("attention", 1.0 - self.ctc_weight, attention_sum, num_tokens)]
         if self.guided_attention_weight > 0:
             penalty, steps = guided_attention_penalty(
                 outputs["alignments"],

@@ -83,3 +83,89 @@ def test_a_seq2seq_model_listens_through_the_log_mel_front_end():
     assert out["logits"].shape == (2, 5, 12) and out["alignments"].shape == (2, 5, 25)
     assert out["ctc_lengths"].numpy().tolist() == [25, 13]
     assert not np.any(out["alignments"].numpy()[1, :, 13:])  # no attention on padding
+
+
+def _audio_visual_model(stream_dropout=0.0, ctc_weight=0.5):
+    import ml_collections
+
+    from configs.lipreading_common import lipreading_config, tiny
+    from models.multistream import build_multistream_model
+
+    config = tiny(lipreading_config()).model
+    with config.unlocked():
+        config.ctc_weight, config.stream_dropout = ctc_weight, stream_dropout
+        config.primary_stream = "video"
+        config.audio_filters, config.audio_features = 4, 16
+        config.streams = ml_collections.ConfigDict(
+            {
+                "video": {"frontend": "lipnet", "frame_shape": (24, 48, 1)},
+                "audio": {"frontend": "log_mel"},
+            }
+        )
+    tf.keras.utils.set_random_seed(4)
+    return build_multistream_model(config, 32)
+
+
+def _audio_visual_batch():
+    rng = np.random.default_rng(0)
+    return {
+        "inputs": {
+            "video": tf.constant(rng.random((2, 25, 24, 48, 1), dtype=np.float32)),
+            "audio": tf.constant(np.stack([_tone(1.0, 300.0), _tone(1.0, 800.0)])),
+        },
+        "input_lengths": {"video": tf.constant([25, 12]), "audio": tf.constant([16000, 7680])},
+        "targets": tf.constant([[2, 5, 6, 7], [2, 8, 9, 0]]),
+        "labels": tf.constant([[5, 6, 7, 3], [8, 9, 3, 0]]),
+        "target_lengths": tf.constant([4, 3]),
+    }
+
+
+def test_watch_listen_attend_and_spell_attends_to_each_stream():
+    model = _audio_visual_model()
+    batch = _audio_visual_batch()
+    out = model(batch)
+    assert out["logits"].shape == (2, 4, 32)
+    assert out["alignments"].shape == (2, 4, 25)  # the primary (video) stream's
+    assert out["ctc"]["audio"][1].numpy().tolist() == [25, 12]
+    names = [term.name for term in model.loss_terms(batch, out)]
+    assert names == ["attention", "ctc_video", "ctc_audio"]
+    # Each stream has its own attention, and a stream's memory changes the output.
+    variables = {v.path for v in model.trainable_variables}
+    assert any("attention_video" in p for p in variables)
+    assert any("attention_audio" in p for p in variables)
+    silent = dict(
+        batch, inputs=dict(batch["inputs"], audio=tf.zeros_like(batch["inputs"]["audio"]))
+    )
+    assert not np.allclose(model(silent)["logits"].numpy(), out["logits"].numpy())
+
+
+def test_stream_dropout_zeroes_a_stream_for_some_examples_and_its_ctc_term():
+    model = _audio_visual_model(stream_dropout=1.0)  # every example loses one stream
+    batch = _audio_visual_batch()
+    tf.random.set_seed(0)
+    out = model(batch, training=True)
+    keep = {s: k.numpy() for s, k in out["ctc_keep"].items()}
+    assert np.all(keep["video"] + keep["audio"] == 1.0)  # exactly one stream per example
+    terms = {t.name: t for t in model.loss_terms(batch, out)}
+    kept_labels = {s: float(np.sum(k * np.array([3, 2]))) for s, k in keep.items()}
+    for stream in ("video", "audio"):
+        assert float(terms[f"ctc_{stream}"].count) == kept_labels[stream]
+
+
+def test_beam_search_runs_on_the_audio_visual_model():
+    from models.search import beam_search
+
+    model = _audio_visual_model()
+    batch = _audio_visual_batch()
+    out = beam_search(
+        model,
+        batch["inputs"],
+        batch["input_lengths"],
+        2,
+        3,
+        tf.constant([6, 6]),
+        beam_size=3,
+        ctc_weight=0.3,
+    )
+    assert out["ids"].shape[0] == 2 and out["alignments"].shape[-1] == 25
+    assert np.all(np.isfinite(out["scores"].numpy()))
