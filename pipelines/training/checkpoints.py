@@ -66,12 +66,15 @@ def restore_model(workdir: str | Path, checkpoint: str = "best") -> tuple:
 
 
 def load_initial_weights(model, source: str | Path) -> str:
-    """Loads the weights of a training workdir's best checkpoint or of an export into `model`.
+    """Loads the weights of a training workdir's best checkpoint, an export or a shipped
+    release (by name) into `model`.
 
     For fine-tuning and warm starts: the architecture must match (same config.model and
     vocabulary); the optimizer and the data position start afresh. Returns what was read.
     """
-    source = Path(source)
+    from pipelines.serving.saved_model import resolve_export
+
+    source = resolve_export(source)  # a shipped release's name (grid_s1) is its export
     if (source / "saved_model.pb").is_file():
         # Every task's serving module holds the model as its `model` attribute.
         path = str(source / "variables" / "variables")
