@@ -5,7 +5,7 @@ from data_prep.characters import CharVocabulary
 from data_prep.lipreading import LipreadingSettings, corpus_clips, prepare_lipreading
 from data_prep.records import read_manifest, split_files
 from data_prep.synthetic.faces import write_synthetic_corpus
-from pipelines.inputs.video import VideoAugmentation, make_video_dataset
+from pipelines.inputs.video import AudioOptions, VideoAugmentation, make_video_dataset
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +96,69 @@ def test_shards_split_the_clips_between_input_pipelines(prepared):
     first, second = ids((2, 0)), ids((2, 1))
     assert first and second and not first & second
     assert len(first | second) == manifest["splits"]["train"]["num_examples"]
+
+
+@pytest.fixture(scope="module")
+def prepared_with_audio(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audiovisual")
+    write_synthetic_corpus(root / "raw", 4, seed=12, audio=True)
+    prepare_lipreading(
+        corpus_clips("grid", root / "raw"),
+        root / "prep",
+        LipreadingSettings(clips_per_shard=2, audio=True),
+        split_of=lambda spec: "train",
+    )
+    return root / "prep", read_manifest(root / "prep", "lipreading")
+
+
+def _clean_and_noisy(prepared_with_audio, options):
+    clean = next(iter(_dataset(prepared_with_audio, False, audio=AudioOptions())))
+    noisy = next(iter(_dataset(prepared_with_audio, False, audio=options)))
+    return clean, noisy
+
+
+def test_the_audio_stream_rides_along_with_the_frames(prepared_with_audio):
+    clean, _ = _clean_and_noisy(prepared_with_audio, AudioOptions())
+    assert set(clean["inputs"]) == {"video", "audio"}
+    video, audio = clean["inputs"]["video"], clean["inputs"]["audio"]
+    lengths = clean["input_lengths"]
+    assert video.shape[0] == audio.shape[0] == 2
+    for frames, samples in zip(lengths["video"].numpy(), lengths["audio"].numpy(), strict=True):
+        assert samples == round(frames / 25 * 16000)
+    assert 0.0 < float(np.abs(audio.numpy()).max()) <= 1.0
+
+
+@pytest.mark.parametrize("noise", ["white", "babble"])
+def test_evaluation_noise_is_mixed_at_the_asked_snr(prepared_with_audio, noise):
+    bank = ()
+    if noise == "babble":
+        t = np.arange(16000) / 16000
+        bank = tuple(np.sin(2 * np.pi * f * t).astype(np.float32) for f in (150, 350, 650))
+    options = AudioOptions(noise=noise, snr_db=5.0, babble_bank=bank)
+    clean, noisy = _clean_and_noisy(prepared_with_audio, options)
+    for row, length in enumerate(clean["input_lengths"]["audio"].numpy()):
+        signal = clean["inputs"]["audio"].numpy()[row, :length]
+        added = noisy["inputs"]["audio"].numpy()[row, :length] - signal
+        snr = 10 * np.log10(np.mean(signal**2) / np.mean(added**2))
+        assert snr == pytest.approx(5.0, abs=0.01)
+    # The frames and the targets are those of the clean batch.
+    np.testing.assert_array_equal(clean["targets"].numpy(), noisy["targets"].numpy())
+
+
+def test_training_noise_is_seeded_and_within_its_snr_range(prepared_with_audio):
+    options = AudioOptions(noise="white", snr_range_db=(0.0, 10.0))
+    clean = {}
+    for batch in _dataset(prepared_with_audio, False, audio=AudioOptions()):
+        for row, clip_id in enumerate(batch["id"].numpy()):
+            length = batch["input_lengths"]["audio"].numpy()[row]
+            clean[clip_id] = batch["inputs"]["audio"].numpy()[row, :length]
+    snrs = []
+    for _ in range(2):  # the same seed gives the same noise
+        for batch in _dataset(prepared_with_audio, True, audio=options):
+            for row, clip_id in enumerate(batch["id"].numpy()):
+                signal = clean[clip_id]
+                added = batch["inputs"]["audio"].numpy()[row, : len(signal)] - signal
+                snrs.append(10 * np.log10(np.mean(signal**2) / np.mean(added**2)))
+    half = len(snrs) // 2
+    assert half == 4 and snrs[:half] == pytest.approx(snrs[half:])
+    assert all(0.0 <= snr <= 10.0 for snr in snrs) and np.std(snrs[:half]) > 0.1

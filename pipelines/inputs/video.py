@@ -7,16 +7,23 @@ Each batch is a dict ready for the model:
 Augmentation (training only): random crop, horizontal flip, brightness/contrast jitter and
 time masking, drawn with stateless ops from per-example seeds, so a seeded run is
 deterministic. Records stream from disk: memory does not grow with the dataset.
+
+With an audio stream (`audio=AudioOptions(...)`) clips without an audio track are left out
+and inputs / input_lengths become {"video": ..., "audio": ...}: the waveform float32 [B, S]
+in [-1, 1), with noise mixed in at a random SNR in training (white, or babble made of other
+clips' audio) and at a fixed SNR when `snr_db` is set (evaluation).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import tensorflow as tf
 
 from data_prep.characters import BOS_ID, EOS_ID, UNK_ID, CharVocabulary
 from data_prep.records import parse_clip
+from pipelines.inputs.audio import babble, mix_at_snr, unit_waveform, white_noise
 from pipelines.inputs.records import epoch_records, finish_pipeline
 
 
@@ -30,6 +37,43 @@ class VideoAugmentation:
     contrast: float = 0.1
     time_masks: int = 1
     max_time_mask: int = 6
+
+
+@dataclasses.dataclass
+class AudioOptions:
+    """The audio stream: noise kind (none, white, babble), its SNR range in training (dB), a
+    fixed SNR for evaluation (None: clean), and the other clips' audio babble is made of."""
+
+    noise: str = "none"
+    snr_range_db: tuple[float, float] = (0.0, 20.0)
+    snr_db: float | None = None
+    babble_bank: tuple = ()  # float32 waveforms of other clips (never the scored clips)
+    babble_speakers: int = 4
+
+    def __post_init__(self) -> None:
+        if self.noise not in ("none", "white", "babble"):
+            raise ValueError(f"unknown noise {self.noise!r}; known: none, white, babble")
+        if self.noise == "babble" and not self.babble_bank:
+            raise ValueError("babble noise needs a bank of other clips' audio")
+
+
+def _noisy(waveform, seed, options: AudioOptions, training: bool, bank=None):
+    """waveform float32 [S] -> the same with noise at the options' SNR (or unchanged);
+    bank: the babble waveforms float32 [N, S'] (zero-padded)."""
+    if options.noise == "none" or (not training and options.snr_db is None):
+        return waveform
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    length = tf.shape(waveform)[0]
+    if options.noise == "white":
+        noise = white_noise(length, seeds[0])
+    else:
+        noise = babble(bank, length, seeds[0], options.babble_speakers)
+    if training and options.snr_db is None:
+        low, high = options.snr_range_db
+        snr = tf.random.stateless_uniform([], seeds[1], low, high)
+    else:
+        snr = tf.constant(options.snr_db, tf.float32)
+    return mix_at_snr(waveform, noise, snr)
 
 
 def char_table(vocabulary: CharVocabulary) -> tf.lookup.StaticHashTable:
@@ -137,6 +181,7 @@ def make_video_dataset(
     max_frames: int = 0,
     shard: tuple[int, int] | None = None,
     word_segments: bool = False,
+    audio: AudioOptions | None = None,
 ) -> tf.data.Dataset:
     """One epoch of batches; order and augmentation depend only on (seed, epoch) in training.
 
@@ -157,7 +202,16 @@ def make_video_dataset(
     dataset = dataset.map(parse_clip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if max_frames:
         dataset = dataset.filter(lambda x: tf.shape(x["frames"])[0] <= max_frames)
+    if audio is not None:
+        dataset = dataset.filter(lambda x: x["sample_rate"] > 0)
     seeds = tf.data.Dataset.random(seed=seed * 1000003 + epoch).batch(2)
+    bank = None
+    if audio is not None and audio.noise == "babble":
+        longest = max(len(b) for b in audio.babble_bank)
+        padded = np.zeros((len(audio.babble_bank), longest), np.float32)
+        for row, voice in enumerate(audio.babble_bank):
+            padded[row, : len(voice)] = voice
+        bank = tf.constant(padded)
 
     def finish(example, example_seed):
         example_seed = tf.cast(example_seed, tf.int32)
@@ -169,11 +223,22 @@ def make_video_dataset(
         else:
             frames = inference_frames(example["frames"], mean, std, augmentation.crop_size)
         ids = table.lookup(tf.strings.unicode_decode(example["text"], "UTF-8"))
+        inputs, input_lengths = frames, tf.shape(frames)[0]
+        if audio is not None:
+            waveform = _noisy(
+                unit_waveform(example["audio"]),
+                tf.reverse(example_seed, [0]) + 7,
+                audio,
+                training,
+                bank,
+            )
+            inputs = {"video": frames, "audio": waveform}
+            input_lengths = {"video": input_lengths, "audio": tf.shape(waveform)[0]}
         return {
             "id": example["id"],
             "text": example["text"],
-            "inputs": frames,
-            "input_lengths": tf.shape(frames)[0],
+            "inputs": inputs,
+            "input_lengths": input_lengths,
             "targets": tf.concat([[BOS_ID], ids], 0),
             "labels": tf.concat([ids, [EOS_ID]], 0),
             "target_lengths": tf.shape(ids)[0] + 1,
@@ -184,7 +249,7 @@ def make_video_dataset(
     )
     if training:
         dataset = dataset.bucket_by_sequence_length(
-            lambda x: x["input_lengths"],
+            lambda x: x["input_lengths"]["video"] if audio else x["input_lengths"],
             list(bucket_boundaries),
             [batch_size] * (len(bucket_boundaries) + 1),
         )
