@@ -19,8 +19,8 @@ def get_config(variant: str = ""):
     config.data.input_dir = str(shared_data_dir() / "grid")
     config.data.dataset = "grid"
     config.data.workers = 2
-    # Gray 80x40 crops and a 2 x bi-GRU 192 encoder: 1.9x the clips per second of 100x50 RGB
-    # with 2 x 256 on 2 CPU cores (bench/results/lipreading.json), so the hour sees ~2x the
+    # Gray 80x40 crops and a 2 x bi-GRU 192 encoder: 1.6x the clips per second of 100x50 RGB
+    # with 2 x 256 on 2 CPU cores (bench/results/lipreading.json), so the hour sees 1.6x the
     # epochs; the study in BUILD.md has what each part bought.
     config.data.preset = "gray80"
     config.data.prepared_dir = "runs/grid/data_gray80"
