@@ -81,16 +81,21 @@ class AttentionDecoder(keras.layers.Layer):
             state["c"] = tf.zeros_like(h)
         return state
 
+    def _attend(self, h, state, memory):
+        """(context [B, D], alignment [B, S] to report, what the next step's attention reads)."""
+        context, alignment = self.attention(
+            h, memory["keys"], memory["memory"], memory["mask"], state["alignment"]
+        )
+        return context, alignment, alignment
+
     def _step_embedded(self, embedded, state, memory, training=False):
         if self.input_feeding:
             embedded = tf.concat([embedded, state["attention_vector"]], axis=-1)
         cell_state = [state["h"], state["c"]] if self.cell_type == "lstm" else [state["h"]]
         h, new_cell_state = self.cell(embedded, cell_state, training=training)
-        context, alignment = self.attention(
-            h, memory["keys"], memory["memory"], memory["mask"], state["alignment"]
-        )
+        context, alignment, alignment_state = self._attend(h, state, memory)
         attention_vector = self.attention_projection(tf.concat([h, context], axis=-1))
-        new_state = {"h": h, "attention_vector": attention_vector, "alignment": alignment}
+        new_state = {"h": h, "attention_vector": attention_vector, "alignment": alignment_state}
         if self.cell_type == "lstm":
             new_state["c"] = new_cell_state[1]
         return attention_vector, alignment, new_state

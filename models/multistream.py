@@ -74,24 +74,16 @@ class MultiStreamAttentionDecoder(AttentionDecoder):
         }
         return state
 
-    def _step_embedded(self, embedded, state, memory, training=False):
-        if self.input_feeding:
-            embedded = tf.concat([embedded, state["attention_vector"]], axis=-1)
-        cell_state = [state["h"], state["c"]] if self.cell_type == "lstm" else [state["h"]]
-        h, new_cell_state = self.cell(embedded, cell_state, training=training)
+    def _attend(self, h, state, memory):
+        """Each stream's attention over its own memory; the contexts concatenated."""
         contexts, alignments = [], {}
         for stream in self.streams:
             entry = memory["streams"][stream]
-            context, alignment = getattr(self, f"attention_{stream}")(
+            context, alignments[stream] = getattr(self, f"attention_{stream}")(
                 h, entry["keys"], entry["memory"], entry["mask"], state["alignment"][stream]
             )
             contexts.append(context)
-            alignments[stream] = alignment
-        attention_vector = self.attention_projection(tf.concat([h, *contexts], axis=-1))
-        new_state = {"h": h, "attention_vector": attention_vector, "alignment": alignments}
-        if self.cell_type == "lstm":
-            new_state["c"] = new_cell_state[1]
-        return attention_vector, alignments[self.streams[0]], new_state
+        return tf.concat(contexts, axis=-1), alignments[self.streams[0]], alignments
 
 
 @keras.saving.register_keras_serializable("lipseq")

@@ -35,8 +35,9 @@ def prepared(tmp_path_factory):
     return root
 
 
-def _poison_losses(monkeypatch, bad_calls):
-    """Makes the training loss NaN on the given (1-based) train-step calls."""
+def _poison(monkeypatch, bad_calls, gradient: bool = False):
+    """On the given (1-based) train-step calls, makes the training loss NaN, or (gradient)
+    keeps the loss finite and makes its gradient infinite."""
     original = seq2seq_module.sequence_cross_entropy
     calls = tf.Variable(0, dtype=tf.int64)
     bad = tf.constant(sorted(bad_calls), tf.int64)
@@ -45,21 +46,8 @@ def _poison_losses(monkeypatch, bad_calls):
         total, count = original(*args, **kwargs)
         calls.assign_add(1)
         hit = tf.reduce_any(tf.equal(bad, calls))
-        return tf.where(hit, tf.constant(math.nan), total), count
-
-    monkeypatch.setattr(seq2seq_module, "sequence_cross_entropy", poisoned)
-
-
-def _poison_gradients(monkeypatch, bad_calls):
-    """Keeps the loss finite but makes its gradient infinite on the given train-step calls."""
-    original = seq2seq_module.sequence_cross_entropy
-    calls = tf.Variable(0, dtype=tf.int64)
-    bad = tf.constant(sorted(bad_calls), tf.int64)
-
-    def poisoned(*args, **kwargs):
-        total, count = original(*args, **kwargs)
-        calls.assign_add(1)
-        hit = tf.reduce_any(tf.equal(bad, calls))
+        if not gradient:
+            return tf.where(hit, tf.constant(math.nan), total), count
 
         @tf.custom_gradient
         def infinite_gradient(x):
@@ -82,7 +70,7 @@ def _model_weights(path) -> dict:
 
 
 def test_infinite_gradients_are_never_applied_in_float32(prepared, monkeypatch, tmp_path):
-    _poison_gradients(monkeypatch, [8])
+    _poison(monkeypatch, [8], gradient=True)
     config = tiny_config(prepared)
     config.checkpoint_every = 1
     with pytest.raises(NonFiniteLossError, match="at step 8"):
@@ -94,7 +82,7 @@ def test_infinite_gradients_are_never_applied_in_float32(prepared, monkeypatch, 
 def test_mixed_precision_skips_an_overflowing_step_and_halves_the_scale(
     prepared, monkeypatch, tmp_path
 ):
-    _poison_gradients(monkeypatch, [8])
+    _poison(monkeypatch, [8], gradient=True)
     config = tiny_config(prepared)
     config.mixed_precision = True
     config.checkpoint_every, config.keep_checkpoints = 1, 20
@@ -118,7 +106,7 @@ def test_mixed_precision_skips_an_overflowing_step_and_halves_the_scale(
 def test_nan_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     prepared, monkeypatch, tmp_path
 ):
-    _poison_losses(monkeypatch, range(8, 100))
+    _poison(monkeypatch, range(8, 100))
     with pytest.raises(NonFiniteLossError, match="at step 8.*ckpt-5"):
         train(tiny_config(prepared), tmp_path / "run")
     path = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
@@ -134,7 +122,7 @@ def test_nan_stops_with_the_step_and_keeps_the_last_good_checkpoint(
 
 
 def test_nan_rollback_lowers_the_learning_rate_and_continues(prepared, monkeypatch, tmp_path):
-    _poison_losses(monkeypatch, [8])
+    _poison(monkeypatch, [8])
     config = tiny_config(prepared)
     config.nan_policy = "rollback"
     summary = train(config, tmp_path / "run")
