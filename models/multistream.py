@@ -24,7 +24,7 @@ from models.decoders import AttentionDecoder
 from models.encoders import build_encoder
 from models.frontends import build_frontend
 from models.masking import sequence_mask
-from models.seq2seq import LossTerm, Seq2Seq
+from models.seq2seq import LossTerm, Seq2Seq, decoder_options
 
 
 @keras.saving.register_keras_serializable("lipseq")
@@ -224,16 +224,8 @@ def build_multistream_model(model_config, target_vocab_size: int) -> MultiStream
     decoder = MultiStreamAttentionDecoder(
         streams=list(frontends),
         memory_dims=dims,
-        vocab_size=target_vocab_size,
-        embedding_dim=model_config.embedding_dim,
-        units=model_config.decoder_units,
         encoder_state_dim=sum(dims),
-        cell=model_config.decoder_cell,
-        attention=model_config.attention,
-        attention_units=model_config.attention_units,
-        input_feeding=model_config.input_feeding,
-        dropout=model_config.dropout,
-        name="decoder",
+        **decoder_options(model_config, target_vocab_size),
     )
     ctc_weight = float(model_config.get("ctc_weight", 0.0))
     model = MultiStreamSeq2Seq(

@@ -122,22 +122,29 @@ class Seq2Seq(keras.Model):
         return terms
 
 
+def decoder_options(model_config, target_vocab_size: int) -> dict:
+    """The attention decoder's arguments named by a model config (all but memory sizes)."""
+    return {
+        "vocab_size": target_vocab_size,
+        "embedding_dim": model_config.embedding_dim,
+        "units": model_config.decoder_units,
+        "cell": model_config.decoder_cell,
+        "attention": model_config.attention,
+        "attention_units": model_config.attention_units,
+        "input_feeding": model_config.input_feeding,
+        "dropout": model_config.dropout,
+        "name": "decoder",
+    }
+
+
 def build_model(model_config, input_vocab_size: int | None, target_vocab_size: int) -> Seq2Seq:
     """Builds (and creates the variables of) the model described by `model_config`."""
     frontend = build_frontend(model_config, input_vocab_size)
     encoder = build_encoder(model_config)
     decoder = AttentionDecoder(
-        vocab_size=target_vocab_size,
-        embedding_dim=model_config.embedding_dim,
-        units=model_config.decoder_units,
         memory_dim=encoder.output_dim,
         encoder_state_dim=encoder.output_dim,
-        cell=model_config.decoder_cell,
-        attention=model_config.attention,
-        attention_units=model_config.attention_units,
-        input_feeding=model_config.input_feeding,
-        dropout=model_config.dropout,
-        name="decoder",
+        **decoder_options(model_config, target_vocab_size),
     )
     ctc_weight = float(model_config.get("ctc_weight", 0.0))
     ctc_vocab_size = target_vocab_size if ctc_weight > 0 else 0
