@@ -204,7 +204,6 @@ _TRAIN_KEYS = ("inputs", "input_lengths", "labels", "target_lengths")
 
 
 def _recipe_config(variant: str = ""):
-    sys.path.insert(0, str(PROJECT_ROOT))
     from configs import grid_lipnet
 
     return grid_lipnet.get_config(variant)
