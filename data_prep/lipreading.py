@@ -178,19 +178,29 @@ def _face_problem(track) -> str | None:
     return next((f for f in ("no_face", "face_lost_too_long") if f in track.flags), None)
 
 
-def mouth_crops(video_path, settings: LipreadingSettings | None = None) -> tuple:
-    """One raw video -> (crops uint8 [T, h, w, C], MouthTrack, VideoClip); raises ClipSkipped."""
+def mouth_crops(
+    video_path, settings: LipreadingSettings | None = None, longest: int | None = None
+) -> tuple:
+    """One raw video -> (crops uint8 [T, h, w, C], MouthTrack, VideoClip); raises ClipSkipped.
+
+    With `longest`, a video of more frames (at the target rate) is refused as "too_long"
+    after decoding at most one frame more, before any face search.
+    """
     from data_prep.mouth import crop_mouths
     from data_prep.video import VideoError, read_video
 
     settings = settings or LipreadingSettings()
     clip_id = Path(video_path).stem
+    max_frames = settings.max_frames or None
+    if longest is not None:
+        max_frames = min(max_frames or longest + 1, longest + 1)
     try:
-        clip = read_video(
-            video_path, target_fps=settings.target_fps, max_frames=settings.max_frames or None
-        )
+        clip = read_video(video_path, target_fps=settings.target_fps, max_frames=max_frames)
     except VideoError as error:
         raise ClipSkipped(clip_id, str(video_path), error.reason, str(error)) from error
+    if longest is not None and len(clip.frames) > longest:
+        seconds = longest / settings.target_fps
+        raise ClipSkipped(clip_id, str(video_path), "too_long", f"longer than {seconds:g} s")
     track = _track(clip.frames, settings)
     if problem := _face_problem(track):
         raise ClipSkipped(clip_id, str(video_path), problem)

@@ -246,3 +246,29 @@ def test_text_reader_turns_arbitrary_bytes_into_its_lines_or_a_named_error(tmp_p
     targets = [line.decode("utf-8") for line in reversed(lines)]
     targets[0] = targets[0].removeprefix("\ufeff")
     assert [target for _, _, target in pairs] == targets
+
+
+def test_the_http_service_translates_like_the_export(trained, exported):
+    from fastapi.testclient import TestClient
+
+    from pipelines.serving.service import create_app
+    from pipelines.serving.translator import load_translate, translate_all
+
+    root, _, _ = trained
+    lines = (root / "data" / "test.source.txt").read_text().splitlines()[:5]
+    expected = translate_all(load_translate(exported, "greedy"), lines)["text"]
+    with TestClient(create_app(translation=exported)) as client:
+        response = client.post("/v1/translate", json={"text": lines, "mode": "greedy"})
+        assert response.status_code == 200, response.text
+        assert response.json()["translations"] == expected
+        one = client.post("/v1/translate", json={"text": lines[0], "mode": "greedy"}).json()
+        assert one["translations"] == expected[:1]
+        assert (
+            client.post("/v1/translate", json={"text": lines, "mode": "sample"}).status_code == 400
+        )
+        assert client.post("/v1/translate", json={"text": []}).status_code == 400
+        assert client.post("/v1/translate", json={"txt": "a"}).status_code == 400
+        no_reader = client.post("/v1/transcribe", files={"video": ("a.mp4", b"x")})
+        assert no_reader.status_code == 404
+        (model,) = client.get("/v1/models").json()["models"]
+        assert model["task"] == "translation" and set(model["modes"]) == {"beam", "greedy"}

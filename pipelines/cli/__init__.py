@@ -16,6 +16,7 @@ VERBS = {
     "evaluate": "score an export (or a workdir's checkpoint): BLEU/chrF or WER/CER",
     "transcribe": "lip-read a raw face video with a lip-reading export",
     "translate": "translate text with a translation export",
+    "serve": "HTTP service and web page for lip-reading and translation exports",
     "demo": "every path end to end on data the project generates",
 }
 

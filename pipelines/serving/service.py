@@ -1,0 +1,466 @@
+"""The HTTP service: lip-reading and translation exports behind one FastAPI app, and its page.
+
+    app = create_app(lipreading="grid_s1", translation=None, limits=ServiceLimits())
+    uvicorn.run(app, host="127.0.0.1", port=8000)          # what `lipseq serve` does
+
+Endpoints: GET / (the web page), POST /v1/transcribe (multipart `video` upload; options
+`mode`, `grammar`, `images`), POST /v1/translate (JSON), GET /v1/models, GET /healthz,
+GET /metrics (Prometheus text). Every error is JSON {"error": reason, "detail": ...}:
+400 bad options, 413 upload too large or too long, 415 unsupported or undecodable media,
+422 no face or lips (the preparation's own reason), 503 with Retry-After when the bounded
+queue is full. Each model is loaded once and shared by all requests; uploads live in a
+private temporary folder and are removed on every path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+import tempfile
+import threading
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from pipelines.serving.batch import word_times
+
+STATIC_DIR = Path(__file__).parent / "static"
+UPLOAD_CHUNK_BYTES = 1 << 20
+MAX_TRANSLATE_TEXTS = 64
+MAX_TRANSLATE_CHARS = 2000
+
+# The preparation's skip reasons (data_prep.video.REASONS and the face tracker's flags) as
+# HTTP statuses: the media cannot be read (415), is over a limit (413), or shows no lips (422).
+STATUS_OF_REASON = {
+    "empty_file": 415,
+    "unreadable": 415,
+    "zero_frames": 415,
+    "truncated": 415,
+    "inconsistent_size": 415,
+    "too_large": 413,
+    "too_long": 413,
+    "too_small": 422,
+    "no_face": 422,
+    "face_lost_too_long": 422,
+}
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """What one request may ask for, and how many may wait."""
+
+    max_upload_bytes: int = 64 << 20
+    max_seconds: float = 60.0
+    queue_size: int = 8
+    retry_after_seconds: int = 2
+
+
+class ServiceError(Exception):
+    """A request the service refuses: HTTP status, machine-readable reason, detail."""
+
+    def __init__(self, status: int, reason: str, detail: str = "", headers: dict | None = None):
+        super().__init__(f"{status} {reason}: {detail}")
+        self.status, self.reason, self.detail, self.headers = status, reason, detail, headers
+
+
+def _png_data_uri(image: np.ndarray) -> str:
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
+        raise RuntimeError("PNG encoding failed")
+    return "data:image/png;base64," + base64.b64encode(encoded.tobytes()).decode("ascii")
+
+
+def crop_strip(crops: np.ndarray, count: int = 12, scale: int = 2) -> np.ndarray:
+    """`count` evenly spaced mouth crops side by side (BGR or gray uint8), enlarged."""
+    import cv2
+
+    picks = np.linspace(0, len(crops) - 1, min(count, len(crops))).round().astype(int)
+    strip = np.concatenate([crops[i] for i in picks], axis=1)
+    if strip.shape[-1] == 3:
+        strip = cv2.cvtColor(strip, cv2.COLOR_RGB2BGR)
+    strip = strip.squeeze(-1) if strip.shape[-1] == 1 else strip
+    return cv2.resize(strip, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+
+
+def attention_heatmap(alignment: np.ndarray, cell: tuple[int, int] = (6, 10)) -> np.ndarray:
+    """Attention weights [output characters, frames] as a colour map, one row per character."""
+    import cv2
+
+    rows, columns = alignment.shape
+    peak = alignment.max(axis=1, keepdims=True)
+    scaled = (255 * alignment / np.maximum(peak, 1e-9)).astype(np.uint8)
+    image = cv2.resize(scaled, (columns * cell[0], rows * cell[1]), interpolation=cv2.INTER_NEAREST)
+    return cv2.applyColorMap(image, cv2.COLORMAP_VIRIDIS)
+
+
+class LipReadingModel:
+    """One lip-reading export in memory: its preparation settings and signatures.
+
+    Signature calls are serialised: on a few cores, concurrent calls only share the same
+    threads, and one at a time keeps each request's latency predictable.
+    """
+
+    def __init__(self, export: str | Path):
+        from data_prep.lipreading import LipreadingSettings
+        from pipelines.serving.saved_model import load_export
+
+        self.name = str(export)
+        self.loaded, self.info = load_export(export, task="lipreading")
+        self.settings = LipreadingSettings.from_config(self.info["config"]["data"])
+        names = set(self.loaded.signatures)
+        self.modes = sorted(n for n in names if n != "serving_default" and "_grammar" not in n)
+        self.grammar_modes = sorted(n[: -len("_grammar")] for n in names if "_grammar" in n)
+        self.default_mode = self.info.get("serving_default", self.modes[0])
+        self._lock = threading.Lock()
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "task": "lipreading",
+            "modes": self.modes,
+            "default_mode": self.default_mode,
+            "grammar_modes": self.grammar_modes,
+            "frame_shape": self.info.get("frame_shape"),
+            "fps": self.settings.target_fps,
+        }
+
+    def signature(self, mode: str | None, grammar: bool):
+        mode = mode or self.default_mode
+        if mode not in self.modes:
+            raise ServiceError(
+                400, "bad_option", f"mode {mode!r} is not one of {', '.join(self.modes)}"
+            )
+        if grammar and mode not in self.grammar_modes:
+            raise ServiceError(400, "bad_option", f"this model has no grammar for mode {mode!r}")
+        return mode, self.loaded.signatures[f"{mode}_grammar" if grammar else mode]
+
+    def prepare(self, video: Path, max_seconds: float, name: str = "upload"):
+        """(crops, track, clip) of an uploaded video, or ServiceError with the reason.
+
+        Error details name the upload by `name`, never by the server's temporary path.
+        """
+        from data_prep.lipreading import ClipSkipped, mouth_crops
+
+        longest = int(max_seconds * self.settings.target_fps)
+        try:
+            crops, track, clip = mouth_crops(video, self.settings, longest=longest)
+        except ClipSkipped as skipped:
+            status = STATUS_OF_REASON.get(skipped.reason, 422)
+            detail = (skipped.detail or skipped.reason).replace(str(video), name)
+            detail = detail if name in detail else f"{name}: {detail}"
+            raise ServiceError(status, skipped.reason, detail) from None
+        return crops, track, clip
+
+    def run(self, function, crops: np.ndarray) -> dict:
+        import tensorflow as tf
+
+        with self._lock:
+            out = function(
+                frames=tf.constant(crops[None]), lengths=tf.constant([len(crops)], tf.int32)
+            )
+        return {key: value.numpy()[0] for key, value in out.items()}
+
+    def warm_up(self) -> None:
+        """One call of the default signature, so the first request pays no start-up cost."""
+        height, width, channels = self.info["frame_shape"]
+        _, function = self.signature(None, False)
+        self.run(function, np.zeros((8, height, width, channels), np.uint8))
+
+
+class TranslationModel:
+    """One translation export in memory, with its beam and greedy signatures."""
+
+    def __init__(self, export: str | Path):
+        from pipelines.serving.translator import MODES, load_translate_modes
+
+        self.name = str(export)
+        self.functions = load_translate_modes(export, tuple(MODES))
+        self._lock = threading.Lock()
+
+    def describe(self) -> dict:
+        return {"name": self.name, "task": "translation", "modes": sorted(self.functions)}
+
+    def translate(self, texts: list[str], mode: str) -> dict:
+        from pipelines.serving.translator import translate_all
+
+        if mode not in self.functions:
+            raise ServiceError(
+                400, "bad_option", f"mode {mode!r} is not one of {', '.join(self.functions)}"
+            )
+        with self._lock:
+            return translate_all(self.functions[mode], texts)
+
+
+class AdmissionQueue:
+    """At most `size` requests in the service at once; the next ones are turned away."""
+
+    def __init__(self, size: int, retry_after_seconds: int):
+        self._slots = threading.BoundedSemaphore(size)
+        self.retry_after = retry_after_seconds
+        self.waiting = 0
+
+    def __enter__(self):
+        if not self._slots.acquire(blocking=False):
+            raise ServiceError(
+                503,
+                "busy",
+                "the request queue is full; retry later",
+                {"Retry-After": str(self.retry_after)},
+            )
+        self.waiting += 1
+        return self
+
+    def __exit__(self, *exc_info):
+        self.waiting -= 1
+        self._slots.release()
+
+
+class Metrics:
+    """Prometheus counters for the service, in a registry of its own (one per app)."""
+
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "lipseq_requests",
+            "HTTP requests by route and status code.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "lipseq_request_seconds",
+            "Request latency by route.",
+            ["route"],
+            buckets=(0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "lipseq_requests_in_flight", "Requests being served.", registry=self.registry
+        )
+        self.stage = Histogram(
+            "lipseq_transcribe_stage_seconds",
+            "Seconds per transcription stage (prepare, model).",
+            ["stage"],
+            registry=self.registry,
+        )
+
+    def exposition(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class TranslateRequest(BaseModel):
+    """POST /v1/translate: one text or a list, and the search."""
+
+    text: str | list[str]
+    mode: str = "beam"
+
+
+def _parse_bool(value: str | None, name: str) -> bool:
+    if value is None or value == "":
+        return False
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ServiceError(400, "bad_option", f"{name} must be true or false, got {value!r}")
+
+
+async def _save_upload(upload, folder: Path, max_bytes: int) -> Path:
+    """Copies an upload into `folder` chunk by chunk, refusing it once it passes max_bytes."""
+    suffix = Path(upload.filename or "").suffix.lower()[:8]
+    handle = tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False)
+    path = Path(handle.name)
+    try:
+        with handle:
+            size = 0
+            while chunk := await upload.read(UPLOAD_CHUNK_BYTES):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ServiceError(
+                        413, "too_large", f"the upload is over the limit of {max_bytes} bytes"
+                    )
+                handle.write(chunk)
+        if size == 0:
+            raise ServiceError(415, "empty_file", "the upload has zero bytes")
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def transcription_response(
+    model: LipReadingModel, mode: str, out: dict, crops, track, clip, images: bool
+) -> dict:
+    """The JSON body of a transcription: text, score, word times, ROI confidence, pictures."""
+    text = out["text"].decode("utf-8", errors="replace")
+    alignment = out["alignments"][:, : len(crops)]
+    confidence = [None if not np.isfinite(c) else round(float(c), 3) for c in track.confidence]
+    body = {
+        "model": model.name,
+        "mode": mode,
+        "text": text,
+        "score": round(float(out["scores"]), 4),
+        "words": word_times(text, alignment, float(clip.fps), len(crops)),
+        "num_frames": len(crops),
+        "fps": float(clip.fps),
+        "roi_confidence": confidence,
+    }
+    if images:
+        body["images"] = {"crops": _png_data_uri(crop_strip(crops))}
+        if alignment.size:
+            body["images"]["attention"] = _png_data_uri(attention_heatmap(alignment))
+    return body
+
+
+def create_app(
+    lipreading: str | Path | None = None,
+    translation: str | Path | None = None,
+    limits: ServiceLimits | None = None,
+):
+    """The FastAPI app serving the given exports (paths or shipped release names)."""
+    if lipreading is None and translation is None:
+        raise ValueError("give a lip-reading export, a translation export, or both")
+    limits = limits or ServiceLimits()
+    reader = LipReadingModel(lipreading) if lipreading is not None else None
+    translator = TranslationModel(translation) if translation is not None else None
+    if reader is not None:
+        reader.warm_up()
+    queue = AdmissionQueue(limits.queue_size, limits.retry_after_seconds)
+    metrics = Metrics()
+    upload_dir = Path(tempfile.mkdtemp(prefix="lipseq-serve-"))
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        shutil.rmtree(upload_dir, ignore_errors=True)
+
+    app = FastAPI(title="lipseq", version="1", lifespan=lifespan, docs_url="/docs")
+    app.state.upload_dir = upload_dir
+    app.state.limits = limits
+    app.state.metrics = metrics
+    app.state.queue = queue
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_request, error: ServiceError):
+        return JSONResponse(
+            {"error": error.reason, "detail": error.detail},
+            status_code=error.status,
+            headers=error.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request, error: RequestValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        return JSONResponse({"error": "bad_request", "detail": problems}, status_code=400)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):
+        started = time.perf_counter()
+        metrics.in_flight.inc()
+        try:
+            response = await call_next(request)
+        finally:
+            metrics.in_flight.dec()
+        route = request.scope.get("route")
+        label = getattr(route, "path", "unmatched")
+        metrics.requests.labels(label, str(response.status_code)).inc()
+        metrics.latency.labels(label).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok", "in_flight": queue.waiting}
+
+    @app.get("/v1/models")
+    async def models():
+        return {"models": [m.describe() for m in (reader, translator) if m is not None]}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus():
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    @app.post("/v1/transcribe")
+    async def transcribe(
+        request: Request,
+        video: Annotated[UploadFile, File()],
+        mode: Annotated[str | None, Form()] = None,
+        grammar: Annotated[str | None, Form()] = None,
+        images: Annotated[str | None, Form()] = None,
+    ):
+        if reader is None:
+            raise ServiceError(404, "no_model", "this service has no lip-reading model")
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > limits.max_upload_bytes + UPLOAD_CHUNK_BYTES:
+            raise ServiceError(
+                413, "too_large", f"the upload is over the limit of {limits.max_upload_bytes} bytes"
+            )
+        mode, function = reader.signature(mode or None, _parse_bool(grammar, "grammar"))
+        want_images = _parse_bool(images, "images")
+        with queue:
+            path = await _save_upload(video, upload_dir, limits.max_upload_bytes)
+            try:
+                started = time.perf_counter()
+                crops, track, clip = await asyncio.to_thread(
+                    reader.prepare, path, limits.max_seconds, video.filename or "upload"
+                )
+            finally:
+                path.unlink(missing_ok=True)
+            prepared = time.perf_counter()
+            out = await asyncio.to_thread(reader.run, function, crops)
+            finished = time.perf_counter()
+            body = await asyncio.to_thread(
+                transcription_response, reader, mode, out, crops, track, clip, want_images
+            )
+        metrics.stage.labels("prepare").observe(prepared - started)
+        metrics.stage.labels("model").observe(finished - prepared)
+        body["seconds"] = {
+            "prepare": round(prepared - started, 4),
+            "model": round(finished - prepared, 4),
+        }
+        return body
+
+    @app.post("/v1/translate")
+    async def translate(request: TranslateRequest):
+        if translator is None:
+            raise ServiceError(404, "no_model", "this service has no translation model")
+        texts = [request.text] if isinstance(request.text, str) else list(request.text)
+        if not texts or len(texts) > MAX_TRANSLATE_TEXTS:
+            raise ServiceError(400, "bad_option", f"give 1 to {MAX_TRANSLATE_TEXTS} texts")
+        if any(len(t) > MAX_TRANSLATE_CHARS for t in texts):
+            raise ServiceError(
+                400, "bad_option", f"a text is longer than {MAX_TRANSLATE_CHARS} characters"
+            )
+        with queue:
+            result = await asyncio.to_thread(translator.translate, texts, request.mode)
+        return {
+            "model": translator.name,
+            "mode": request.mode,
+            "translations": result["text"],
+            "scores": [round(s, 4) for s in result["scores"]],
+        }
+
+    return app

@@ -1,0 +1,188 @@
+"""The HTTP service with the shipped GRID s1 model: answers, every refusal's status and reason,
+the bounded queue, metrics, and a soak of good and bad uploads that leaves it up and clean."""
+
+import base64
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from data_prep.corpora.grid import GRID_GRAMMAR
+from pipelines.serving.saved_model import released_models
+
+pytestmark = pytest.mark.skipif(
+    "grid_s1" not in released_models(), reason="no grid_s1 release in models/releases"
+)
+
+MAX_UPLOAD_BYTES = 8 << 20
+MAX_SECONDS = 6.0
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    """Good and bad uploads, built here: name -> (filename, bytes)."""
+    from data_prep.synthetic.faces import write_synthetic_corpus
+    from data_prep.synthetic.speech import write_wav
+
+    root = tmp_path_factory.mktemp("media")
+    face = write_synthetic_corpus(root / "faces", 1, seed=5)["clips"][0]["video"]
+    good = open(face, "rb").read()
+
+    def gray_video(name: str, frames: int) -> bytes:
+        path = root / name
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (160, 120))
+        for _ in range(frames):
+            writer.write(np.full((120, 160, 3), 128, np.uint8))
+        writer.release()
+        return path.read_bytes()
+
+    tone = (np.sin(np.arange(16000) * 0.05) * 8000).astype(np.int16)
+    return {
+        "good": ("face.mp4", good),
+        "empty": ("empty.mp4", b""),
+        "garbage": ("garbage.mp4", np.random.default_rng(0).bytes(50_000)),
+        "truncated": ("cut.mp4", good[: len(good) // 3]),
+        "audio_only": ("speech.wav", write_wav(tone, root / "speech.wav").read_bytes()),
+        "no_face": ("wall.mp4", gray_video("wall.mp4", 50)),
+        "too_long": ("long.mp4", gray_video("long.mp4", int(MAX_SECONDS * 25) + 60)),
+        "huge": ("huge.mp4", np.random.default_rng(1).bytes(MAX_UPLOAD_BYTES + 4096)),
+    }
+
+
+@pytest.fixture(scope="module")
+def client():
+    from fastapi.testclient import TestClient
+
+    from pipelines.serving.service import ServiceLimits, create_app
+
+    limits = ServiceLimits(max_upload_bytes=MAX_UPLOAD_BYTES, max_seconds=MAX_SECONDS)
+    with TestClient(create_app("grid_s1", limits=limits)) as test_client:
+        yield test_client
+
+
+def post(client, upload, **options):
+    filename, data = upload
+    return client.post("/v1/transcribe", files={"video": (filename, data)}, data=options)
+
+
+def test_health_and_model_list(client):
+    assert client.get("/healthz").json()["status"] == "ok"
+    (model,) = client.get("/v1/models").json()["models"]
+    assert model["task"] == "lipreading" and model["default_mode"] == "joint"
+    assert {"ctc_greedy", "ctc_beam", "attention", "joint"} <= set(model["modes"])
+
+
+def test_transcribes_an_upload_with_word_times_confidence_and_pictures(client, media):
+    response = post(client, media["good"], mode="attention", grammar="true", images="true")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    words = body["text"].split()
+    assert [w["word"] for w in body["words"]] == words
+    assert all(word in slot for word, slot in zip(words, GRID_GRAMMAR.values(), strict=True))
+    duration = body["num_frames"] / body["fps"]
+    for word in body["words"]:
+        assert 0.0 <= word["start"] < word["end"] <= duration + 1e-6
+    assert len(body["roi_confidence"]) == body["num_frames"]
+    for name in ("crops", "attention"):
+        header, data = body["images"][name].split(",", 1)
+        assert header == "data:image/png;base64"
+        image = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and image.size > 0
+    ctc = post(client, media["good"], mode="ctc_greedy").json()
+    assert ctc["words"] is None and "images" not in ctc and isinstance(ctc["text"], str)
+
+
+@pytest.mark.parametrize(
+    "name, status, reason",
+    [
+        ("empty", 415, "empty_file"),
+        ("garbage", 415, "unreadable"),
+        ("audio_only", 415, "unreadable"),
+        ("no_face", 422, "no_face"),
+        ("too_long", 413, "too_long"),
+        ("huge", 413, "too_large"),
+    ],
+)
+def test_bad_uploads_get_their_status_and_reason(client, media, name, status, reason):
+    response = post(client, media[name])
+    assert (response.status_code, response.json()["error"]) == (status, reason)
+    assert media[name][0] in response.json()["detail"] or name in ("empty", "huge")
+    assert "lipseq-serve" not in response.json()["detail"]  # no server paths in answers
+
+
+def test_a_truncated_upload_is_refused_as_media(client, media):
+    response = post(client, media["truncated"])
+    assert response.status_code == 415
+    assert response.json()["error"] in ("unreadable", "truncated")
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [({"mode": "fastest"}, "mode"), ({"grammar": "maybe"}, "grammar"), ({}, "video")],
+)
+def test_bad_options_get_400(client, media, options, fragment):
+    files = {} if fragment == "video" else {"video": media["good"]}
+    response = client.post("/v1/transcribe", files=files, data=options)
+    assert response.status_code == 400
+    assert fragment in response.json()["detail"]
+
+
+def test_a_full_queue_answers_503_with_retry_after(client, media):
+    queue = client.app.state.queue
+    held = []
+    try:
+        while True:  # take every slot, as waiting requests would
+            try:
+                held.append(queue.__enter__())
+            except Exception:
+                break
+        response = post(client, media["good"], mode="ctc_greedy")
+    finally:
+        for _ in held:
+            queue.__exit__(None, None, None)
+    assert response.status_code == 503 and response.json()["error"] == "busy"
+    assert response.headers["retry-after"] == "2"
+    assert post(client, media["good"], mode="ctc_greedy").status_code == 200
+
+
+def test_metrics_count_requests_by_route_and_status(client, media):
+    post(client, media["garbage"])
+    text = client.get("/metrics").text
+    assert 'lipseq_requests_total{route="/v1/transcribe",status="415"}' in text
+    assert 'lipseq_request_seconds_bucket{le="0.1",route="/v1/transcribe"}' in text
+    assert "lipseq_transcribe_stage_seconds_count" in text
+
+
+def test_translate_is_404_without_a_translation_model(client):
+    response = client.post("/v1/translate", json={"text": "a dog"})
+    assert response.status_code == 404 and response.json()["error"] == "no_model"
+
+
+def test_soak_of_good_and_bad_uploads_leaves_the_service_up_and_clean(client, media):
+    import psutil
+
+    process = psutil.Process()
+    expected = {
+        "good": 200,
+        "empty": 415,
+        "garbage": 415,
+        "truncated": 415,
+        "audio_only": 415,
+        "no_face": 422,
+        "too_long": 413,
+        "huge": 413,
+    }
+    post(client, media["good"], mode="ctc_greedy")
+    rss_before = process.memory_info().rss
+    statuses = []
+    for _ in range(3):
+        for name, status in expected.items():
+            response = post(client, media[name], mode="ctc_greedy")
+            statuses.append((name, response.status_code))
+            assert response.status_code == status, (name, response.text)
+            assert client.get("/healthz").status_code == 200
+    growth_mb = (process.memory_info().rss - rss_before) / 2**20
+    print(f"soak: {len(statuses)} uploads, RSS growth {growth_mb:.1f} MiB")
+    assert growth_mb < 300
+    assert os.listdir(client.app.state.upload_dir) == []

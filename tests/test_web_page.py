@@ -1,0 +1,126 @@
+"""The web page in a real headless browser (Debian's chromium driven by selenium): upload a
+generated face clip and read the transcript off the page; record from a (fake) webcam and see
+the service's reason on the page. Screenshots are saved beside the test's files."""
+
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from data_prep.corpora.grid import GRID_GRAMMAR
+from pipelines.serving.saved_model import released_models
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+pytestmark = [
+    pytest.mark.skipif(
+        "grid_s1" not in released_models(), reason="no grid_s1 release in models/releases"
+    ),
+    pytest.mark.skipif(
+        not (CHROMIUM and CHROMEDRIVER),
+        reason="needs Debian's chromium and chromium-driver (apt install chromium "
+        "chromium-driver; .ci/run installs them)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    import uvicorn
+
+    from pipelines.serving.service import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app("grid_s1"), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline, "the service did not start within 60 s"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1100,1600",
+        "--use-fake-ui-for-media-stream",  # grant the camera without a prompt
+        "--use-fake-device-for-media-stream",  # a synthetic camera picture
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, condition, seconds=120):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds).until(condition)
+
+
+def test_uploading_a_clip_shows_its_transcript_words_and_pictures(server_url, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from data_prep.synthetic.faces import write_synthetic_corpus
+
+    video = write_synthetic_corpus(tmp_path / "faces", 1, seed=5)["clips"][0]["video"]
+    browser.get(server_url + "/")
+    wait_for(browser, lambda d: len(Select(d.find_element(By.ID, "mode")).options) >= 4)
+    assert "grid_s1" in browser.find_element(By.ID, "model-line").text
+    browser.find_element(By.ID, "video-file").send_keys(str(video))
+    Select(browser.find_element(By.ID, "mode")).select_by_value("attention")
+    browser.find_element(By.ID, "grammar").click()
+    browser.find_element(By.ID, "submit").click()
+    wait_for(browser, lambda d: d.find_element(By.ID, "result").is_displayed())
+    transcript = browser.find_element(By.ID, "transcript").text
+    words = transcript.split()
+    assert all(word in slot for word, slot in zip(words, GRID_GRAMMAR.values(), strict=True))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#words tbody tr")
+    assert [row.find_element(By.TAG_NAME, "td").text for row in rows] == words
+    for picture in ("crops", "attention"):
+        width = browser.execute_script(f"return document.getElementById('{picture}').naturalWidth")
+        assert width > 0, f"the {picture} picture did not load"
+    screenshot = tmp_path / "web_page_upload.png"
+    assert browser.save_screenshot(str(screenshot))
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    print(f"screenshot: {screenshot}")
+
+
+def test_a_webcam_recording_reaches_the_service_and_its_answer_is_shown(
+    server_url, browser, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server_url + "/")
+    wait_for(browser, lambda d: d.find_element(By.ID, "mode").get_attribute("value"))
+    browser.find_element(By.ID, "record").click()
+    wait_for(browser, lambda d: "Recorded" in d.find_element(By.ID, "status").text, 30)
+    browser.find_element(By.ID, "submit").click()
+    # The fake camera shows a test pattern, not a face: the page must show the service's reason.
+    error = wait_for(
+        browser,
+        lambda d: (
+            d.find_element(By.ID, "error").is_displayed() and d.find_element(By.ID, "error").text
+        ),
+    )
+    assert error.startswith("422 no_face"), error
+    assert browser.save_screenshot(str(tmp_path / "web_page_webcam.png"))
