@@ -186,7 +186,6 @@ def mouth_crops(
     With `longest`, a video of more frames (at the target rate) is refused as "too_long"
     after decoding at most one frame more, before any face search.
     """
-    from data_prep.mouth import crop_mouths
     from data_prep.video import VideoError, read_video
 
     settings = settings or LipreadingSettings()
@@ -201,10 +200,24 @@ def mouth_crops(
     if longest is not None and len(clip.frames) > longest:
         seconds = longest / settings.target_fps
         raise ClipSkipped(clip_id, str(video_path), "too_long", f"longer than {seconds:g} s")
-    track = _track(clip.frames, settings)
+    crops, track = track_and_crop(clip.frames, settings)
     if problem := _face_problem(track):
         raise ClipSkipped(clip_id, str(video_path), problem)
-    return crop_mouths(clip.frames, track.mouth_boxes, settings.preset), track, clip
+    return crops, track, clip
+
+
+def track_and_crop(frames: np.ndarray, settings: LipreadingSettings) -> tuple:
+    """Decoded frames [T, H, W, C] -> (mouth crops [T, h, w, C], MouthTrack), as `prepare` makes
+    them; frames where the face was lost have NaN boxes in the track (and filler crops)."""
+    from data_prep.mouth import CROP_PRESETS, crop_mouths
+
+    track = _track(frames, settings)
+    preset = CROP_PRESETS[settings.preset]
+    crops = np.zeros((len(frames), preset.height, preset.width, preset.channels), np.uint8)
+    usable = np.isfinite(track.mouth_boxes).all(axis=1)
+    if usable.any():
+        crops[usable] = crop_mouths(frames[usable], track.mouth_boxes[usable], preset)
+    return crops, track
 
 
 def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> ClipResult:

@@ -36,6 +36,7 @@ REASONS = frozenset(
         "truncated",  # fewer frames decode than the header announces, by a margin
         "too_small",  # frame side below the minimum
         "too_large",  # frame area or decoded size above the maximum
+        "audio_only",  # sound but no video stream (data_prep/video_stream.py tells)
         "inconsistent_size",  # frame size changes within the stream
     }
 )
@@ -112,10 +113,23 @@ def _open(path: Path) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
+        if _is_audio_only(path):
+            raise VideoError(path, "audio_only", "the file has sound but no video stream")
         raise VideoError(
             path, "unreadable", "FFmpeg cannot open it (unknown container or codec, or damaged)"
         )
     return cap
+
+
+def _is_audio_only(path: Path) -> bool:
+    """True when FFmpeg (PyAV) finds audio streams and no video stream in the file."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio) and not container.streams.video
+    except (av.error.FFmpegError, UnicodeDecodeError):
+        return False
 
 
 def _fourcc(cap: cv2.VideoCapture) -> str:

@@ -162,7 +162,7 @@ def test_transcribe_cli_on_many_videos_writes_json_lines_and_subtitles(trained, 
 
 
 def test_word_times_and_subtitles_known_answers():
-    from pipelines.serving.batch import subtitles, word_times
+    from pipelines.serving.words import subtitles, word_times
 
     alignment = np.zeros((6, 50), np.float32)  # "ab cd" + eos at 25 fps
     alignment[0, 10] = alignment[1, 14] = alignment[2, 20] = 1.0

@@ -98,7 +98,7 @@ def test_transcribes_an_upload_with_word_times_confidence_and_pictures(client, m
     [
         ("empty", 415, "empty_file"),
         ("garbage", 415, "unreadable"),
-        ("audio_only", 415, "unreadable"),
+        ("audio_only", 415, "audio_only"),
         ("no_face", 422, "no_face"),
         ("too_long", 413, "too_long"),
         ("huge", 413, "too_large"),

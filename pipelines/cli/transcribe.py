@@ -1,6 +1,8 @@
 """lipseq transcribe --model=D --video=F | --inputs=...: lip-read raw face videos.
 
-One video: prints the text and the seconds of each stage. Many (--inputs: files, globs,
+One video: prints the text and the seconds of each stage. A long video (over 20 s, or
+frames above full HD) is streamed and read in overlapping 3-s windows, with face-lost
+stretches reported as gaps. Many (--inputs: files, globs,
 directories, manifests): loads the model once, prepares in worker processes while the model
 runs, shows progress and writes JSON Lines (text, score, word times, ROI confidence, or the
 skip reason) and, with --subtitles, an SRT or WebVTT file per video. Videos are prepared
@@ -69,6 +71,10 @@ def main(argv: list[str]) -> None:
         return
     result = transcribe_video(FLAGS.video, FLAGS.model, FLAGS.mode, FLAGS.grammar)
     print(result["text"])
+    if "pieces" in result:  # a long video, read window by window
+        gaps = ", ".join(f"{g['start']:.1f}-{g['end']:.1f} s" for g in result["gaps"]) or "none"
+        print(f"{len(result['pieces'])} pieces; no face: {gaps}; seconds {result['seconds']}")
+        return
     print(f"score {result['score']:.3f}; seconds {result['seconds']}")
     if FLAGS.alignment_png:
         if result["alignments"].size == 0:

@@ -22,9 +22,10 @@ import numpy as np
 
 from data_prep.atomic import write_text_atomic
 from data_prep.errors import LipseqError
+from pipelines.serving.words import SUBTITLE_FORMATS, subtitles, word_times
 
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-SUBTITLE_FORMATS = ("srt", "vtt")
+LONG_VIDEO_KEYS = ("text", "words", "pieces", "gaps", "num_frames", "fps")
 
 
 class NoVideosError(LipseqError, ValueError):
@@ -79,61 +80,14 @@ def _manifest_videos(path: Path) -> list[Path]:
     return [p if p.is_absolute() else path.parent / p for p in map(Path, names)]
 
 
-def word_times(text: str, alignment: np.ndarray, fps: float, num_frames: int) -> list[dict] | None:
-    """Each word's start and end (seconds) from attention weights [output steps, frames].
-
-    A character is placed at the frame its attention weights centre on (their mean); a word
-    spans its characters' frames, one frame wide at least. None without weights (CTC modes).
-    """
-    if not len(alignment) or not text:
-        return None
-    frames = np.arange(alignment.shape[1], dtype=np.float64)
-    words, step = [], 0
-    for word in text.split(" "):
-        centres = []
-        for _ in word:
-            if step < len(alignment):
-                weights = alignment[step].astype(np.float64)
-                centres.append(float(weights @ frames / max(weights.sum(), 1e-9)))
-            step += 1
-        step += 1  # the space
-        if word and centres:
-            start, end = min(centres), min(max(centres) + 1.0, float(num_frames))
-            words.append({"word": word, "start": round(start / fps, 3), "end": round(end / fps, 3)})
-    return words
-
-
-def _timestamp(seconds: float, separator: str) -> str:
-    millis = int(round(seconds * 1000))
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}{separator}{rest % 1000:03d}"
-
-
-def subtitles(words: list[dict], kind: str, words_per_cue: int = 7) -> str:
-    """SRT or WebVTT text: cues of up to `words_per_cue` words at their spoken times."""
-    if kind not in SUBTITLE_FORMATS:
-        raise ValueError(f"unknown subtitle format {kind!r}; known: {', '.join(SUBTITLE_FORMATS)}")
-    separator = "," if kind == "srt" else "."
-    blocks = ["WEBVTT\n"] if kind == "vtt" else []
-    for number, first in enumerate(range(0, len(words), words_per_cue), 1):
-        cue = words[first : first + words_per_cue]
-        start = _timestamp(cue[0]["start"], separator)
-        end = _timestamp(cue[-1]["end"], separator)
-        text = " ".join(w["word"] for w in cue)
-        blocks.append(
-            f"{number}\n{start} --> {end}\n{text}\n"
-            if kind == "srt"
-            else f"{start} --> {end}\n{text}\n"
-        )
-    return "\n".join(blocks)
-
-
 def _prepare(task: tuple[str, dict]) -> dict:
     """Worker: one video -> crops and ROI confidence, or the reason it cannot be prepared."""
     from data_prep.lipreading import ClipSkipped, LipreadingSettings, mouth_crops
+    from pipelines.serving.long_video import is_long
 
     path, settings = task
+    if is_long(path):
+        return {"video": path, "long": True}  # streamed by the main process, window by window
     started = time.monotonic()
     try:
         crops, track, clip = mouth_crops(path, LipreadingSettings(**settings))
@@ -174,6 +128,8 @@ def transcribe_many(
     """Transcribes every video named by `inputs`; writes JSON Lines (and subtitles); summary."""
     from tqdm import tqdm
 
+    from data_prep.video import VideoError
+    from pipelines.serving.long_video import transcribe_long
     from pipelines.serving.transcriber import VideoTranscriber
 
     if subtitle_format and subtitle_format not in SUBTITLE_FORMATS:
@@ -189,6 +145,14 @@ def transcribe_many(
         if "skipped" in prepared:
             record.update(skipped=prepared["skipped"], detail=prepared["detail"])
             skipped += 1
+        elif prepared.get("long"):
+            try:
+                result = transcribe_long(prepared["video"], transcriber)
+            except VideoError as error:
+                record.update(skipped=error.reason, detail=str(error))
+                skipped += 1
+            else:
+                record.update({k: result[k] for k in LONG_VIDEO_KEYS})
         else:
             crops = prepared["crops"]
             out = transcriber(crops[None], np.array([len(crops)], np.int32))
@@ -207,10 +171,10 @@ def transcribe_many(
                     "min": round(float(np.nanmin(confidence)), 3),
                 },
             )
-            if subtitle_format and words:
-                path = output.parent / f"{Path(prepared['video']).stem}.{subtitle_format}"
-                write_text_atomic(path, subtitles(words, subtitle_format))
-                record["subtitles"] = str(path)
+        if subtitle_format and record.get("words"):
+            path = output.parent / f"{Path(prepared['video']).stem}.{subtitle_format}"
+            write_text_atomic(path, subtitles(record["words"], subtitle_format))
+            record["subtitles"] = str(path)
         lines.append(json.dumps(record))
         bar.set_postfix(skipped=skipped, refresh=False)
         bar.update(1)

@@ -32,7 +32,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from pipelines.serving.batch import word_times
+from pipelines.serving.words import word_times
 
 STATIC_DIR = Path(__file__).parent / "static"
 UPLOAD_CHUNK_BYTES = 1 << 20
@@ -43,6 +43,7 @@ MAX_TRANSLATE_CHARS = 2000
 # HTTP statuses: the media cannot be read (415), is over a limit (413), or shows no lips (422).
 STATUS_OF_REASON = {
     "empty_file": 415,
+    "audio_only": 415,
     "unreadable": 415,
     "zero_frames": 415,
     "truncated": 415,

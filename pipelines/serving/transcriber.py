@@ -151,9 +151,8 @@ class VideoTranscriber:
 
         self.export_dir = Path(export_dir)
         self.loaded, self.info = load_export(export_dir, task="lipreading")
-        name = mode or "serving_default"
-        if grammar:
-            name = f"{mode or self.info['serving_default']}_grammar"
+        self.mode = mode or self.info["serving_default"]
+        name = f"{self.mode}_grammar" if grammar else self.mode
         self.signature = signature(self.loaded, export_dir, name)
         self.settings = LipreadingSettings.from_config(self.info["config"]["data"])
 
@@ -161,9 +160,17 @@ class VideoTranscriber:
         return self.signature(frames=frames, lengths=lengths)
 
     def transcribe(self, video: str | Path) -> dict:
-        """Text, score, alignments [L, T], crops [T, h, w, C] and seconds per stage of a video."""
-        from data_prep.lipreading import mouth_crops
+        """Text, score, alignments [L, T], crops [T, h, w, C] and seconds per stage of a video.
 
+        A long or very large video is streamed and read window by window instead
+        (pipelines/serving/long_video.py): then there are timed words, pieces and gaps, and
+        no single score, alignment or crop array.
+        """
+        from data_prep.lipreading import mouth_crops
+        from pipelines.serving.long_video import is_long, transcribe_long
+
+        if is_long(video):
+            return transcribe_long(video, self)
         started = time.monotonic()
         crops, _, _ = mouth_crops(video, self.settings)
         prepared = time.monotonic()

@@ -1,0 +1,161 @@
+"""Long videos: streamed, cut into overlapping windows, each window lip-read, the words stitched.
+
+    result = transcribe_long("lecture.mp4", VideoTranscriber("grid_s1"))
+
+The video is decoded as a stream (data_prep/video_stream.py), scaled down to at most
+`max_side` pixels, so memory stays flat whatever its length or resolution. Each window of
+`window_seconds` (the length of the clips the model learnt from) overlaps the next by
+`overlap_seconds`, so no word is read only from a cut-off mouth. A window owns the middle of
+its span (its first and last half-overlap belong to its neighbours) and keeps the words whose
+centre falls there. Inside a window the face is tracked as in preparation; stretches where it
+was lost become gaps in the transcript, and the rest is read in pieces.
+CTC modes give no word times, so they read windows back to back instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.serving.words import word_times
+
+# A video longer than this, or with frames larger than full HD, goes the long-video way.
+LONG_VIDEO_SECONDS = 20.0
+LARGE_FRAME_PIXELS = 1920 * 1080
+
+
+@dataclass(frozen=True)
+class Windowing:
+    """How a long video is cut: window and overlap (seconds), decode size, shortest piece."""
+
+    window_seconds: float = 3.0
+    overlap_seconds: float = 1.0
+    max_side: int = 640
+    min_piece_frames: int = 8
+
+
+def is_long(video: str | Path) -> bool:
+    """True for videos that should be streamed: long, of unknown length, or very large frames."""
+    from data_prep.video import VideoError, probe_video
+
+    try:
+        facts = probe_video(video)
+    except VideoError:
+        return False  # the whole-clip path reports the reason
+    duration = facts["duration_s"]
+    return (
+        duration is None
+        or duration > LONG_VIDEO_SECONDS
+        or facts["width"] * facts["height"] > LARGE_FRAME_PIXELS
+    )
+
+
+def windows(
+    frames: Iterable[tuple[int, np.ndarray]], size: int, hop: int
+) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """(first index, frames [<=size, H, W, C], is last) every `hop` frames."""
+    buffer: list[np.ndarray] = []
+    start = 0
+    ready = None  # held back one step, to know whether it is the last
+    for _, frame in frames:
+        buffer.append(frame)
+        if len(buffer) == size:
+            if ready is not None:
+                yield (*ready, False)
+            ready = (start, np.stack(buffer))
+            buffer = buffer[hop:]
+            start += hop
+    fresh = buffer and (start == 0 or len(buffer) > size - hop)  # frames no window has had
+    tail = (start, np.stack(buffer)) if fresh else None
+    if ready is not None:
+        yield (*ready, tail is None)
+    if tail is not None:
+        yield (*tail, True)
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True in a bool array."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+
+
+def transcribe_long(video: str | Path, transcriber, windowing: Windowing | None = None) -> dict:
+    """Text, timed words, pieces and gaps of a video of any length, read window by window."""
+    from data_prep.lipreading import track_and_crop
+    from data_prep.video_stream import stream_frames
+
+    windowing = windowing or Windowing()
+    settings = transcriber.settings
+    fps = float(settings.target_fps)
+    size = max(1, int(round(windowing.window_seconds * fps)))
+    timed = not transcriber.mode.startswith("ctc")
+    overlap = int(round(windowing.overlap_seconds * fps)) if timed else 0
+    hop = max(1, size - overlap)
+    words: list[dict] = []
+    pieces: list[dict] = []
+    lost = []
+    total = 0
+    started = time.monotonic()
+    seconds = {"prepare": 0.0, "model": 0.0}
+    stream = stream_frames(video, fps, windowing.max_side)
+    for start, frames, last in windows(stream, size, hop):
+        total = max(total, start + len(frames))
+        # Frames this window speaks for: the middle of its span, the edges go to neighbours.
+        owned_from = 0 if start == 0 else overlap // 2
+        owned_to = len(frames) if last else len(frames) - (overlap - overlap // 2)
+        began = time.monotonic()
+        crops, track = track_and_crop(frames, settings)
+        seconds["prepare"] += time.monotonic() - began
+        usable = np.isfinite(track.mouth_boxes).all(axis=1)
+        lost.extend(start + t for t in range(owned_from, owned_to) if not usable[t])
+        for first, end in runs(usable):
+            if end - first < windowing.min_piece_frames:
+                lost.extend(start + t for t in range(max(first, owned_from), min(end, owned_to)))
+                continue
+            began = time.monotonic()
+            out = transcriber(crops[None, first:end], np.array([end - first], np.int32))
+            seconds["model"] += time.monotonic() - began
+            text = out["text"].numpy()[0].decode()
+            offset = (start + first) / fps
+            if timed:
+                alignment = out["alignments"].numpy()[0][:, : end - first]
+                piece_words = word_times(text, alignment, fps, end - first) or []
+                kept = [
+                    w
+                    for w in piece_words
+                    if owned_from <= first + (w["start"] + w["end"]) / 2 * fps < owned_to
+                ]
+            else:
+                kept = [{"word": w} for w in text.split()]
+            for word in kept:
+                if "start" in word:
+                    word["start"] = round(word["start"] + offset, 3)
+                    word["end"] = round(word["end"] + offset, 3)
+            words.extend(kept)
+            if kept:
+                pieces.append(
+                    {
+                        "start": round(offset, 3),
+                        "end": round((start + end) / fps, 3),
+                        "text": " ".join(w["word"] for w in kept),
+                        "roi_confidence": round(float(track.confidence[first:end].mean()), 3),
+                    }
+                )
+    gaps = [
+        {"start": round(a / fps, 3), "end": round(b / fps, 3)}
+        for a, b in runs(np.isin(np.arange(total), np.array(sorted(set(lost)), int)))
+    ]
+    seconds["total"] = time.monotonic() - started
+    return {
+        "text": " ".join(w["word"] for w in words),
+        "words": words if timed else None,
+        "pieces": pieces,
+        "gaps": gaps,
+        "num_frames": total,
+        "fps": fps,
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+    }
