@@ -18,6 +18,7 @@ import math
 import multiprocessing
 import os
 import random
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -131,15 +132,18 @@ class ClipSkipped(LipseqError, ValueError):
         self.clip_id, self.path, self.reason, self.detail = clip_id, path, reason, detail
 
 
-_DETECTORS: dict[str, Any] = {}
+# One detector per thread: OpenCV's cascade classifier keeps search state inside itself, and
+# two threads sharing one (the HTTP service prepares uploads in threads) trip its assertions.
+_DETECTORS = threading.local()
 
 
 def _detector(name: str):
-    if name not in _DETECTORS:
+    detectors = _DETECTORS.__dict__
+    if name not in detectors:
         from data_prep.faces import build_detector
 
-        _DETECTORS[name] = build_detector(name)
-    return _DETECTORS[name]
+        detectors[name] = build_detector(name)
+    return detectors[name]
 
 
 def corrupt_frames(frames: np.ndarray, stride: int = CORRUPT_CHECK_STRIDE) -> np.ndarray:

@@ -186,3 +186,22 @@ def test_soak_of_good_and_bad_uploads_leaves_the_service_up_and_clean(client, me
     print(f"soak: {len(statuses)} uploads, RSS growth {growth_mb:.1f} MiB")
     assert growth_mb < 300
     assert os.listdir(client.app.state.upload_dir) == []
+
+
+def test_preparation_in_many_threads_gives_every_thread_the_same_crops(media, tmp_path):
+    """The service prepares uploads in threads; each thread has its own face detector (one
+    shared OpenCV cascade fails under concurrent use)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from data_prep.lipreading import LipreadingSettings, mouth_crops
+
+    video = tmp_path / "face.mp4"
+    video.write_bytes(media["good"][1])
+    settings = LipreadingSettings(preset="gray80", detect_every=1)
+
+    def prepare(_):
+        return mouth_crops(video, settings)[0]
+
+    with ThreadPoolExecutor(6) as pool:
+        crops = list(pool.map(prepare, range(12)))
+    assert all(np.array_equal(c, crops[0]) for c in crops)

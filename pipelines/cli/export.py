@@ -23,10 +23,17 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     flags.DEFINE_string(
         "checkpoint", "best", "best, latest, or a checkpoint path.", flag_values=flag_values
     )
+    flags.DEFINE_integer(
+        "serving_version",
+        None,
+        "Write <export_dir>/<version>/, TensorFlow Serving's layout.",
+        lower_bound=1,
+        flag_values=flag_values,
+    )
     flags.mark_flag_as_required("workdir", flag_values=flag_values)
 
 
 def main(argv: list[str]) -> None:
     no_arguments(argv)
     export_dir = FLAGS.export_dir or str(Path(FLAGS.workdir) / "export")
-    print(export_model(FLAGS.workdir, export_dir, FLAGS.checkpoint))
+    print(export_model(FLAGS.workdir, export_dir, FLAGS.checkpoint, FLAGS.serving_version))

@@ -16,8 +16,21 @@ from pipelines.serving.saved_model import save_export
 from pipelines.training.checkpoints import restore_model
 
 
-def export_model(workdir: str | Path, export_dir: str | Path, checkpoint: str = "best") -> Path:
-    """Exports the `checkpoint` (best, latest or a path) of a training run to `export_dir`."""
+def export_model(
+    workdir: str | Path,
+    export_dir: str | Path,
+    checkpoint: str = "best",
+    serving_version: int | None = None,
+) -> Path:
+    """Exports the `checkpoint` (best, latest or a path) of a training run to `export_dir`.
+
+    With `serving_version`, the SavedModel goes to `<export_dir>/<version>/`, the layout
+    TensorFlow Serving watches for new versions of a model.
+    """
+    if serving_version is not None:
+        if serving_version < 1:
+            raise ValueError(f"serving_version must be a positive integer, got {serving_version}")
+        export_dir = Path(export_dir) / str(serving_version)
     config, task, model, checkpoint_path = restore_model(workdir, checkpoint)
     module, signatures, task_info = task.serving_module(model)
     info = {

@@ -1,0 +1,256 @@
+"""The HTTP service under load: warm latency per decoding mode, requests/s with 1, 4 and 8
+concurrent clients, error rate and peak memory, beside the bare model and a reference workload.
+
+    python -m bench.service_bench --output_dir=bench/results [--model=grid_s1] [--load_seconds=60]
+
+The service runs as `lipseq serve` in its own process on 127.0.0.1 and is driven with httpx.
+Hosts of this kind differ in speed, so the same run also times, in this process and before
+any load: the bare model call of each mode on the same prepared crops, the preparation of
+the clip (decode, face, mouth crops), and a fixed NumPy workload (the host's speed). The
+service's overhead is its warm p50 minus (preparation + model), as a share of the model time.
+Latency figures are 3 rounds of `requests` sequential requests each: median and spread.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+from bench.common import write_results
+
+FLAGS = flags.FLAGS
+MODES = ("ctc_greedy", "joint")
+
+
+def reference_workload_seconds(repeats: int = 5) -> float:
+    """Median seconds of a fixed NumPy job (matrix products), a yardstick of the host."""
+    rng = np.random.default_rng(0)
+    a = rng.random((512, 512), dtype=np.float32)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(20):
+            a = np.tanh(a @ a / 512.0)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def _spread(values: list[float], scale: float = 1000.0) -> dict:
+    return {
+        "median": round(float(np.median(values)) * scale, 1),
+        "min": round(min(values) * scale, 1),
+        "max": round(max(values) * scale, 1),
+    }
+
+
+def bare_model(model: str, video: str, repeats: int = 10) -> dict:
+    """Milliseconds of preparation and of each mode's model call, the model loaded once."""
+    import tensorflow as tf
+
+    from data_prep.lipreading import mouth_crops
+    from pipelines.serving.transcriber import VideoTranscriber
+
+    transcriber = VideoTranscriber(model)
+    prepare = []
+    for _ in range(5):
+        started = time.perf_counter()
+        crops, _, _ = mouth_crops(video, transcriber.settings)
+        prepare.append(time.perf_counter() - started)
+    frames, lengths = tf.constant(crops[None]), tf.constant([len(crops)], tf.int32)
+    result = {"prepare_ms": _spread(prepare), "frames": len(crops)}
+    for mode in MODES:
+        function = transcriber.loaded.signatures[mode]
+        function(frames=frames, lengths=lengths)  # warm-up
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            function(frames=frames, lengths=lengths)
+            times.append(time.perf_counter() - started)
+        result[f"{mode}_model_ms"] = _spread(times)
+    return result
+
+
+class Server:
+    """`lipseq serve` in a child process, with its peak RSS sampled every 0.2 s."""
+
+    def __init__(self, model: str):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipelines",
+                "serve",
+                f"--model={model}",
+                f"--port={self.port}",
+                "--queue_size=32",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        self.peak_rss = 0
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        import httpx
+        import psutil
+
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("lipseq serve did not come up")
+            time.sleep(0.5)
+        watched = psutil.Process(self.process.pid)
+
+        def sample():
+            while not self._stop.is_set():
+                self.peak_rss = max(self.peak_rss, watched.memory_info().rss)
+                time.sleep(0.2)
+
+        self.startup_rss = watched.memory_info().rss
+        threading.Thread(target=sample, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def _post(client, url: str, data: bytes, mode: str) -> tuple[int, float]:
+    started = time.perf_counter()
+    response = client.post(
+        url + "/v1/transcribe", files={"video": ("clip.mp4", data)}, data={"mode": mode}
+    )
+    return response.status_code, time.perf_counter() - started
+
+
+def warm_latency(url: str, data: bytes, requests: int, rounds: int = 3) -> dict:
+    """p50/p95 (ms) of sequential requests per mode: median and spread over rounds."""
+    import httpx
+
+    result = {}
+    with httpx.Client(timeout=60) as client:
+        for mode in MODES:
+            for _ in range(3):
+                _post(client, url, data, mode)  # warm-up
+            p50s, p95s = [], []
+            for _ in range(rounds):
+                times = []
+                for _ in range(requests):
+                    status, seconds = _post(client, url, data, mode)
+                    assert status == 200, status
+                    times.append(seconds)
+                p50s.append(float(np.percentile(times, 50)))
+                p95s.append(float(np.percentile(times, 95)))
+            body = client.post(
+                url + "/v1/transcribe", files={"video": ("c.mp4", data)}, data={"mode": mode}
+            ).json()
+            result[mode] = {
+                "p50_ms": _spread(p50s),
+                "p95_ms": _spread(p95s),
+                "rounds": rounds,
+                "requests_per_round": requests,
+                "server_reported_seconds": body["seconds"],
+            }
+    return result
+
+
+def load(url: str, data: bytes, clients: int, seconds: float, mode: str) -> dict:
+    """Requests/s, error rate and latency with `clients` clients posting back to back."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+
+    def client_loop(_):
+        outcomes = []
+        with httpx.Client(timeout=120) as client:
+            while time.monotonic() < deadline:
+                outcomes.append(_post(client, url, data, mode))
+        return outcomes
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        outcomes = [o for part in pool.map(client_loop, range(clients)) for o in part]
+    elapsed = time.perf_counter() - started
+    ok = [s for status, s in outcomes if status == 200]
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "requests": len(outcomes),
+        "requests_per_second": round(len(ok) / elapsed, 2),
+        "error_rate": round(1 - len(ok) / max(len(outcomes), 1), 4),
+        "p50_ms": round(float(np.percentile(ok, 50)) * 1000, 1) if ok else None,
+        "p95_ms": round(float(np.percentile(ok, 95)) * 1000, 1) if ok else None,
+    }
+
+
+def run(output_dir: str, model: str, video: str, load_seconds: float, requests: int) -> Path:
+    data = Path(video).read_bytes()
+    reference = reference_workload_seconds()
+    bare = bare_model(model, video)
+    with Server(model) as server:
+        latency = warm_latency(server.url, data, requests)
+        loads = [load(server.url, data, n, load_seconds, "ctc_greedy") for n in (1, 4, 8)]
+        peak, startup = server.peak_rss, server.startup_rss
+    overhead = {}
+    for mode in MODES:
+        model_ms = bare[f"{mode}_model_ms"]["median"]
+        served = latency[mode]["p50_ms"]["median"]
+        spent = served - bare["prepare_ms"]["median"] - model_ms
+        overhead[mode] = {
+            "service_ms": round(spent, 1),
+            "share_of_model_time": round(spent / model_ms, 3),
+        }
+    results = {
+        "model": model,
+        "clip": str(video),
+        "reference_workload_seconds": round(reference, 3),
+        "bare": bare,
+        "warm_latency": latency,
+        "service_overhead": overhead,
+        "load_ctc_greedy": loads,
+        "server_rss_mb": {"after_start": round(startup / 2**20), "peak": round(peak / 2**20)},
+        "targets": "p50 <= 150 ms (ctc_greedy), <= 300 ms (joint); overhead <= 20 % of model",
+    }
+    return write_results("service", results, output_dir)
+
+
+def define_flags() -> None:
+    flags.DEFINE_string("output_dir", "bench/results", "Where service.json goes.")
+    flags.DEFINE_string("model", "grid_s1", "Lip-reading export or shipped model name.")
+    flags.DEFINE_string(
+        "video",
+        "../shared/data/grid/s1/video/swwv6n.mp4",
+        "A 3-s face clip (default: a GRID s1 test-split clip).",
+    )
+    flags.DEFINE_float("load_seconds", 60.0, "Seconds of load per client count.")
+    flags.DEFINE_integer("requests", 20, "Sequential requests per latency round.")
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    print(run(FLAGS.output_dir, FLAGS.model, FLAGS.video, FLAGS.load_seconds, FLAGS.requests))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
