@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/demo
 
-.PHONY: install demo test test-all lint bench bench-quality clean
+.PHONY: install demo test test-all lint bench bench-quality bench-service clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lipseq needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -35,6 +35,11 @@ bench: $(STAMP)
 # Not part of CI: lipseq's GRID recipe beside LipNet replicas, 30 minutes each on one core each.
 bench-quality: $(STAMP)
 	$(BIN)/python -m bench.quality_bench --output_dir=bench/results --minutes=30
+
+# Not part of CI: the HTTP service's latency and load, and long videos' memory.
+bench-service: $(STAMP)
+	$(BIN)/python -m bench.service_bench --output_dir=bench/results
+	$(BIN)/python -m bench.long_video_bench --output_dir=bench/results
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
