@@ -14,7 +14,8 @@ def lipreading_config() -> ml_collections.ConfigDict:
     data.dataset = "grid"  # corpus layout of input_dir: grid | lrs | manifest (CSV/JSONL file)
     # crop preset: lipnet 100x50 RGB | gray80 80x40 | gray96 96x96 | small 48x24 gray
     data.preset = "lipnet"
-    data.detector = "haar"  # face detector: haar | mediapipe | dlib
+    # face detector: haar | facetrack (face-track corpora such as LRS2/3) | mediapipe | dlib
+    data.detector = "haar"
     data.detect_every = 10  # run face detection every k frames, track in between
     data.target_fps = 25.0  # resample every video to this rate
     data.max_gap_frames = 25  # skip a clip whose face is lost for longer

@@ -391,15 +391,45 @@ class DlibFaceDetector:
         return Detections(boxes, _sigmoid(np.asarray(raw_scores) * 2.0), landmarks, scheme)
 
 
+# Where face-track clips (LRS2/LRS3 and the like: one speaker, tracked and centred in a small
+# square frame) have the face, as fractions of the frame (x0, y0, x1, y1): the median Haar
+# box over the shared LRS-style clips.
+FACE_TRACK_BOX = (0.18, 0.02, 0.83, 0.67)
+
+
+class FaceTrackDetector:
+    """Haar first; on a frame where it finds no face (a head turn, a cut-off chin, blur), the
+    face is where a face track puts it (FACE_TRACK_BOX) with a low score, so the track never
+    loses the speaker and the lip finder places the mouth. For face-track corpora only: on
+    footage where the face may be anywhere or absent, this would invent one."""
+
+    def __init__(self, prior_score: float = 0.2, **haar_options: Any) -> None:
+        self.haar = HaarFaceDetector(**haar_options)
+        self.prior_score = float(prior_score)
+
+    def _prior(self, frame: np.ndarray) -> Detections:
+        height, width = frame.shape[:2]
+        box = np.asarray(FACE_TRACK_BOX, np.float32) * np.float32([width, height, width, height])
+        return Detections(box[None], np.float32([self.prior_score]))
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        found = self.haar.detect(frame)
+        return found if len(found) else self._prior(frame)
+
+    def detect_near(self, frame: np.ndarray, box: np.ndarray) -> Detections:
+        return self.haar.detect_near(frame, box)
+
+
 DETECTORS: dict[str, Callable[..., FaceDetector]] = {
     "haar": HaarFaceDetector,
+    "facetrack": FaceTrackDetector,
     "mediapipe": MediaPipeFaceDetector,
     "dlib": DlibFaceDetector,
 }
 
 
 def build_detector(name: str = "haar", **kwargs: Any) -> FaceDetector:
-    """A face detector by registry name ("haar", "mediapipe", "dlib") with its keyword options."""
+    """A face detector by registry name (see DETECTORS) with its keyword options."""
     try:
         factory = DETECTORS[name]
     except KeyError:

@@ -1,0 +1,49 @@
+"""Face-track clips (LRS2/LRS3 style): the facetrack detector keeps the speaker when Haar
+loses the face, and every shared LRS-style clip prepares with crops on the lips."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_prep.faces import FACE_TRACK_BOX, FaceTrackDetector, HaarFaceDetector
+from data_prep.lipreading import LipreadingSettings, track_and_crop
+from data_prep.video import read_video
+
+
+def test_facetrack_falls_back_to_where_face_tracks_put_the_face():
+    detector = FaceTrackDetector()
+    blank = np.full((160, 160, 3), 120, np.uint8)
+    assert len(HaarFaceDetector().detect(blank)) == 0
+    found = detector.detect(blank)
+    np.testing.assert_allclose(found.boxes[0], np.float32(FACE_TRACK_BOX) * 160)
+    assert found.scores[0] == pytest.approx(0.2)
+
+
+def test_facetrack_uses_the_detected_face_when_there_is_one(tmp_path):
+    from data_prep.synthetic.faces import write_synthetic_corpus
+
+    video = write_synthetic_corpus(tmp_path, 1, seed=2)["clips"][0]["video"]
+    frame = read_video(video).frames[0]
+    haar, track = HaarFaceDetector().detect(frame), FaceTrackDetector().detect(frame)
+    assert len(haar) >= 1
+    np.testing.assert_array_equal(track.boxes, haar.boxes)
+
+
+@pytest.mark.needs_shared_data
+def test_every_shared_lrs_clip_prepares_with_crops_on_the_lips(shared_data):
+    clips = sorted(Path(shared_data, "lrs", "main", "demo").glob("*.mp4"))
+    if not clips:
+        pytest.skip("no LRS-style clips in the shared data")
+    settings = LipreadingSettings(preset="gray80", detector="facetrack")
+    kept = 0
+    for clip in clips:
+        frames = read_video(clip, target_fps=25.0).frames
+        _, track = track_and_crop(frames, settings)
+        if track.ok:
+            kept += 1
+        # The lip finder's evidence (red lips and the dark line between them) in the crop
+        # window: a crop off the mouth (cheek, chin, background) scores near 0.
+        on_lips = float(np.mean(track.evidence >= 0.3))
+        assert on_lips >= 0.9, f"{clip.name}: lips found on only {on_lips:.0%} of frames"
+    assert kept / len(clips) >= 0.95
