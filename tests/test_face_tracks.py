@@ -47,3 +47,47 @@ def test_every_shared_lrs_clip_prepares_with_crops_on_the_lips(shared_data):
         on_lips = float(np.mean(track.evidence >= 0.3))
         assert on_lips >= 0.9, f"{clip.name}: lips found on only {on_lips:.0%} of frames"
     assert kept / len(clips) >= 0.95
+
+
+def two_faces(big: np.ndarray, small: np.ndarray, big_on_left: bool) -> tuple[np.ndarray, int]:
+    """Frames with `big` and `small` (shrunk to 60 %) side by side; the big face's left edge."""
+    import cv2
+
+    count = min(len(big), len(small))
+    height, width = big.shape[1:3]
+    shrunk = np.stack([cv2.resize(f, (int(width * 0.6), int(height * 0.6))) for f in small[:count]])
+    canvas = np.full((count, height, 2 * width, 3), 100, np.uint8)
+    big_at, small_at = (0, width) if big_on_left else (width, 0)
+    canvas[:, :, big_at : big_at + width] = big[:count]
+    top = (height - shrunk.shape[1]) // 2
+    canvas[:, top : top + shrunk.shape[1], small_at : small_at + shrunk.shape[2]] = shrunk
+    return canvas, big_at
+
+
+def assert_follows_big_face(canvas: np.ndarray, big_at: int, width: int) -> None:
+    _, track = track_and_crop(canvas, LipreadingSettings(preset="gray80"))
+    assert track.ok
+    centres = (track.mouth_boxes[:, 0] + track.mouth_boxes[:, 2]) / 2
+    assert np.all((centres >= big_at) & (centres < big_at + width))
+
+
+@pytest.mark.parametrize("big_on_left", [True, False])
+def test_with_two_generated_faces_the_track_follows_the_larger(tmp_path, big_on_left):
+    from data_prep.synthetic.faces import write_synthetic_corpus
+
+    videos = [c["video"] for c in write_synthetic_corpus(tmp_path, 2, seed=4)["clips"]]
+    big, small = (read_video(v, target_fps=25.0).frames for v in videos)
+    canvas, big_at = two_faces(big, small, big_on_left)
+    assert_follows_big_face(canvas, big_at, big.shape[2])
+
+
+@pytest.mark.needs_shared_data
+@pytest.mark.parametrize("big_on_left", [True, False])
+def test_with_two_real_faces_the_track_follows_the_larger(shared_data, big_on_left):
+    """Two GRID s1 clips side by side (the same speaker, two sentences)."""
+    folder = Path(shared_data, "grid", "s1", "video")
+    big, small = (
+        read_video(folder / f"{c}.mp4", target_fps=25.0).frames for c in ("swwv6n", "bbaf2n")
+    )
+    canvas, big_at = two_faces(big, small, big_on_left)
+    assert_follows_big_face(canvas, big_at, big.shape[2])
