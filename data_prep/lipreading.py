@@ -63,6 +63,9 @@ class LipreadingSettings:
     max_corrupt_fraction: float = 0.2
     min_frames: int = 5
     max_frames: int = 0  # 0: no limit
+    # Frames with a longer side are scaled down while decoding (4K and long HD videos stay
+    # in bounded memory); faces in such frames are still far larger than the crops.
+    max_side: int = 1280
     strict: bool = False  # raise on the first bad clip instead of skipping it
     keep_out_of_set: bool = False  # True: drop unknown characters and keep the clip
     clips_per_shard: int = 64
@@ -198,7 +201,12 @@ def mouth_crops(
     if longest is not None:
         max_frames = min(max_frames or longest + 1, longest + 1)
     try:
-        clip = read_video(video_path, target_fps=settings.target_fps, max_frames=max_frames)
+        clip = read_video(
+            video_path,
+            target_fps=settings.target_fps,
+            max_frames=max_frames,
+            max_side=settings.max_side or None,
+        )
     except VideoError as error:
         raise ClipSkipped(clip_id, str(video_path), error.reason, str(error)) from error
     if longest is not None and len(clip.frames) > longest:
@@ -252,6 +260,7 @@ def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> Cl
             spec.video_path,
             target_fps=settings.target_fps,
             max_frames=settings.max_frames or None,
+            max_side=settings.max_side or None,
         )
     except VideoError as error:
         return skip(error.reason, str(error))

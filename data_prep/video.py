@@ -202,8 +202,13 @@ def read_video(
     max_pixels: int = 1920 * 1088,
     max_bytes: int = 2 << 30,
     truncation_tolerance: float = 0.05,
+    max_side: int | None = None,
 ) -> VideoClip:
     """Decodes a video into uint8 frames [T,H,W,3] RGB (or [T,H,W,1] when grayscale).
+
+    With `max_side`, frames whose longer side exceeds it are scaled down (INTER_AREA) as
+    they are decoded, and `max_pixels` applies to the scaled frames: a 4K video then costs
+    memory like a small one. `width` and `height` of the clip stay those of the source.
 
     Resamples to `target_fps` by nearest-frame selection unless the source rate is within 1%
     of it (or target_fps is None); `max_frames` caps T. A frame count short of the header's by
@@ -228,9 +233,19 @@ def read_video(
             max_pixels,
             max_bytes,
             truncation_tolerance,
+            max_side,
         )
     finally:
         cap.release()
+
+
+def _output_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) scaled so the longer side is at most `max_side` (aspect kept)."""
+    longest = max(width, height)
+    if not max_side or longest <= max_side:
+        return width, height
+    scale = max_side / longest
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _check_size(path: Path, width: int, height: int, min_side: int, max_pixels: int) -> None:
@@ -256,6 +271,7 @@ def _decode(
     max_pixels: int,
     max_bytes: int,
     truncation_tolerance: float,
+    max_side: int | None = None,
 ) -> VideoClip:
     warnings: list[str] = []
     header_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -271,7 +287,7 @@ def _decode(
     header_w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
     header_h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
     if header_w > 0 and header_h > 0:
-        _check_size(path, header_w, header_h, min_side, max_pixels)
+        _check_size(path, *_output_size(header_w, header_h, max_side), min_side, max_pixels)
 
     resample = target_fps is not None and abs(source_fps / target_fps - 1.0) > RESAMPLE_TOLERANCE
     fps = float(target_fps) if resample else source_fps
@@ -284,7 +300,9 @@ def _decode(
         raise VideoError(
             path, "unreadable", f"no frame decodes although the header announces {header_count}"
         )
-    height, width = first.shape[:2]
+    source_height, source_width = first.shape[:2]
+    width, height = _output_size(source_width, source_height, max_side)
+    scaled = (width, height) != (source_width, source_height)
     _check_size(path, width, height, min_side, max_pixels)
     channels = 1 if grayscale else 3
     frame_bytes = height * width * channels
@@ -300,10 +318,10 @@ def _decode(
             "(read fewer with max_frames, or raise max_bytes)",
         )
     out = np.empty((max(expected, 1), height, width, channels), np.uint8)
-    scratch = np.empty((height, width, 3), np.uint8)
+    scratch = np.empty((source_height, source_width, 3), np.uint8)
 
     def target(index: int) -> np.ndarray:
-        return scratch if grayscale or index >= len(out) else out[index]
+        return scratch if grayscale or scaled or index >= len(out) else out[index]
 
     def reserve(index: int) -> None:
         nonlocal out
@@ -316,6 +334,8 @@ def _decode(
 
     def store(index: int, bgr: np.ndarray) -> None:
         reserve(index)
+        if scaled:
+            bgr = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
         if grayscale:
             cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY, dst=out[index, :, :, 0])
             return
@@ -338,12 +358,12 @@ def _decode(
             ok, frame = cap.read(target(n_out))
             if not ok or frame is None:
                 break
-            if frame.shape[:2] != (height, width):
+            if frame.shape[:2] != (source_height, source_width):
                 raise VideoError(
                     path,
                     "inconsistent_size",
                     f"frame {decoded} is {frame.shape[1]}x{frame.shape[0]}, "
-                    f"the first was {width}x{height}",
+                    f"the first was {source_width}x{source_height}",
                 )
         store(n_out, frame)
         n_out += 1
@@ -372,8 +392,8 @@ def _decode(
         fps=fps,
         source_fps=source_fps,
         num_source_frames=decoded,
-        width=width,
-        height=height,
+        width=source_width,
+        height=source_height,
         path=str(path),
         warnings=tuple(warnings),
     )

@@ -130,3 +130,15 @@ def test_a_long_video_is_read_in_windows_with_a_gap_where_the_face_is_gone(tmp_p
     (record,) = [json.loads(line) for line in output.read_text().splitlines()]
     assert record["gaps"] and record["pieces"] and record["num_frames"] == len(frames)
     assert (tmp_path / "out" / "long.vtt").read_text().startswith("WEBVTT")
+
+
+def test_a_4k_clip_is_scaled_down_while_decoding(tmp_path):
+    image = np.zeros((2160, 3840, 3), np.uint8)
+    image[:, :1920] = 200
+    path = write_video(tmp_path / "uhd.mp4", [image] * 4)
+    with pytest.raises(VideoError) as refused:
+        read_video(path)
+    assert refused.value.reason == "too_large"
+    clip = read_video(path, max_side=1280)
+    assert clip.frames.shape == (4, 720, 1280, 3) and (clip.width, clip.height) == (3840, 2160)
+    assert abs(int(clip.frames[0, 360, 600, 0]) - 200) < 8 and clip.frames[0, 360, 700, 0] < 8
