@@ -332,3 +332,45 @@ def test_grid_damaged_clips_flagged_clean_ones_not(shared_data):
     for path in clean[::45]:
         flags = detect_corrupt_frames(read_video(path).frames)
         assert not flags.any(), f"{path.stem}: frames {np.flatnonzero(flags).tolist()}"
+
+
+def damage(frame: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """A frame spoilt the ways MPEG decoding fails: a lost slice (the rest of the picture
+    mid-grey), concealed macroblocks (16x16 blocks flattened to their mean), or a lost
+    reference (all grey)."""
+    out = frame.copy()
+    height, width = frame.shape[:2]
+    if kind == "lost_slice":
+        out[int(rng.integers(2, 8)) * 16 :] = 128
+    elif kind == "macroblocks":
+        top = int(rng.integers(0, 4)) * 16
+        for y in range(top, height - 15, 16):
+            for x in range(0, width - 15, 16):
+                out[y : y + 16, x : x + 16] = out[y : y + 16, x : x + 16].mean(axis=(0, 1))
+    else:
+        out[:] = 128
+    return out
+
+
+@pytest.mark.needs_shared_data
+def test_frames_damaged_on_purpose_are_found_and_no_others(shared_data, tmp_path):
+    """Ground truth that does not come from the detector: clean GRID clips with frames
+    damaged here, written to a video and decoded again."""
+    rng = np.random.default_rng(7)
+    clean = [
+        p
+        for p in sorted((shared_data / "grid/s1/video").glob("*.mp4"))
+        if p.stem not in GRID_S1_DAMAGED
+    ][::150]
+    for path in clean:
+        frames = read_video(path).frames
+        spoilt = sorted(rng.choice(np.arange(5, len(frames) - 5), size=6, replace=False))
+        for index, kind in zip(spoilt, ["lost_slice", "macroblocks", "grey"] * 2, strict=True):
+            frames[index] = damage(frames[index], kind, rng)
+        target = tmp_path / f"{path.stem}.avi"
+        writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (360, 288))
+        for frame in frames:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        writer.release()
+        flags = detect_corrupt_frames(read_video(target).frames)
+        assert np.flatnonzero(flags).tolist() == [int(i) for i in spoilt], path.stem
