@@ -46,6 +46,7 @@ WARNINGS = frozenset(
         "fps_fallback",  # header rate missing or absurd; DEFAULT_FPS assumed
         "frame_count_unknown",  # header has no usable frame count
         "frame_count_mismatch",  # decoded count differs from the header within tolerance
+        "variable_frame_rate",  # frames placed on the output clock by their timestamps
     }
 )
 
@@ -222,6 +223,11 @@ def read_video(
         raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
     path = Path(path)
     cap = _open(path)
+    if target_fps is not None and _variable_rate(path):
+        cap.release()
+        return _read_by_timestamps(
+            path, target_fps, grayscale, max_frames, min_side, max_pixels, max_bytes, max_side
+        )
     try:
         return _decode(
             cap,
@@ -237,6 +243,64 @@ def read_video(
         )
     finally:
         cap.release()
+
+
+def _variable_rate(path: Path) -> bool:
+    """True when the stream's average frame rate is not its nominal one (a phone's variable
+    rate): counting frames would then put them at the wrong times."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return False
+            stream = container.streams.video[0]
+            average, nominal = stream.average_rate, stream.guessed_rate
+    except (av.error.FFmpegError, UnicodeDecodeError):
+        return False
+    if not average or not nominal:
+        return False
+    return abs(float(average) / float(nominal) - 1.0) > RESAMPLE_TOLERANCE
+
+
+def _read_by_timestamps(
+    path: Path,
+    target_fps: float,
+    grayscale: bool,
+    max_frames: int | None,
+    min_side: int,
+    max_pixels: int,
+    max_bytes: int,
+    max_side: int | None,
+) -> VideoClip:
+    """read_video for variable-rate videos: each output frame is the decoded frame nearest
+    its time (data_prep/video_stream.py), at `target_fps`."""
+    from data_prep.video_stream import stream_frames
+
+    probe = probe_video(path)
+    width, height = probe["width"], probe["height"]
+    _check_size(path, *_output_size(width, height, max_side), min_side, max_pixels)
+    frames: list[np.ndarray] = []
+    size = 0
+    for index, frame in stream_frames(path, target_fps, max_side):
+        if max_frames is not None and index >= max_frames:
+            break
+        if grayscale:
+            frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[:, :, None]
+        size += frame.nbytes
+        if size > max_bytes:
+            raise VideoError(path, "too_large", f"more than {index} frames exceed max_bytes")
+        frames.append(frame)
+    return VideoClip(
+        frames=np.stack(frames),
+        fps=float(target_fps),
+        source_fps=probe["fps"],
+        num_source_frames=probe["frame_count"] or len(frames),
+        width=width,
+        height=height,
+        path=str(path),
+        warnings=("variable_frame_rate",),
+    )
 
 
 def _output_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:

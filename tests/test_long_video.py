@@ -43,6 +43,10 @@ def test_variable_frame_rate_is_resampled_by_timestamps(tmp_path):
     got = [frame for _, frame in stream_frames(path, fps=25.0)]
     # 0, 40, 80 ms: their own frames; 120 ms is nearer 80, 160 nearer 200; 200, 240 their own.
     assert levels(got) == [1, 2, 3, 3, 4, 4, 5]
+    clip = read_video(path, target_fps=25.0)  # preparation's reader takes the same frames
+    assert levels(clip.frames) == [1, 2, 3, 3, 4, 4, 5]
+    assert "variable_frame_rate" in clip.warnings and clip.fps == 25.0
+    assert "variable_frame_rate" not in read_video(write_video(tmp_path / "c.mp4", images)).warnings
 
 
 def test_large_frames_are_scaled_down_while_decoding(tmp_path):
