@@ -15,6 +15,8 @@ beam search, joint CTC/attention and grammars work unchanged on the primary stre
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -38,6 +40,8 @@ class MultiStreamAttentionDecoder(AttentionDecoder):
     def __init__(self, streams: list[str], memory_dims: list[int], **kwargs):
         super().__init__(memory_dim=sum(memory_dims), **kwargs)
         self.streams, self.memory_dims = list(streams), list(memory_dims)
+        # The stream whose memory, mask and alignments searches read (reading_streams).
+        self.primary = self.streams[0]
         attention = kwargs.get("attention", "luong")
         units = kwargs.get("attention_units", 256)
         for stream in self.streams:
@@ -63,7 +67,7 @@ class MultiStreamAttentionDecoder(AttentionDecoder):
             mask = sequence_mask(memory_lengths[stream], tf.shape(memory)[1])
             keys = getattr(self, f"attention_{stream}").prepare_keys(memory)
             streams[stream] = {"memory": memory, "keys": keys, "mask": mask}
-        primary = streams[self.streams[0]]
+        primary = streams[self.primary]
         return {"memory": primary["memory"], "mask": primary["mask"], "streams": streams}
 
     def initial_state(self, encoder_state, memory: dict) -> dict:
@@ -83,7 +87,7 @@ class MultiStreamAttentionDecoder(AttentionDecoder):
                 h, entry["keys"], entry["memory"], entry["mask"], state["alignment"][stream]
             )
             contexts.append(context)
-        return tf.concat(contexts, axis=-1), alignments[self.streams[0]], alignments
+        return tf.concat(contexts, axis=-1), alignments[self.primary], alignments
 
 
 @keras.saving.register_keras_serializable("lipseq")
@@ -239,3 +243,41 @@ def build_multistream_model(model_config, target_vocab_size: int) -> MultiStream
     )
     model.build()
     return model
+
+
+class StreamsView:
+    """A multi-stream model as the searches see it when it reads only `streams`.
+
+    encode() drops the other streams (zero memory and state, as stream dropout taught the
+    model), and ctc_head is the first read stream's. Use it inside `reading_streams`, which
+    also points the decoder's searches at that stream's memory and alignments.
+    """
+
+    def __init__(self, model: MultiStreamSeq2Seq, streams: list[str]):
+        unknown = set(streams) - set(model.streams)
+        if not streams or unknown:
+            raise ValueError(f"streams must be some of {model.streams}, got {streams}")
+        self.model, self.streams = model, list(streams)
+        self.decoder = model.decoder
+        self.ctc_head = getattr(model, f"ctc_head_{streams[0]}", None)
+
+    def encode(self, inputs, input_lengths, training=False):
+        batch = tf.shape(input_lengths[self.model.streams[0]])[0]
+        keep = {
+            stream: tf.fill([batch], 1.0 if stream in self.streams else 0.0)
+            for stream in self.model.streams
+        }
+        return self.model.encode(inputs, input_lengths, training=training, keep=keep)
+
+
+@contextlib.contextmanager
+def reading_streams(model: MultiStreamSeq2Seq, streams: list[str]):
+    """The model's view for `streams`, with the decoder reading streams[0] as its primary
+    (searches' CTC, lengths and alignments) until the block ends."""
+    view = StreamsView(model, streams)
+    previous = model.decoder.primary
+    model.decoder.primary = streams[0]
+    try:
+        yield view
+    finally:
+        model.decoder.primary = previous

@@ -81,11 +81,19 @@ class Transcriber(tf.Module):
     def _transcribe(self, frames, lengths, mode):
         inputs = inference_frames(frames, self.mean, self.std, self.crop_size)
         lengths = tf.cast(lengths, tf.int32)
-        batch = tf.shape(lengths)[0]
-        no_alignment = tf.zeros([batch, 0, tf.shape(frames)[1]], tf.float32)
+        return self._search(self.model, inputs, lengths, mode, tf.shape(frames)[1])
+
+    def _search(self, model, inputs, lengths, mode, num_frames):
+        """Text, scores and alignments of one decoding mode; `model` is the model or a view
+        of a multi-stream one (models.multistream.StreamsView) whose first stream it reads."""
+        batch = tf.shape(tf.nest.flatten(lengths)[0])[0]
+        no_alignment = tf.zeros([batch, 0, num_frames], tf.float32)
         if mode in ("ctc_greedy", "ctc_beam"):
-            memory, memory_lengths, _ = self.model.encode(inputs, lengths)
-            logits = self.model.ctc_head(memory)
+            memory, memory_lengths, _ = model.encode(inputs, lengths)
+            if isinstance(memory, dict):
+                stream = model.streams[0]
+                memory, memory_lengths = memory[stream], memory_lengths[stream]
+            logits = model.ctc_head(memory)
             if mode == "ctc_greedy" and self.grammar is None:
                 result = ctc_greedy_search(logits, memory_lengths)
             else:
@@ -98,7 +106,7 @@ class Transcriber(tf.Module):
         else:
             max_lengths = tf.fill([batch], self.max_length)
             result = beam_search(
-                self.model,
+                model,
                 inputs,
                 lengths,
                 BOS_ID,

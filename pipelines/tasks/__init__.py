@@ -17,6 +17,7 @@ from pipelines.tasks.base import Task
 REGISTRY: dict[str, str | type[Task]] = {
     "translation": "pipelines.tasks.translation:TranslationTask",
     "lipreading": "pipelines.tasks.lipreading:LipreadingTask",
+    "audio_visual": "pipelines.tasks.audio_visual:AudioVisualTask",
 }
 
 

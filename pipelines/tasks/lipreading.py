@@ -100,7 +100,13 @@ class LipreadingTask(Task):
             shuffle_buffer=data.shuffle_buffer,
             shard=shard,
             word_segments=epoch < data.get("curriculum_word_epochs", 0),
+            **self.dataset_options(training=True),
         )
+
+    def dataset_options(self, training: bool) -> dict:
+        """More keyword arguments of make_video_dataset (other streams): none for video alone."""
+        del training
+        return {}
 
     def transcriber(self, model, grammar: bool = False):
         """The in-graph frames-to-text wrapper around `model` (every decoding mode)."""

@@ -1,0 +1,40 @@
+"""GRID speaker s1, Watch, Listen, Attend and Spell: the grid_lipnet recipe's video stream plus
+a log-mel audio stream, one encoder and one attention each, modality dropout, babble noise.
+
+    lipseq prepare --config=configs/grid_wlas.py  # -> runs/grid/data_gray80_audio
+    lipseq train --config=configs/grid_wlas.py --workdir=runs/grid/wlas
+
+The export reads lips only, sound only or both: `<modality>_<mode>` signatures. "tiny" serves
+the tests.
+"""
+
+import ml_collections
+
+from configs import grid_lipnet
+from configs.common import finish, unknown_variant
+
+VARIANTS = ("tiny",)
+
+
+def get_config(variant: str = ""):
+    if variant and variant not in VARIANTS:
+        raise unknown_variant(variant, VARIANTS)
+    config = grid_lipnet.get_config(variant)
+    config.unlock()
+    config.task = "audio_visual"
+    config.data.audio = True
+    config.data.prepared_dir = "runs/grid/data_gray80_audio"
+    # Training mixes in the babble of other training clips at 20 to -5 dB SNR, so the model
+    # learns when to trust the lips; evaluation adds noise only when asked.
+    config.data.noise = "babble"
+    config.data.snr_range_db = (-5.0, 20.0)
+    config.model.streams = ml_collections.ConfigDict(
+        {"video": {"frontend": "lipnet"}, "audio": {"frontend": "log_mel"}}
+    )
+    # Joint decoding of both streams reads the audio's CTC: far the stronger stream when clean.
+    config.model.primary_stream = "audio"
+    # A third of the examples lose one stream: the same weights read either alone.
+    config.model.stream_dropout = 0.3
+    if variant == "tiny":
+        config.model.audio_filters, config.model.audio_features = 4, 16
+    return finish(config)

@@ -1,0 +1,109 @@
+"""The audio-visual task end to end on generated talking faces with their sound: prepare with
+audio, train, export; every modality's signature round-trips in a fresh process with only
+TensorFlow; a modality never reads the stream it leaves out."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import grid_wlas
+from pipelines.serving.av_transcriber import MODALITIES
+from tests.fresh_process import run_without_project
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from data_prep.synthetic.faces import write_synthetic_corpus
+    from pipelines.serving.export import export_model
+    from pipelines.tasks import task_for
+    from pipelines.training.loop import train
+
+    root = tmp_path_factory.mktemp("av")
+    write_synthetic_corpus(root / "raw", 40, seed=3, audio=True)
+    config = grid_wlas.get_config("tiny")
+    config.data.input_dir, config.data.prepared_dir = str(root / "raw"), str(root / "data")
+    config.data.workers = 1
+    task_for(config).prepare()
+    summary = train(config, root / "train")
+    export = export_model(root / "train", root / "export", checkpoint="latest")
+    return root, config, summary, export
+
+
+def test_training_learns_from_both_streams(trained):
+    root, _, summary, _ = trained
+    records = [json.loads(x) for x in (root / "train" / "metrics.jsonl").read_text().splitlines()]
+    terms = [r for r in records if "loss" in r]
+    assert summary["final_step"] == 12 and terms[-1]["loss"] < terms[0]["loss"]
+    assert any("val_wer" in r for r in records)
+
+
+def _test_clip(root):
+    from pipelines.tasks.audio_visual import clip_batches_with_audio
+
+    manifest = json.loads((root / "data" / "manifest.json").read_text())
+    files = [str(root / "data" / f["path"]) for f in manifest["splits"]["test"]["files"]]
+    return next(iter(clip_batches_with_audio(files, 2)))
+
+
+def test_every_modality_signature_round_trips_in_a_fresh_process(trained, tmp_path):
+    root, _, _, export = trained
+    batch = _test_clip(root)
+    loaded = tf.saved_model.load(str(export))
+    arguments = {
+        "video": {"frames": batch["frames"], "lengths": batch["lengths"]},
+        "audio": {"audio": batch["audio"], "audio_lengths": batch["audio_lengths"]},
+    }
+    arguments["audio_visual"] = {**arguments["video"], **arguments["audio"]}
+    expected = {}
+    for modality in MODALITIES:
+        for mode in ("ctc_greedy", "joint"):
+            out = loaded.signatures[f"{modality}_{mode}"](**arguments[modality])
+            expected[f"{modality}_{mode}"] = [t.decode() for t in out["text"].numpy()]
+    np.savez(tmp_path / "batch.npz", **{k: v.numpy() for k, v in batch.items() if k != "text"})
+    script = f"""
+        import json
+        import numpy as np, tensorflow as tf
+        batch = np.load({str(tmp_path / "batch.npz")!r})
+        model = tf.saved_model.load({str(export)!r})
+        video = {{"frames": batch["frames"], "lengths": batch["lengths"]}}
+        audio = {{"audio": batch["audio"], "audio_lengths": batch["audio_lengths"]}}
+        inputs = {{"video": video, "audio": audio, "audio_visual": {{**video, **audio}}}}
+        out = {{}}
+        for modality, arguments in inputs.items():
+            for mode in ("ctc_greedy", "joint"):
+                result = model.signatures[f"{{modality}}_{{mode}}"](**arguments)
+                out[f"{{modality}}_{{mode}}"] = [t.decode() for t in result["text"].numpy()]
+        out["default"] = sorted(model.signatures["serving_default"].structured_input_signature[1])
+        print(json.dumps(out))
+        """
+    fresh = run_without_project(script, tmp_path, only=["tensorflow"])
+    assert fresh.pop("default") == ["audio", "audio_lengths", "frames", "lengths"]
+    assert fresh == expected
+
+
+def test_a_modality_never_reads_the_stream_it_leaves_out(trained):
+    """Given both streams, the video reading ignores the sound and the audio reading the
+    frames (the left-out stream is dropped as modality dropout taught); both read both."""
+    from pipelines.training.checkpoints import restore_model
+
+    root, _, _, _ = trained
+    _, task, model, _ = restore_model(root / "train", "latest")
+    transcriber = task.transcriber(model)
+    batch = _test_clip(root)
+    frames, lengths = batch["frames"], batch["lengths"]
+    audio, audio_lengths = batch["audio"], batch["audio_lengths"]
+    noisy = audio + tf.random.stateless_normal(tf.shape(audio), [1, 2]) * 0.3
+    inverted = tf.cast(255 - tf.cast(frames, tf.int32), tf.uint8)
+
+    def scores(streams, mode, f=frames, a=audio):
+        out = transcriber._read(streams, f, lengths, a, audio_lengths, mode)
+        return out["scores"].numpy()
+
+    for mode in ("ctc_greedy", "joint"):
+        np.testing.assert_array_equal(scores(["video"], mode), scores(["video"], mode, a=noisy))
+        np.testing.assert_array_equal(scores(["audio"], mode), scores(["audio"], mode, f=inverted))
+        both = transcriber.both
+        assert not np.array_equal(scores(both, mode), scores(both, mode, a=noisy))
+        assert not np.array_equal(scores(both, mode), scores(both, mode, f=inverted))
