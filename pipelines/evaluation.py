@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import tempfile
 from pathlib import Path
 
+from data_prep.errors import ConfigError
 from pipelines.serving.export import export_model
 from pipelines.serving.saved_model import read_export_info, resolve_export
 from pipelines.tasks import task_for
@@ -37,6 +39,10 @@ def evaluate_export(
         if prepared_dir:
             config.data.prepared_dir = str(prepared_dir)
         task = task_for(config)
+        accepted = inspect.signature(task.evaluate).parameters
+        for name in options:
+            if name not in accepted:
+                raise ConfigError(f"the {task.name} task's evaluation has no {name!r} option")
         report = task.evaluate(export_dir, **options)
     inputs = options.get("inputs")
     name = Path(inputs).name.split(".")[0] if inputs else options.get("split", "test")

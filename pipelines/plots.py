@@ -92,3 +92,28 @@ def plot_alignment_over_frames(
     figure.tight_layout()
     _save_atomic(figure, Path(path))
     return Path(path)
+
+
+def plot_wer_against_snr(table: dict, path: str | Path, title: str = "") -> Path:
+    """WER (%) against SNR (dB) per modality: table {modality: {snr label: wer}}, where the
+    label "clean" is drawn right of the highest SNR."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    labels = sorted(
+        {snr for row in table.values() for snr in row},
+        key=lambda s: float("inf") if s == "clean" else float(s),
+    )
+    numeric = [float(s) for s in labels if s != "clean"]
+    clean_at = (max(numeric) + 5.0) if numeric else 0.0
+    positions = {s: clean_at if s == "clean" else float(s) for s in labels}
+    for modality, row in table.items():
+        points = sorted((positions[s], wer) for s, wer in row.items())
+        axis.plot([p for p, _ in points], [w for _, w in points], marker="o", label=modality)
+    axis.set_xticks([positions[s] for s in labels], labels)
+    axis.set_xlabel("SNR (dB)")
+    axis.set_ylabel("WER (%)")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    if title:
+        axis.set_title(title)
+    _save_atomic(figure, Path(path))
+    return Path(path)

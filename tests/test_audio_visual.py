@@ -112,3 +112,22 @@ def test_a_modality_never_reads_the_stream_it_leaves_out(trained):
     np.testing.assert_array_equal(
         scores(both, "ctc_greedy"), scores(both, "ctc_greedy", f=inverted)
     )
+
+
+def test_evaluate_scores_every_modality_at_every_snr_and_draws_it(trained):
+    from pipelines.evaluation import evaluate_export
+
+    _, _, _, export = trained
+    report, lines, _ = evaluate_export(
+        saved_model=export, split="test", modes=["ctc_greedy"], snr=["clean", "0"]
+    )
+    table = report["summary"]["table"]
+    assert set(table) == set(MODALITIES)
+    for modality in MODALITIES:
+        assert set(table[modality]["ctc_greedy"]) == {"clean", "0"}
+    assert table["video"]["ctc_greedy"]["clean"] == table["video"]["ctc_greedy"]["0"]
+    noisy = [c["audio/ctc_greedy/0"] for c in report["clips"]]
+    clean = [c["audio/ctc_greedy/clean"] for c in report["clips"]]
+    assert len(noisy) == report["summary"]["num_clips"] > 0 and noisy != clean
+    assert (export / "eval_test_snr.png").stat().st_size > 0
+    assert any("audio_visual ctc_greedy" in line for line in lines)

@@ -3,6 +3,8 @@
 Translation: BLEU and chrF (sacrebleu) on --source/--reference files or a prepared split.
 Lip reading: WER and CER (jiwer) of every decoding signature on a prepared split, or on raw
 videos (--videos=DIR|MANIFEST, prepared with the export's own settings; GRID per-slot accuracy).
+Audio-visual: WER and CER per modality (both, lips, sound), mode and SNR (--snr, --noise) on
+a prepared split, with a PNG of WER against SNR.
 Writes a JSON report (summary + one entry per sentence or clip) and prints the summary.
 """
 
@@ -45,6 +47,15 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     )
     flags.DEFINE_alias("mode", "modes", flag_values=flag_values)
     flags.DEFINE_integer("batch_size", 32, "Examples per batch.", **define)
+    flags.DEFINE_list(
+        "snr",
+        None,
+        "Audio-visual: SNRs to score at, 'clean' or dB (e.g. clean,10,5,0,-5).",
+        **define,
+    )
+    flags.DEFINE_enum(
+        "noise", "babble", ["babble", "white"], "Audio-visual: the noise --snr adds.", **define
+    )
     flags.DEFINE_string(
         "output", None, "JSON report path [<model dir>/eval_<split>.json].", **define
     )
@@ -61,6 +72,8 @@ def main(argv: list[str]) -> None:
         "modes": FLAGS.modes,
         "batch_size": FLAGS.batch_size,
     }
+    if FLAGS.snr:
+        options.update(snr=FLAGS.snr, noise=FLAGS.noise)
     report, lines, default_output = evaluate_export(
         saved_model=FLAGS.saved_model,
         workdir=FLAGS.workdir,
