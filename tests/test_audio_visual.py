@@ -126,8 +126,24 @@ def test_evaluate_scores_every_modality_at_every_snr_and_draws_it(trained):
     for modality in MODALITIES:
         assert set(table[modality]["ctc_greedy"]) == {"clean", "0"}
     assert table["video"]["ctc_greedy"]["clean"] == table["video"]["ctc_greedy"]["0"]
-    noisy = [c["audio/ctc_greedy/0"] for c in report["clips"]]
-    clean = [c["audio/ctc_greedy/clean"] for c in report["clips"]]
-    assert len(noisy) == report["summary"]["num_clips"] > 0 and noisy != clean
+    assert len(report["clips"]) == report["summary"]["num_clips"] > 0
+    assert "audio_visual/ctc_greedy/0" in report["clips"][0]
     assert (export / "eval_test_snr.png").stat().st_size > 0
     assert any("audio_visual ctc_greedy" in line for line in lines)
+
+
+def test_evaluation_noise_is_babble_of_training_clips_at_the_asked_snr(trained):
+    from pipelines.tasks import task_for
+    from pipelines.tasks.audio_visual import noisy_copies, read_clips_with_audio
+
+    root, config, _, _ = trained
+    task = task_for(config)
+    clips = read_clips_with_audio(task.prepared_dir, task.manifest, "test")[:3]
+    bank = task.babble_bank()
+    train_ids = {c["id"] for c in read_clips_with_audio(task.prepared_dir, task.manifest, "train")}
+    assert not train_ids & {c["id"] for c in clips}  # the bank is made of training clips only
+    for snr in (10.0, 0.0, -5.0):
+        for clip, noisy in zip(clips, noisy_copies(clips, str(snr), "babble", bank), strict=True):
+            noise = noisy - clip["audio"]
+            measured = 10 * np.log10(np.mean(clip["audio"] ** 2) / np.mean(noise**2))
+            assert abs(measured - snr) < 0.05
