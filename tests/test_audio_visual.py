@@ -147,3 +147,15 @@ def test_evaluation_noise_is_babble_of_training_clips_at_the_asked_snr(trained):
             noise = noisy - clip["audio"]
             measured = 10 * np.log10(np.mean(clip["audio"] ** 2) / np.mean(noise**2))
             assert abs(measured - snr) < 0.05
+
+
+def test_transcribe_reads_a_raw_video_with_its_sound_in_each_modality(trained):
+    from pipelines.serving.transcriber import transcribe_video
+
+    root, _, _, export = trained
+    video = sorted((root / "raw").rglob("*.mp4"))[0]
+    for modality in MODALITIES:
+        result = transcribe_video(video, export, mode="ctc_greedy", modality=modality)
+        assert isinstance(result["text"], str) and result["seconds"]["model"] >= 0
+    with pytest.raises(Exception, match="reads audio_visual, video, audio"):
+        transcribe_video(video, export, modality="smell")

@@ -32,6 +32,14 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         "mode", None, MODES, "Decoding mode [the export's serving_default].", **define
     )
     flags.DEFINE_bool("grammar", False, "Constrain the output to the model's grammar.", **define)
+    flags.DEFINE_enum(
+        "modality",
+        None,
+        ["audio_visual", "video", "audio"],
+        "Audio-visual exports: read both streams, the lips only, or the sound only "
+        "[audio_visual; lip-reading exports: video].",
+        **define,
+    )
     flags.DEFINE_string(
         "alignment_png", None, "Draw the attention map over the frames here.", **define
     )
@@ -69,7 +77,7 @@ def main(argv: list[str]) -> None:
         )
         print(summary)
         return
-    result = transcribe_video(FLAGS.video, FLAGS.model, FLAGS.mode, FLAGS.grammar)
+    result = transcribe_video(FLAGS.video, FLAGS.model, FLAGS.mode, FLAGS.grammar, FLAGS.modality)
     print(result["text"])
     if "pieces" in result:  # a long video, read window by window
         gaps = ", ".join(f"{g['start']:.1f}-{g['end']:.1f} s" for g in result["gaps"]) or "none"
