@@ -158,7 +158,7 @@ class AudioVisualTask(LipreadingTask):
         snr: labels such as ["clean", "10", "0", "-5"] (default clean only); noise: babble
         (made of training clips' audio, never a scored clip's) or white. The video-only
         figures do not depend on the sound and are computed once. Draws WER against SNR
-        (the first mode) beside the export as eval_<split>_snr.png.
+        (joint decoding, else the first mode) beside the export as eval_<split>_snr.png.
         """
         from pathlib import Path
 
@@ -201,10 +201,11 @@ class AudioVisualTask(LipreadingTask):
                     }
                     table.setdefault(modality, {}).setdefault(mode, {})[label] = scores
                     rows[f"{modality}/{mode}/{label}"] = hypotheses
+        drawn = "joint" if "joint" in modes else modes[0]  # CTC modes read one stream only
         plot = plot_wer_against_snr(
-            {m: {s: v["wer"] for s, v in table[m][modes[0]].items()} for m in MODALITIES},
+            {m: {s: v["wer"] for s, v in table[m][drawn].items()} for m in MODALITIES},
             Path(export_dir) / f"eval_{split}_snr.png",
-            f"{modes[0]}, {noise} noise, {len(clips)} clips",
+            f"{drawn}, {noise} noise, {len(clips)} clips",
         )
         per_clip = [
             {
