@@ -4,8 +4,7 @@ windows that cover every frame once, gaps where the face is lost, words in time 
 import numpy as np
 import pytest
 
-from data_prep.video import VideoError, read_video
-from data_prep.video_stream import _rotated, stream_frames
+from data_prep.video import VideoError, _rotated, read_video, stream_frames
 from pipelines.serving.long_video import Windowing, runs, windows
 from pipelines.serving.saved_model import released_models
 

@@ -2,7 +2,7 @@
 
     result = transcribe_long("lecture.mp4", VideoTranscriber("grid_s1"))
 
-The video is decoded as a stream (data_prep/video_stream.py), scaled down to at most
+The video is decoded as a stream (data_prep.video.stream_frames), scaled down to at most
 `max_side` pixels, so memory stays flat whatever its length or resolution. Each window of
 `window_seconds` (the length of the clips the model learnt from) overlaps the next by
 `overlap_seconds`, so no word is read only from a cut-off mouth. A window owns the middle of
@@ -86,7 +86,7 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def transcribe_long(video: str | Path, transcriber, windowing: Windowing | None = None) -> dict:
     """Text, timed words, pieces and gaps of a video of any length, read window by window."""
     from data_prep.lipreading import track_and_crop
-    from data_prep.video_stream import stream_frames
+    from data_prep.video import stream_frames
 
     windowing = windowing or Windowing()
     settings = transcriber.settings
