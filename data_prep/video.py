@@ -555,12 +555,12 @@ def detect_corrupt_frames(
 
 
 def _scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    longest = max(width, height)
-    if not max_side or longest <= max_side:
-        return width, height
-    scale = max_side / longest
-    # Even sizes: FFmpeg's RGB conversion of 4:2:0 video wants them.
-    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+    """_output_size rounded to even sides when scaled: FFmpeg's RGB conversion of 4:2:0
+    video wants them."""
+    scaled = _output_size(width, height, max_side)
+    if scaled == (width, height):
+        return scaled
+    return tuple(max(2, round(side / 2) * 2) for side in scaled)
 
 
 def _rotated(image: np.ndarray, degrees: float) -> np.ndarray:
