@@ -72,6 +72,8 @@ def base_config(task: str) -> ml_collections.ConfigDict:
     # Fine-tuning / warm start: a training workdir or an export with the same model config.
     config.init_from = ""
     config.freeze_frontend_steps = 0  # hold the front-end still for the first N steps
+    # With init_from a single-stream model: the stream of a multi-stream model it initialises.
+    config.init_stream = ""
 
     # Decoding.
     config.decode = ml_collections.ConfigDict()

@@ -5,7 +5,11 @@ a log-mel audio stream, one encoder and one attention each, modality dropout, ba
     lipseq train --config=configs/grid_wlas.py --workdir=runs/grid/wlas
 
 The export reads lips only, sound only or both: `<modality>_<mode>` signatures. "tiny" serves
-the tests.
+the tests. "from_video" is the two-stage curriculum: the video stream starts from the shipped
+video-only model (models/releases/grid_s1, itself an hour of training) and half of the
+examples lose a stream, so the fresh audio stream and decoder learn to lean on the lips too:
+
+    lipseq train --config=configs/grid_wlas.py:from_video --workdir=runs/grid/wlas_from_video
 """
 
 import ml_collections
@@ -13,13 +17,13 @@ import ml_collections
 from configs import grid_lipnet
 from configs.common import finish, unknown_variant
 
-VARIANTS = ("tiny",)
+VARIANTS = ("tiny", "from_video")
 
 
 def get_config(variant: str = ""):
     if variant and variant not in VARIANTS:
         raise unknown_variant(variant, VARIANTS)
-    config = grid_lipnet.get_config(variant)
+    config = grid_lipnet.get_config("tiny" if variant == "tiny" else "")
     config.unlock()
     config.task = "audio_visual"
     config.data.audio = True
@@ -35,6 +39,9 @@ def get_config(variant: str = ""):
     config.model.primary_stream = "audio"
     # A third of the examples lose one stream: the same weights read either alone.
     config.model.stream_dropout = 0.3
+    if variant == "from_video":
+        config.init_from, config.init_stream = "grid_s1", "video"
+        config.model.stream_dropout = 0.5
     if variant == "tiny":
         config.model.audio_filters, config.model.audio_features = 4, 16
     return finish(config)

@@ -159,3 +159,31 @@ def test_transcribe_reads_a_raw_video_with_its_sound_in_each_modality(trained):
         assert isinstance(result["text"], str) and result["seconds"]["model"] >= 0
     with pytest.raises(Exception, match="reads audio_visual, video, audio"):
         transcribe_video(video, export, modality="smell")
+
+
+def test_a_lip_reading_model_warm_starts_the_video_stream(trained, tmp_path):
+    from configs import grid_lipnet
+    from data_prep.errors import ConfigError
+    from pipelines.tasks import task_for
+    from pipelines.training.checkpoints import load_initial_weights, restore_model
+    from pipelines.training.loop import train
+
+    root, av_config, _, _ = trained
+    video_config = grid_lipnet.get_config("tiny")
+    video_config.data.prepared_dir = str(root / "data")  # the same clips, their sound unread
+    video_config.num_train_steps = 2
+    video_config.eval_every = 0
+    train(video_config, tmp_path / "video")
+    _, _, source, _ = restore_model(tmp_path / "video", "latest")
+
+    model = task_for(av_config).build_model()
+    audio_before = [w.numpy().copy() for w in model.frontend_audio.weights]
+    load_initial_weights(model, tmp_path / "video", stream="video")
+    for part in ("frontend", "encoder", "ctc_head"):
+        into, read = getattr(model, f"{part}_video"), getattr(source, part)
+        for mine, theirs in zip(into.weights, read.weights, strict=True):
+            np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    for before, after in zip(audio_before, model.frontend_audio.weights, strict=True):
+        np.testing.assert_array_equal(before, after.numpy())
+    with pytest.raises(ConfigError, match="stream 'lips'"):
+        load_initial_weights(model, tmp_path / "video", stream="lips")

@@ -34,7 +34,8 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     flags.DEFINE_string(
         "init_from",
         None,
-        "Start from the weights of this training workdir or export (same model config).",
+        "Start from the weights of this training workdir, export or release (same model config;"
+        " --config.init_stream=video puts a lip-reading model into that stream).",
         flag_values=flag_values,
     )
     flags.mark_flags_as_required(["config", "workdir"], flag_values=flag_values)

@@ -65,12 +65,15 @@ def restore_model(workdir: str | Path, checkpoint: str = "best") -> tuple:
     return config, task, model, path
 
 
-def load_initial_weights(model, source: str | Path) -> str:
+def load_initial_weights(model, source: str | Path, stream: str = "") -> str:
     """Loads the weights of a training workdir's best checkpoint, an export or a shipped
     release (by name) into `model`.
 
     For fine-tuning and warm starts: the architecture must match (same config.model and
-    vocabulary); the optimizer and the data position start afresh. Returns what was read.
+    vocabulary); the optimizer and the data position start afresh. With `stream`, the source
+    is a single-stream model whose front-end, encoder and CTC head go into that stream of a
+    multi-stream model (a lip-reading model warm-starting an audio-visual one's video
+    stream); the rest of `model` keeps its own initialisation. Returns what was read.
     """
     from pipelines.serving.saved_model import resolve_export
 
@@ -80,10 +83,11 @@ def load_initial_weights(model, source: str | Path) -> str:
         path = str(source / "variables" / "variables")
     else:
         path = find_checkpoint(source, "best")
-    probe = model.trainable_variables[0]
+    target = _stream_view(model, stream) if stream else model
+    probe = (target.frontend if stream else model).trainable_variables[0]
     before = probe.numpy().copy()
     try:
-        tf.train.Checkpoint(model=model).read(path).expect_partial()
+        tf.train.Checkpoint(model=target).read(path).expect_partial()
     except (ValueError, tf.errors.InvalidArgumentError) as error:
         raise ConfigError(
             f"cannot initialise from {source}: its weights do not fit this model ({error})"
@@ -91,3 +95,19 @@ def load_initial_weights(model, source: str | Path) -> str:
     if (probe.numpy() == before).all():
         raise ConfigError(f"cannot initialise from {source}: no model weights found in {path}")
     return path
+
+
+def _stream_view(model, stream: str) -> tf.Module:
+    """One stream of a multi-stream model under a single-stream model's attribute names, so
+    a single-stream checkpoint restores into it."""
+    streams = getattr(model, "streams", ())
+    if stream not in streams:
+        raise ConfigError(
+            f"cannot initialise stream {stream!r}: the model's streams are {list(streams)}"
+        )
+    view = tf.Module()
+    view.frontend = getattr(model, f"frontend_{stream}")
+    view.encoder = getattr(model, f"encoder_{stream}")
+    if hasattr(model, f"ctc_head_{stream}"):
+        view.ctc_head = getattr(model, f"ctc_head_{stream}")
+    return view

@@ -113,8 +113,11 @@ def _train(config, workdir, strategy) -> dict:
             int(progress["batch_in_epoch"].numpy()),
         )
     elif config.get("init_from"):
-        source = load_initial_weights(model, config.init_from)
-        logging.info("initialised the model from %s", source)
+        stream = config.get("init_stream", "")
+        source = load_initial_weights(model, config.init_from, stream)
+        logging.info(
+            "initialised the %s from %s", f"{stream} stream" if stream else "model", source
+        )
 
     variables = model.trainable_variables
     # Variables held still for the first config.freeze_frontend_steps steps (adaptation).
