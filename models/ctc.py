@@ -85,6 +85,11 @@ def ctc_prefix_beam_search(
     max_output_length: int = 64,
     transitions: tf.Tensor | None = None,
     final_states: tf.Tensor | None = None,
+    language_model=None,
+    lm_weight=0.0,
+    lm_length_bonus=0.0,
+    bos_id: int = 2,
+    eos_id: int = 3,
 ) -> dict:
     """CTC prefix beam search in the graph: logits [B, S, V] -> best labelling per example.
 
@@ -97,6 +102,10 @@ def ctc_prefix_beam_search(
     arrays, hypotheses that can no longer reach a final state in the frames left are pruned,
     so the beam (even of width 1) ends on complete outputs whenever the clip is long enough
     for one, however weak the model.
+    Shallow fusion: a `language_model` (models.language_model, the CTC labels as its
+    vocabulary) adds lm_weight * log p_LM(label | prefix) + lm_length_bonus to every extension
+    and lm_weight * log p_LM(eos | labelling) to the final scores; lm_weight 0 leaves the
+    search as it is without one.
     Returns ids [B, L], lengths [B], scores [B] (log-probability of the labelling).
     """
     logits = tf.cast(logits, tf.float32)
@@ -123,8 +132,9 @@ def ctc_prefix_beam_search(
     p_blank = tf.tile(start[None], [batch_size, 1])
     p_label = tf.fill([batch_size, k], neg_inf)
     states = tf.zeros([batch_size, k], tf.int32)
+    fusion = _LanguageModelPrefixes(language_model, lm_weight, batch_size, k, vocab_size, bos_id)
 
-    def body(t, prefixes, prefix_lengths, last, p_blank, p_label, states):
+    def body(t, prefixes, prefix_lengths, last, p_blank, p_label, states, lm):
         log_probs = tf.nn.log_softmax(logits[:, t], axis=-1)  # [B, V]
         total = _logaddexp(p_blank, p_label)
         alive = total > neg_inf / 2
@@ -135,6 +145,8 @@ def ctc_prefix_beam_search(
         same_as_last = labels[None, None, :] == last[:, :, None]
         base = tf.where(same_as_last, p_blank[:, :, None], total[:, :, None])
         extend = base + log_probs[:, None, :]
+        if language_model is not None:
+            extend += lm_weight * lm["log_probs"] + lm_length_bonus
         allowed = tf.gather(transitions, states) >= 0  # [B, K, V]
         allowed &= (labels != BLANK_ID)[None, None, :]
         allowed &= (prefix_lengths < length_cap)[:, :, None] & alive[:, :, None]
@@ -195,6 +207,16 @@ def ctc_prefix_beam_search(
         keep = lambda new, old: tf.where(  # noqa: E731
             tf.reshape(active, [-1] + [1] * (len(new.shape) - 1)), new, old
         )
+        new_lm = fusion.advance(lm, parent, is_extension, label)
+        if lm:
+            per_hypothesis = tf.repeat(active[:, 0], k)[:, None]
+            new_lm = {
+                "state": {
+                    key: tf.where(per_hypothesis, value, lm["state"][key])
+                    for key, value in new_lm["state"].items()
+                },
+                "log_probs": keep(new_lm["log_probs"], lm["log_probs"]),
+            }
         return (
             t + 1,
             keep(new_prefixes, prefixes),
@@ -203,14 +225,17 @@ def ctc_prefix_beam_search(
             keep(new_blank, p_blank),
             keep(new_label, p_label),
             keep(new_states, states),
+            new_lm,
         )
 
-    _, prefixes, prefix_lengths, _, p_blank, p_label, states = tf.while_loop(
+    _, prefixes, prefix_lengths, _, p_blank, p_label, states, lm = tf.while_loop(
         lambda t, *_: t < num_frames,
         body,
-        (tf.constant(0), prefixes, prefix_lengths, last, p_blank, p_label, states),
+        (tf.constant(0), prefixes, prefix_lengths, last, p_blank, p_label, states, fusion.start),
     )
     scores = _logaddexp(p_blank, p_label)
+    if language_model is not None:
+        scores += lm_weight * lm["log_probs"][:, :, eos_id]
     scores = tf.where(tf.gather(tf.cast(final_states, tf.bool), states), scores, neg_inf)
     best = tf.argmax(scores, axis=1, output_type=tf.int32)
     best_scores = tf.gather(scores, best, batch_dims=1)
@@ -221,3 +246,50 @@ def ctc_prefix_beam_search(
         "lengths": tf.where(found, tf.gather(prefix_lengths, best, batch_dims=1), 0),
         "scores": best_scores,
     }
+
+
+class _LanguageModelPrefixes:
+    """The language model's state and next-label log-probs [B, K, V] of each live prefix of
+    ctc_prefix_beam_search, advanced by one label when a prefix is extended."""
+
+    def __init__(self, language_model, weight, batch_size, beam_size: int, vocab_size, bos_id):
+        self.language_model, self.weight = language_model, weight
+        self.batch_size, self.beam_size, self.vocab_size = batch_size, beam_size, vocab_size
+        if language_model is None:
+            self.start = {}
+            return
+        if language_model.vocab_size != vocab_size:
+            raise ValueError(
+                f"the language model has {language_model.vocab_size} labels, the CTC head "
+                f"{vocab_size}: fusion needs one vocabulary"
+            )
+        hypotheses = batch_size * beam_size
+        state = language_model.initial_state(hypotheses)
+        self.start = self._step(tf.fill([hypotheses], bos_id), state)
+
+    def _step(self, labels, state) -> dict:
+        logits, state = self.language_model.step(labels, state)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        shape = [self.batch_size, self.beam_size, self.vocab_size]
+        return {"state": state, "log_probs": tf.reshape(log_probs, shape)}
+
+    def advance(self, lm: dict, parent, is_extension, label) -> dict:
+        """Each new hypothesis' entry: its parent's, moved on by `label` where it extends."""
+        if self.language_model is None:
+            return lm
+        flat_parent = tf.reshape(parent + tf.range(self.batch_size)[:, None] * self.beam_size, [-1])
+        inherited = {
+            "state": {key: tf.gather(v, flat_parent) for key, v in lm["state"].items()},
+            "log_probs": tf.gather(lm["log_probs"], parent, batch_dims=1),
+        }
+        moved = self._step(tf.reshape(label, [-1]), inherited["state"])
+        flat_extension = tf.reshape(is_extension, [-1, 1])
+        return {
+            "state": {
+                key: tf.where(flat_extension, moved["state"][key], value)
+                for key, value in inherited["state"].items()
+            },
+            "log_probs": tf.where(
+                is_extension[:, :, None], moved["log_probs"], inherited["log_probs"]
+            ),
+        }

@@ -91,8 +91,9 @@ class GrammarScorer:
     def initial_state(self, num_hypotheses) -> dict:
         return {self.key: tf.zeros([num_hypotheses], tf.int32)}
 
-    def score(self, state) -> tuple[tf.Tensor, dict]:
+    def score(self, state, tokens) -> tuple[tf.Tensor, dict, dict]:
         """Additive log-scores [N, V] (0 or -inf) and the per-label next states [N, V]."""
+        del tokens
         current = state[self.key]
         alive = (current >= 0)[:, None]
         next_states = tf.gather(self.transitions, tf.maximum(current, 0))
@@ -100,7 +101,8 @@ class GrammarScorer:
         is_eos = tf.range(tf.shape(next_states)[1]) == self.eos_id
         allowed = alive & tf.where(is_eos[None, :], can_end[:, None], next_states >= 0)
         scores = tf.where(allowed, 0.0, -1e9)
-        return scores, {self.key: tf.where(is_eos[None, :], state[self.key][:, None], next_states)}
+        candidates = {self.key: tf.where(is_eos[None, :], state[self.key][:, None], next_states)}
+        return scores, candidates, {}
 
 
 class CTCPrefixScorer:
@@ -137,7 +139,8 @@ class CTCPrefixScorer:
             "ctc_last": tf.fill([tf.shape(blank)[0]], -1),
         }
 
-    def score(self, state) -> tuple[tf.Tensor, dict]:
+    def score(self, state, tokens) -> tuple[tf.Tensor, dict, dict]:
+        del tokens
         log_probs, neg_inf = self.log_probs, tf.constant(-1e30)
         num_hyps, frames = tf.shape(log_probs)[0], tf.shape(log_probs)[1]
         vocab = log_probs.shape[-1]
@@ -207,7 +210,41 @@ class CTCPrefixScorer:
             "ctc_psi": psi,
             "ctc_last": tf.tile(labels[None, :], [tf.shape(psi)[0], 1]),
         }
-        return tf.clip_by_value(scores, -1e9, 0.0), candidates
+        return tf.clip_by_value(scores, -1e9, 0.0), candidates, {}
+
+
+class LanguageModelScorer:
+    """Shallow fusion: adds weight * log p_LM(label | prefix), plus length_bonus for every label
+    but eos, so the language model's preference for short outputs can be paid back.
+
+    The language model (models.language_model) shares the search's vocabulary. Its state
+    lives in the decoder state under "lm_" keys and is advanced by the token the hypothesis
+    chose last, exactly as the decoder's own state is, so it needs no per-label candidates.
+    weight and length_bonus may be tensors (a per-request option of an export).
+    """
+
+    prefix = "lm_"
+
+    def __init__(self, language_model, weight, eos_id: int, length_bonus=0.0):
+        self.language_model = language_model
+        self.weight, self.length_bonus, self.eos_id = weight, length_bonus, eos_id
+
+    def initial_state(self, num_hypotheses) -> dict:
+        state = self.language_model.initial_state(num_hypotheses)
+        return {self.prefix + key: value for key, value in state.items()}
+
+    def score(self, state, tokens) -> tuple[tf.Tensor, dict, dict]:
+        own = {
+            key[len(self.prefix) :]: value
+            for key, value in state.items()
+            if key.startswith(self.prefix)
+        }
+        logits, new_state = self.language_model.step(tokens, own)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        not_eos = tf.cast(tf.range(tf.shape(log_probs)[1]) != self.eos_id, tf.float32)
+        scores = self.weight * log_probs + self.length_bonus * not_eos[None, :]
+        updates = {self.prefix + key: value for key, value in new_state.items()}
+        return scores, {}, updates
 
 
 def _keep_static_shapes(new, old):
@@ -233,14 +270,19 @@ def beam_search(
     length_penalty: float = 0.6,
     ctc_weight: float = 0.0,
     grammar=None,
+    language_model=None,
+    lm_weight=0.0,
+    lm_length_bonus=0.0,
 ) -> dict:
     """Batched beam search; hypotheses ranked by log_prob / length**length_penalty.
 
     Joint CTC/attention decoding (ctc_weight > 0, needs the model's CTC head) scores each
     extension by (1 - ctc_weight) * attention log-prob + ctc_weight * CTC prefix score;
     `grammar` = (transitions, final_states) restricts outputs to an automaton's language.
-    A scorer's state lives in the decoder state, so it follows the beams; its per-label
-    candidate states are picked by the chosen label.
+    `language_model` (with the same vocabulary) adds lm_weight * its log-prob of each label
+    plus lm_length_bonus per label but eos (shallow fusion); lm_weight 0 gives exactly the
+    search without it. A scorer's state lives in the decoder state, so it follows the beams;
+    its per-label candidate states are picked by the chosen label.
     """
     memory, state = _prepare(model, inputs, input_lengths)
     scorers = []
@@ -260,6 +302,13 @@ def beam_search(
                 bos_id=bos_id,
             )
         )
+    if language_model is not None:
+        if language_model.vocab_size != model.decoder.vocab_size:
+            raise ValueError(
+                f"the language model has {language_model.vocab_size} labels, the decoder "
+                f"{model.decoder.vocab_size}: fusion needs one vocabulary"
+            )
+        scorers.append(LanguageModelScorer(language_model, lm_weight, eos_id, lm_length_bonus))
     attention_weight = 1.0 - ctc_weight
     batch_size = _batch_size(input_lengths)
     source_length = tf.shape(memory["memory"])[1]
@@ -291,12 +340,13 @@ def beam_search(
         loop_vars = (tokens, state, log_probs, finished, lengths, sequences, alignments)
         logits, new_state, alignment = model.decoder.step(tokens, state, memory)
         step_log_probs = attention_weight * tf.nn.log_softmax(tf.cast(logits, tf.float32), -1)
-        candidates = {}
+        candidates, updates = {}, {}
         for scorer in scorers:
-            extra, scorer_candidates = scorer.score(state)
+            extra, scorer_candidates, scorer_updates = scorer.score(state, tokens)
             step_log_probs += extra
             candidates.update(scorer_candidates)
-        state = {**state, **new_state}
+            updates.update(scorer_updates)
+        state = {**state, **new_state, **updates}
         step_log_probs = tf.reshape(step_log_probs, [batch_size, beam_size, vocab_size])
         must_end = (t + 1 >= beam_max_lengths)[:, :, None]
         step_log_probs = tf.where(
