@@ -80,6 +80,11 @@ def base_config(task: str) -> ml_collections.ConfigDict:
     config.decode.beam_size = 5
     config.decode.length_penalty = 0.6  # alpha in log_prob / length**alpha
     config.decode.max_length = 150
+    # Shallow fusion with a language model given to export (--language_model): the `<mode>_lm`
+    # signatures add lm_weight * log p_LM(label) + lm_length_bonus per label; both are also
+    # inputs of those signatures, so a request may set its own.
+    config.decode.lm_weight = 0.3
+    config.decode.lm_length_bonus = 0.0
     return config
 
 
@@ -103,6 +108,31 @@ def translation_config() -> ml_collections.ConfigDict:
     config.batch_by_tokens = False
     config.max_tokens = 2048  # target tokens per batch when batch_by_tokens is True
     config.decode.max_length_ratio = 2.0  # max target tokens = ratio * source tokens + 10
+    return config
+
+
+def language_model_config() -> ml_collections.ConfigDict:
+    """A complete language-model config: text preparation and the decoder stack alone."""
+    config = base_config("language_model")
+    data = config.data
+    # Preparation (lipseq prepare; data_prep/language_model.py).
+    data.source = "files"  # files | grid (sentences of the GRID grammar)
+    data.train_files = ()  # globs of one-sentence-per-line text (plain or .gz)
+    data.eval_files = ()  # held-out text; empty: data.heldout_lines cut from the training text
+    data.test_files = ()
+    data.heldout_lines = 1000
+    data.grid_sentences = 0  # source grid: sentences to draw (val and test included)
+    data.vocabulary = "characters"  # characters, or the path of a SentencePiece model
+    data.max_length = 400  # tokens; longer lines are dropped
+    config.model = ml_collections.ConfigDict()
+    config.model.embedding_dim = 64
+    config.model.units = 512
+    config.model.num_layers = 1
+    config.model.cell = "lstm"  # lstm | gru
+    config.model.dropout = 0.1
+    config.model.tie_embeddings = False  # needs embedding_dim == units
+    config.batch_size = 64
+    config.eval_max_examples = 0  # validation perplexity on the whole held-out split
     return config
 
 

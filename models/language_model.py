@@ -47,10 +47,11 @@ class RecurrentLanguageModel(keras.Model):
         self.vocab_size, self.units, self.cell_type = vocab_size, units, cell
         self.tie_embeddings = tie_embeddings
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
-        self.rnns = [
-            LAYERS[cell](units, return_sequences=True, return_state=True, name=f"rnn_{i}")
-            for i in range(num_layers)
-        ]
+        # One attribute per layer: a checkpoint follows attributes, not the items of a list.
+        self.num_layers = num_layers
+        for i in range(num_layers):
+            layer = LAYERS[cell](units, return_sequences=True, return_state=True, name=f"rnn_{i}")
+            setattr(self, f"rnn_{i}", layer)
         self.dropout = keras.layers.Dropout(dropout)
         self.output_projection = None
         if not tie_embeddings:
@@ -60,6 +61,10 @@ class RecurrentLanguageModel(keras.Model):
             if tie_embeddings
             else None
         )
+
+    @property
+    def rnns(self) -> list:
+        return [getattr(self, f"rnn_{i}") for i in range(self.num_layers)]
 
     def build(self, input_shape=None):
         self.embedding.build((None,))

@@ -310,3 +310,35 @@ def test_evaluate_cli_on_raw_videos(trained, exported, tmp_path):
     assert "skipped 1 of 5 videos" in completed.stdout
     modes = json.loads(output.read_text())["summary"]["modes"]
     assert set(modes) == {"ctc_greedy", "joint_grammar"}
+
+
+def test_a_character_language_model_is_fused_into_the_export(trained, tmp_path):
+    from configs import grid_char_lm
+    from pipelines.serving.saved_model import load_export, signature
+    from pipelines.tasks import task_for
+
+    root, _, _ = trained
+    lm_config = grid_char_lm.get_config("tiny")
+    lm_config.data.prepared_dir = str(tmp_path / "lm_data")
+    lm_config.num_train_steps, lm_config.eval_every = 5, 0
+    task_for(lm_config).prepare()
+    train(lm_config, tmp_path / "lm")
+    export = export_model(root / "train", tmp_path / "fused", language_model=tmp_path / "lm")
+    loaded, info = load_export(export)
+    assert {"ctc_beam_lm", "attention_lm", "joint_lm"} <= set(loaded.signatures)
+    assert info["language_model"]["lm_weight"] == lm_config.decode.lm_weight
+    assert info["language_model"]["source"].startswith(str(tmp_path / "lm"))
+    clips = _clips(root)
+    frames = np.zeros((len(clips), max(map(len, clips)), *clips[0].shape[1:]), np.uint8)
+    for row, clip in enumerate(clips):
+        frames[row, : len(clip)] = clip
+    inputs = {"frames": frames, "lengths": tf.constant([len(c) for c in clips], tf.int32)}
+    for mode in ("ctc_beam", "attention", "joint"):
+        plain = signature(loaded, export, mode)(**inputs)
+        unfused = signature(loaded, export, f"{mode}_lm", lm_weight=0.0, lm_length_bonus=0.0)
+        zero = unfused(**inputs)
+        # Weight 0 is exactly the search without a language model; the default weight is not.
+        np.testing.assert_array_equal(plain["text"].numpy(), zero["text"].numpy())
+        np.testing.assert_array_equal(plain["scores"].numpy(), zero["scores"].numpy())
+        fused = signature(loaded, export, f"{mode}_lm")(**inputs)
+        assert not np.array_equal(plain["scores"].numpy(), fused["scores"].numpy()), mode

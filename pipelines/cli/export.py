@@ -30,10 +30,24 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         lower_bound=1,
         flag_values=flag_values,
     )
+    flags.DEFINE_string(
+        "language_model",
+        None,
+        "A language-model workdir or export to fuse into the beam searches (`<mode>_lm`).",
+        flag_values=flag_values,
+    )
     flags.mark_flag_as_required("workdir", flag_values=flag_values)
 
 
 def main(argv: list[str]) -> None:
     no_arguments(argv)
     export_dir = FLAGS.export_dir or str(Path(FLAGS.workdir) / "export")
-    print(export_model(FLAGS.workdir, export_dir, FLAGS.checkpoint, FLAGS.serving_version))
+    print(
+        export_model(
+            FLAGS.workdir,
+            export_dir,
+            FLAGS.checkpoint,
+            FLAGS.serving_version,
+            FLAGS.language_model,
+        )
+    )

@@ -21,18 +21,27 @@ def export_model(
     export_dir: str | Path,
     checkpoint: str = "best",
     serving_version: int | None = None,
+    language_model: str | Path | None = None,
 ) -> Path:
     """Exports the `checkpoint` (best, latest or a path) of a training run to `export_dir`.
 
     With `serving_version`, the SavedModel goes to `<export_dir>/<version>/`, the layout
-    TensorFlow Serving watches for new versions of a model.
+    TensorFlow Serving watches for new versions of a model. `language_model` (a language-model
+    training workdir or export) is built into the export for shallow fusion.
     """
     if serving_version is not None:
         if serving_version < 1:
             raise ValueError(f"serving_version must be a positive integer, got {serving_version}")
         export_dir = Path(export_dir) / str(serving_version)
     config, task, model, checkpoint_path = restore_model(workdir, checkpoint)
-    module, signatures, task_info = task.serving_module(model)
+    if language_model:
+        from pipelines.training.checkpoints import load_language_model
+
+        lm, lm_source = load_language_model(language_model)
+        module, signatures, task_info = task.serving_module(model, language_model=lm)
+        task_info["language_model"]["source"] = lm_source
+    else:
+        module, signatures, task_info = task.serving_module(model)
     info = {
         "task": task.name,
         "version": project_version(),

@@ -73,10 +73,37 @@ def load_export(export_dir: str | Path, task: str | None = None) -> tuple[Any, d
     return tf.saved_model.load(str(resolve_export(export_dir))), info
 
 
-def signature(loaded, export_dir: str | Path, name: str):
-    """A named signature of a loaded export, with the available names in the error."""
+LM_OPTIONS = ("lm_weight", "lm_length_bonus")
+
+
+def signature(loaded, export_dir: str | Path, name: str, **lm_options):
+    """A named signature of a loaded export, with the available names in the error.
+
+    A signature fused with a language model takes lm_weight and lm_length_bonus as inputs;
+    they are bound here (to `lm_options`, else the export's configured values), so it is
+    called with the same arguments as its unfused twin.
+    """
     if name not in loaded.signatures:
         raise NotAnExportError(
             f"{export_dir} has no signature {name!r}; it has {', '.join(sorted(loaded.signatures))}"
         )
-    return loaded.signatures[name]
+    function = loaded.signatures[name]
+    inputs = function.structured_input_signature[1]
+    if "lm_weight" not in inputs:
+        return function
+    stored = read_export_info(export_dir)["language_model"]
+    bound = {
+        key: tf.constant(
+            float(stored[key] if lm_options.get(key) is None else lm_options[key]), tf.float32
+        )
+        for key in LM_OPTIONS
+    }
+    # Positional callers pass the other inputs in the order the unfused twin takes them.
+    free = [key for key in inputs if key not in LM_OPTIONS]
+    order = [key for key in ("frames", "lengths", "audio", "audio_lengths") if key in free]
+
+    def call(*args, **kwargs):
+        kwargs.update(zip(order, args, strict=False))
+        return function(**kwargs, **bound)
+
+    return call

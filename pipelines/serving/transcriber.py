@@ -5,7 +5,9 @@ Decoding modes (all stock TensorFlow ops inside tf.while_loop / tf.scan):
     ctc_beam       CTC prefix beam search
     attention      attention beam search with length normalisation
     joint          attention beam search scored with CTC prefix probabilities
-each with an optional grammar automaton (e.g. GRID's six word slots) given as data.
+each with an optional grammar automaton (e.g. GRID's six word slots) given as data, and,
+with a character language model, ctc_beam_lm, attention_lm and joint_lm: the same searches
+with shallow fusion (lm_weight and lm_length_bonus are inputs of those functions).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from models.search import beam_search
 from pipelines.inputs.video import inference_frames
 
 MODES = ("ctc_greedy", "ctc_beam", "attention", "joint")
+FUSED_MODES = ("ctc_beam", "attention", "joint")
 
 
 def grammar_for(config, vocabulary: CharVocabulary):
@@ -47,9 +50,11 @@ class Transcriber(tf.Module):
         normalisation: dict,
         vocabulary: CharVocabulary | None = None,
         grammar: bool = False,
+        language_model=None,
     ):
         super().__init__(name="transcriber")
         self.model = model
+        self.language_model = language_model
         self.vocabulary = vocabulary or CharVocabulary()
         self.strings = tf.constant(self.vocabulary.id_to_string_table())
         self.mean = tf.constant(normalisation["mean"], tf.float32)
@@ -70,6 +75,15 @@ class Transcriber(tf.Module):
             )
             for mode in self.available_modes()
         }
+        if language_model is not None:
+            weight = tf.TensorSpec([], tf.float32, name="lm_weight")
+            bonus = tf.TensorSpec([], tf.float32, name="lm_length_bonus")
+            for mode in FUSED_MODES:
+                if mode in self.available_modes():
+                    self.functions[f"{mode}_lm"] = tf.function(
+                        lambda f, n, w, b, mode=mode: self._transcribe(f, n, mode, (w, b)),
+                        input_signature=[frames, lengths, weight, bonus],
+                    )
 
     def available_modes(self) -> tuple[str, ...]:
         return MODES if self.has_ctc else ("attention",)
@@ -78,14 +92,22 @@ class Transcriber(tf.Module):
         ragged = tf.RaggedTensor.from_tensor(ids, lengths=lengths)
         return tf.strings.reduce_join(tf.gather(self.strings, ragged), axis=-1)
 
-    def _transcribe(self, frames, lengths, mode):
+    def _transcribe(self, frames, lengths, mode, fusion=None):
         inputs = inference_frames(frames, self.mean, self.std, self.crop_size)
         lengths = tf.cast(lengths, tf.int32)
-        return self._search(self.model, inputs, lengths, mode, tf.shape(frames)[1])
+        return self._search(self.model, inputs, lengths, mode, tf.shape(frames)[1], fusion)
 
-    def _search(self, model, inputs, lengths, mode, num_frames):
+    def _search(self, model, inputs, lengths, mode, num_frames, fusion=None):
         """Text, scores and alignments of one decoding mode; `model` is the model or a view
-        of a multi-stream one (models.multistream.StreamsView) whose first stream it reads."""
+        of a multi-stream one (models.multistream.StreamsView) whose first stream it reads.
+        fusion: (lm_weight, lm_length_bonus) to search with self.language_model."""
+        lm = {}
+        if fusion is not None:
+            lm = {
+                "language_model": self.language_model,
+                "lm_weight": fusion[0],
+                "lm_length_bonus": fusion[1],
+            }
         batch = tf.shape(tf.nest.flatten(lengths)[0])[0]
         no_alignment = tf.zeros([batch, 0, num_frames], tf.float32)
         if mode in ("ctc_greedy", "ctc_beam"):
@@ -100,7 +122,7 @@ class Transcriber(tf.Module):
                 width = 1 if mode == "ctc_greedy" else self.beam_size
                 table, final = self.grammar if self.grammar is not None else (None, None)
                 result = ctc_prefix_beam_search(
-                    logits, memory_lengths, width, self.max_length, table, final
+                    logits, memory_lengths, width, self.max_length, table, final, **lm
                 )
             result["alignments"] = no_alignment
         else:
@@ -116,6 +138,7 @@ class Transcriber(tf.Module):
                 length_penalty=self.length_penalty,
                 ctc_weight=self.ctc_weight if mode == "joint" else 0.0,
                 grammar=self.grammar,
+                **lm,
             )
         return {
             "text": self.detokenize(result["ids"], result["lengths"]),

@@ -18,6 +18,7 @@ REGISTRY: dict[str, str | type[Task]] = {
     "translation": "pipelines.tasks.translation:TranslationTask",
     "lipreading": "pipelines.tasks.lipreading:LipreadingTask",
     "audio_visual": "pipelines.tasks.audio_visual:AudioVisualTask",
+    "language_model": "pipelines.tasks.language_model:LanguageModelTask",
 }
 
 

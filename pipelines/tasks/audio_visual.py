@@ -13,7 +13,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from data_prep.errors import NotPreparedError
+from data_prep.errors import ConfigError, NotPreparedError
 from data_prep.records import parse_clip, read_manifest, split_files
 from models.multistream import build_multistream_model
 from pipelines.scoring import word_error_rate
@@ -111,9 +111,11 @@ class AudioVisualTask(LipreadingTask):
 
         return validate
 
-    def serving_module(self, model):
+    def serving_module(self, model, language_model=None):
         """`<modality>_<mode>` for every modality and mode (joint also with the grammar when
         one is configured); serving_default is audio_visual_joint (attention without CTC)."""
+        if language_model is not None:
+            raise ConfigError("audio-visual exports do not fuse a language model yet")
         from pipelines.serving.av_transcriber import MODALITIES
 
         module = tf.Module()

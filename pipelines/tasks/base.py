@@ -98,9 +98,13 @@ class Task(abc.ABC):
     # --- Serving and evaluation ----------------------------------------------------------
 
     @abc.abstractmethod
-    def serving_module(self, model) -> tuple[tf.Module, dict[str, Any], dict[str, Any]]:
+    def serving_module(
+        self, model, language_model=None
+    ) -> tuple[tf.Module, dict[str, Any], dict[str, Any]]:
         """(module to save, signatures by name incl. serving_default, info for lipseq.json).
 
+        language_model: a models.language_model model over the same output vocabulary, for
+        tasks whose searches support shallow fusion (ConfigError from the others).
         The module holds the model as its `model` attribute (warm starts read it from there).
         The info may list `requires` (Python modules whose ops the export needs, imported
         before loading) beside anything the task's own inference code reads back.

@@ -108,12 +108,17 @@ class LipreadingTask(Task):
         del training
         return {}
 
-    def transcriber(self, model, grammar: bool = False):
+    def transcriber(self, model, grammar: bool = False, language_model=None):
         """The in-graph frames-to-text wrapper around `model` (every decoding mode)."""
         from pipelines.serving.transcriber import Transcriber
 
         return Transcriber(
-            model, self.config, self.manifest["normalisation"], self.vocabulary, grammar=grammar
+            model,
+            self.config,
+            self.manifest["normalisation"],
+            self.vocabulary,
+            grammar=grammar,
+            language_model=language_model,
         )
 
     def make_validator(self, model):
@@ -139,16 +144,18 @@ class LipreadingTask(Task):
 
         return validate
 
-    def serving_module(self, model):
+    def serving_module(self, model, language_model=None):
         """uint8 mouth frames [B, T, H, W, C] + lengths [B] -> text, scores, alignments.
 
         serving_default is joint CTC/attention decoding when the model has a CTC head
         (attention beam search otherwise); every mode is also its own signature, and with a
-        configured grammar each mode has a `<mode>_grammar` twin.
+        configured grammar each mode has a `<mode>_grammar` twin. With a character language
+        model, ctc_beam, attention and joint also have `<mode>_lm` twins (shallow fusion;
+        inputs lm_weight and lm_length_bonus besides frames and lengths).
         """
         module = tf.Module()
         module.model = model  # at the root, as in translation exports (warm starts read it)
-        module.plain = self.transcriber(model)
+        module.plain = self.transcriber(model, language_model=language_model)
         signatures = {m: f.get_concrete_function() for m, f in module.plain.functions.items()}
         if self.config.decode.get("grammar"):
             module.grammar = self.transcriber(model, grammar=True)
@@ -163,6 +170,11 @@ class LipreadingTask(Task):
             "signatures": sorted(signatures),
             "serving_default": default,
         }
+        if language_model is not None:
+            info["language_model"] = {
+                "lm_weight": float(self.config.decode.lm_weight),
+                "lm_length_bonus": float(self.config.decode.lm_length_bonus),
+            }
         return module, signatures, info
 
     def evaluate(

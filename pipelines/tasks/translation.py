@@ -104,11 +104,13 @@ class TranslationTask(Task):
 
         return validate
 
-    def serving_module(self, model):
+    def serving_module(self, model, language_model=None):
         """serving_default(source: string [B]): beam search; greedy(source): greedy search.
 
         Both return text [B], scores [B], alignments [B, T, S] and lengths [B].
         """
+        if language_model is not None:
+            raise ConfigError("translation exports do not fuse a language model yet")
         translator = self.translator(model)
         decode = self.config.decode
         signatures = {

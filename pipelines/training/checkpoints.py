@@ -111,3 +111,21 @@ def _stream_view(model, stream: str) -> tf.Module:
     if hasattr(model, f"ctc_head_{stream}"):
         view.ctc_head = getattr(model, f"ctc_head_{stream}")
     return view
+
+
+def load_language_model(source: str | Path) -> tuple:
+    """(language model, where its weights came from) of a language-model workdir or export."""
+    from models.language_model import build_language_model
+    from pipelines.serving.saved_model import read_export_info, resolve_export
+
+    path = resolve_export(source)
+    if (path / "saved_model.pb").is_file():
+        info = read_export_info(path, task="language_model")
+        config, vocab_size = config_from_dict(info["config"]), int(info["vocab"]["size"])
+    else:
+        config = load_config(path)
+        if config.task != "language_model":
+            raise ConfigError(f"{path} trained a {config.task!r} model, not a language model")
+        vocab_size = int(task_for(config).manifest["vocab"]["size"])
+    model = build_language_model(config.model, vocab_size)
+    return model, load_initial_weights(model, path)
