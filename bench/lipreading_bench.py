@@ -30,7 +30,7 @@ FRAMES, LABEL_LENGTH, BATCH = 75, 28, 16
 RGB, GRAY80 = (50, 100, 3), (40, 80, 1)
 
 
-def _batch(frame_shape, vocab_size, seed=0):
+def random_batch(frame_shape, vocab_size, seed=0):
     rng = np.random.default_rng(seed)
     labels = rng.integers(4, vocab_size, size=(BATCH, LABEL_LENGTH)).astype(np.int32)
     return {
@@ -42,7 +42,7 @@ def _batch(frame_shape, vocab_size, seed=0):
     }
 
 
-def _measure(step, batch, warmup: int = 2, steps: int = 4, repeats: int = 3) -> dict:
+def measure_step(step, batch, warmup: int = 2, steps: int = 4, repeats: int = 3) -> dict:
     """Clips/s of `step` over `repeats` timed rounds, after tracing and warm-up calls."""
     for _ in range(warmup):
         step(batch)
@@ -81,7 +81,7 @@ def replica_throughput(vocab_size: int, batch_norm: bool = False) -> dict:
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
-    return {"parameters": model.count_params(), **_measure(step, _batch(RGB, vocab_size))}
+    return {"parameters": model.count_params(), **measure_step(step, random_batch(RGB, vocab_size))}
 
 
 def _model(frame_shape, vocab_size: int, **model_overrides):
@@ -125,7 +125,7 @@ def ours_throughput(frame_shape, vocab_size: int, part: str = "all", **model_ove
         return loss
 
     parameters = int(sum(np.prod(v.shape) for v in model.trainable_variables))
-    return {"parameters": parameters, **_measure(step, _batch(frame_shape, vocab_size))}
+    return {"parameters": parameters, **measure_step(step, random_batch(frame_shape, vocab_size))}
 
 
 def step_breakdown(frame_shape, vocab_size: int, **model_overrides) -> dict:
@@ -149,15 +149,20 @@ def step_breakdown(frame_shape, vocab_size: int, **model_overrides) -> dict:
 LIPNET_SIZE = {"lipnet_filters": (32, 64, 96), "lipnet_kernels": (), "encoder_units": 256}
 
 
-def transcription_latency(export_dir: str, video: str, repeats: int = 5) -> dict:
+def transcription_latency(
+    export_dir: str, video: str, repeats: int = 5, modality: str | None = None
+) -> dict:
     """Seconds to transcribe one raw clip with the model loaded once: preparation and model
-    per decoding mode, median and spread over `repeats` calls after a warm-up call."""
+    per decoding mode, median and spread over `repeats` calls after a warm-up call.
+
+    modality: for an audio-visual export, which stream(s) to read (video, audio, audio_visual).
+    """
     from pipelines.serving.transcriber import VideoTranscriber
 
     results = {"video": video, "repeats": repeats}
     for mode in ("ctc_greedy", "joint"):
         started = time.monotonic()
-        transcriber = VideoTranscriber(export_dir, mode)
+        transcriber = VideoTranscriber(export_dir, mode, modality=modality)
         load_seconds = time.monotonic() - started
         transcriber.transcribe(video)  # traces the signature and warms caches
         runs = [transcriber.transcribe(video) for _ in range(repeats)]
@@ -166,16 +171,18 @@ def transcription_latency(export_dir: str, video: str, repeats: int = 5) -> dict
             "text": runs[-1]["text"],
             "frames": int(len(runs[-1]["crops"])),
             "load_model_seconds": round(load_seconds, 3),
-            **{
-                f"{stage}_seconds": {
-                    "median": round(float(np.median(v)), 3),
-                    "min": round(min(v), 3),
-                    "max": round(max(v), 3),
-                }
-                for stage, v in stages.items()
-            },
+            **{f"{stage}_seconds": spread(v) for stage, v in stages.items()},
         }
     return results
+
+
+def spread(values) -> dict:
+    """Median, min and max of repeated measurements (3 decimals)."""
+    return {
+        "median": round(float(np.median(values)), 3),
+        "min": round(float(min(values)), 3),
+        "max": round(float(max(values)), 3),
+    }
 
 
 def run(output_dir: str, export_dir: str | None, video: str | None) -> Path:
