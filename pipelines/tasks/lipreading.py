@@ -171,9 +171,10 @@ class LipreadingTask(Task):
             "serving_default": default,
         }
         if language_model is not None:
+            decode = self.config.decode  # configs older than fusion lack its keys
             info["language_model"] = {
-                "lm_weight": float(self.config.decode.lm_weight),
-                "lm_length_bonus": float(self.config.decode.lm_length_bonus),
+                "lm_weight": float(decode.get("lm_weight", 0.3)),
+                "lm_length_bonus": float(decode.get("lm_length_bonus", 0.0)),
             }
         return module, signatures, info
 
