@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/demo
 
-.PHONY: install demo test test-all lint bench bench-quality bench-service clean
+.PHONY: install demo test test-all lint bench bench-quality bench-service bench-av clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lipseq needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -40,6 +40,10 @@ bench-quality: $(STAMP)
 bench-service: $(STAMP)
 	$(BIN)/python -m bench.service_bench --output_dir=bench/results
 	$(BIN)/python -m bench.long_video_bench --output_dir=bench/results
+
+# Not part of CI: the audio-visual model's throughput, latency per modality and memory.
+bench-av: $(STAMP)
+	$(BIN)/python -m bench.av_bench --output_dir=bench/results
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

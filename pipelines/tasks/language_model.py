@@ -95,7 +95,9 @@ class LanguageModelTask(Task):
         if limit:
             lines = lines[:limit]
         total, tokens = 0.0, 0
-        function = tf.function(lambda t, y, n: sequence_log_probs(model, t, y, n))
+        function = tf.function(
+            lambda t, y, n: sequence_log_probs(model, t, y, n), reduce_retracing=True
+        )
         for batch in self._batches(lines, 64):
             log_probs = function(batch["targets"], batch["labels"], batch["target_lengths"])
             total += float(tf.reduce_sum(log_probs))
