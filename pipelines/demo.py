@@ -1,8 +1,12 @@
 """`lipseq demo`: the text and the video paths end to end on data the project makes itself.
 
 Text: toy language pair -> prepare (SentencePiece + shards) -> train -> export -> BLEU.
-Video: synthetic talking faces -> prepare (face/mouth detection, crops) -> train -> export
--> transcribe one raw clip -> WER on held-out clips, next to a chance baseline.
+Video: synthetic talking faces with their sound -> prepare (face/mouth detection, crops, the
+aligned audio) -> train -> export -> transcribe one raw clip -> WER on held-out clips, next to
+a chance baseline.
+Audio-visual: the same clips' frames and sound -> one model with a stream each, its video
+stream started from the video path's model -> WER of lips, sound and both, clean and in
+babble at falling SNR.
 Exits 1 when a path does not show learning (BLEU below --min_bleu, WER above --max_wer).
 """
 
@@ -22,8 +26,10 @@ from pipelines.tasks import task_for
 from pipelines.tasks.lipreading import evaluate_lipreading, read_prepared_clips
 from pipelines.training.loop import train
 
-PATHS = ("text", "video")
+PATHS = ("text", "video", "audio_visual")
 VIDEO_MODES = ("ctc_greedy", "attention", "joint", "joint_grammar")
+AV_MODES = ("ctc_greedy", "joint")
+AV_SNRS = ("clean", "10", "0", "-5")
 
 
 def _timed(timings: dict, stage: str, function, *args, **kwargs):
@@ -66,6 +72,24 @@ def chance_wer(train_texts: list[str], test_texts: list[str]) -> float:
     return round(word_error_rate(test_texts, [guess] * len(test_texts)), 2)
 
 
+def prepare_faces(config, workdir: Path, num_clips: int, timings: dict) -> dict:
+    """Renders the talking faces with their sound into workdir/video_raw and prepares them
+    (crops and audio) into workdir/video_data; returns the manifest. Both video paths read
+    these, so a demo running both renders and prepares once."""
+    raw, prepared = workdir / "video_raw", workdir / "video_data"
+    with config.unlocked():
+        config.data.input_dir, config.data.prepared_dir = str(raw), str(prepared)
+        config.data.audio = True
+
+    def prepare():
+        write_synthetic_corpus(
+            raw, num_clips, seed=config.seed, vocabulary=demo_video.DEMO_VOCABULARY, audio=True
+        )
+        return task_for(config).prepare()
+
+    return _timed(timings, "prepare", prepare)
+
+
 def run_video_demo(
     workdir: Path, train_steps: int | None = None, num_clips: int = demo_video.DEMO_CLIPS
 ) -> dict:
@@ -76,18 +100,10 @@ def run_video_demo(
     """
     timings = {}
     config = demo_video.get_config()
-    raw, prepared = workdir / "video_raw", workdir / "video_data"
-    config.data.input_dir, config.data.prepared_dir = str(raw), str(prepared)
     if train_steps:
         config.num_train_steps = config.decay_steps = train_steps
-
-    def prepare():
-        write_synthetic_corpus(
-            raw, num_clips, seed=config.seed, vocabulary=demo_video.DEMO_VOCABULARY
-        )
-        return task_for(config).prepare()
-
-    manifest = _timed(timings, "prepare", prepare)
+    manifest = prepare_faces(config, workdir, num_clips, timings)
+    raw, prepared = workdir / "video_raw", workdir / "video_data"
     _timed(timings, "train", train, config, workdir / "video_train")
     export_dir = _timed(
         timings, "export", export_model, workdir / "video_train", workdir / "video_export"
@@ -121,6 +137,50 @@ def run_video_demo(
         stage_seconds=timings,
     )
     write_report(report, workdir / "video_eval_test.json")
+    return report
+
+
+def run_audio_visual_demo(
+    workdir: Path,
+    train_steps: int | None = None,
+    num_clips: int = demo_video.DEMO_CLIPS,
+    video_trained: bool = False,
+) -> dict:
+    """Trains one model on the clips' frames and sound and scores lips, sound and both, clean
+    and in babble noise; returns the evaluation report (WER/CER per modality, mode and SNR).
+
+    Two stages, as WLAS trains: the video stream starts from the video path's model
+    (workdir/video_train), then both streams train together. video_trained: the video path
+    has already run in this workdir; otherwise this renders, prepares and trains it first.
+    """
+    timings = {}
+    config = demo_video.get_config("audio_visual")
+    if train_steps:
+        config.num_train_steps = config.decay_steps = train_steps
+    if not video_trained:
+        video_config = demo_video.get_config()
+        prepare_faces(video_config, workdir, num_clips, timings)
+        _timed(timings, "train_video", train, video_config, workdir / "video_train")
+    config.data.input_dir = str(workdir / "video_raw")
+    config.data.prepared_dir = str(workdir / "video_data")
+    config.init_from, config.init_stream = str(workdir / "video_train"), "video"
+    task = task_for(config)
+    _timed(timings, "train", train, config, workdir / "av_train")
+    export_dir = _timed(
+        timings, "export", export_model, workdir / "av_train", workdir / "av_export"
+    )
+    report = _timed(
+        timings,
+        "evaluate",
+        task.evaluate,
+        export_dir,
+        split="test",
+        modes=list(AV_MODES),
+        snr=list(AV_SNRS),
+        noise="babble",
+    )
+    report["summary"].update(stage_seconds=timings)
+    write_report(report, workdir / "av_eval_test.json")
     return report
 
 
@@ -166,6 +226,27 @@ def print_video_report(report: dict, workdir: Path, max_wer: float) -> bool:
     return True
 
 
+def print_audio_visual_report(report: dict, workdir: Path, max_wer: float) -> bool:
+    """Prints WER by modality and SNR; False when both streams together, clean, end above
+    `max_wer` (joint decoding)."""
+    summary = report["summary"]
+    print(f"audio-visual stage seconds: {summary['stage_seconds']}")
+    print(f"synthetic test clips: {summary['num_clips']}; joint decoding WER by babble SNR (dB)")
+    print(f"  {'':14s}" + "".join(f"{label:>8s}" for label in summary["snr"]))
+    for modality, by_mode in summary["table"].items():
+        cells = "".join(f"{by_mode['joint'][label]['wer']:8.2f}" for label in summary["snr"])
+        print(f"  {modality:14s}{cells}")
+    print(
+        f"audio-visual outputs: {workdir}/ (av_export/, av_train/training_curves.png, "
+        "av_eval_test.json, av_export/eval_test_snr.png)"
+    )
+    wer = summary["table"]["audio_visual"]["joint"]["clean"]["wer"]
+    if wer > max_wer:
+        print(f"FAILED: audio-visual joint test WER {wer:.2f} is above {max_wer:.1f}")
+        return False
+    return True
+
+
 def run_demo(
     workdir: Path,
     paths=PATHS,
@@ -174,6 +255,7 @@ def run_demo(
     train_steps: int | None = None,
     video_train_steps: int | None = None,
     video_clips: int = demo_video.DEMO_CLIPS,
+    av_train_steps: int | None = None,
 ) -> bool:
     """Runs the chosen demo paths and prints their results; True when every gate passed."""
     unknown = set(paths) - set(PATHS)
@@ -186,5 +268,10 @@ def run_demo(
     if "video" in paths:
         report = run_video_demo(workdir, video_train_steps, video_clips)
         passed &= print_video_report(report, workdir, max_wer)
+    if "audio_visual" in paths:
+        report = run_audio_visual_demo(
+            workdir, av_train_steps, video_clips, video_trained="video" in paths
+        )
+        passed &= print_audio_visual_report(report, workdir, max_wer)
     print(f"demo finished in {time.monotonic() - started:.0f} s")
     return passed

@@ -1,4 +1,5 @@
-"""`make demo`'s video path: chance baseline and one tiny end-to-end run."""
+"""`make demo`'s video and audio-visual paths: chance baseline, the gate, one tiny end-to-end
+run of both on the same rendered clips."""
 
 import json
 
@@ -14,6 +15,22 @@ def test_chance_wer_guesses_the_most_frequent_word_of_each_slot():
     assert demo.chance_wer(train, test) == pytest.approx(50.0)
 
 
+def _av_report(wer_clean: float) -> dict:
+    table = {
+        modality: {"joint": {"clean": {"wer": wer_clean, "cer": 1.0}, "0": {"wer": 50.0}}}
+        for modality in ("audio_visual", "video", "audio")
+    }
+    return {"summary": {"num_clips": 3, "snr": ["clean", "0"], "table": table, "stage_seconds": {}}}
+
+
+def test_audio_visual_gate_reads_both_streams_clean(tmp_path, capsys):
+    assert demo.print_audio_visual_report(_av_report(20.0), tmp_path, max_wer=35.0)
+    assert not demo.print_audio_visual_report(_av_report(40.0), tmp_path, max_wer=35.0)
+    printed = capsys.readouterr().out
+    assert "FAILED: audio-visual joint test WER 40.00 is above 35.0" in printed
+    assert "audio_visual     20.00   50.00" in printed
+
+
 @pytest.mark.slow
 def test_video_demo_runs_every_stage(tmp_path):
     report = demo.run_video_demo(tmp_path, train_steps=4, num_clips=24)
@@ -25,3 +42,13 @@ def test_video_demo_runs_every_stage(tmp_path):
     assert summary["transcribed"]["reference"]
     saved = json.loads((tmp_path / "video_eval_test.json").read_text())
     assert saved["summary"]["chance_wer"] == summary["chance_wer"]
+    # The audio-visual path reads the clips the video path rendered and prepared, sound
+    # included, and starts its video stream from the video path's model.
+    av = demo.run_audio_visual_demo(tmp_path, train_steps=4, video_trained=True)["summary"]
+    assert set(av["stage_seconds"]) == {"train", "export", "evaluate"}
+    config = json.loads((tmp_path / "av_train" / "config.json").read_text())
+    assert config["init_from"] == str(tmp_path / "video_train")
+    assert set(av["table"]) == {"audio_visual", "video", "audio"}
+    assert all(set(av["table"]["audio"][mode]) == set(demo.AV_SNRS) for mode in demo.AV_MODES)
+    assert av["num_clips"] == summary["num_clips"]
+    assert (tmp_path / "av_export" / "eval_test_snr.png").stat().st_size > 0

@@ -173,3 +173,34 @@ def test_fusion_refuses_a_language_model_of_another_vocabulary():
         ctc_prefix_beam_search(
             tf.zeros([1, 3, 8]), tf.constant([3]), language_model=tiny_lm(9), lm_weight=1.0
         )
+
+
+def test_fused_searches_give_each_example_of_a_batch_what_it_gets_alone():
+    model = tiny_model(vocab=(30, 20), ctc_weight=0.3)
+    lm = tiny_lm(20)
+    inputs = tf.random.stateless_uniform([3, 6], [5, 6], 4, 30, tf.int32)
+    lengths, limits = tf.constant([6, 4, 2]), tf.constant([8, 8, 8])
+    fusion = {"language_model": lm, "lm_weight": tf.constant(0.7), "lm_length_bonus": 0.5}
+    for ctc_weight in (0.0, 0.4):
+        both = beam_search(
+            model, inputs, lengths, BOS, EOS, limits, beam_size=3, ctc_weight=ctc_weight, **fusion
+        )
+        for row in range(3):
+            alone = beam_search(
+                model, inputs[row : row + 1], lengths[row : row + 1], BOS, EOS,
+                limits[row : row + 1], beam_size=3, ctc_weight=ctc_weight, **fusion,
+            )  # fmt: skip
+            n = int(alone["lengths"][0])
+            assert int(both["lengths"][row]) == n
+            np.testing.assert_array_equal(both["ids"][row, :n], alone["ids"][0, :n])
+            assert float(both["scores"][row]) == pytest.approx(float(alone["scores"][0]), abs=1e-4)
+    logits = tf.random.stateless_normal([3, 9, 20], [7, 8]) * 2.0
+    ctc_lengths = tf.constant([9, 6, 3])
+    options = {"beam_size": 4, "max_output_length": 9, "bos_id": BOS, "eos_id": EOS, **fusion}
+    both = ctc_prefix_beam_search(logits, ctc_lengths, **options)
+    for row in range(3):
+        alone = ctc_prefix_beam_search(logits[row : row + 1], ctc_lengths[row : row + 1], **options)
+        n = int(alone["lengths"][0])
+        assert int(both["lengths"][row]) == n
+        np.testing.assert_array_equal(both["ids"][row, :n], alone["ids"][0, :n])
+        assert float(both["scores"][row]) == pytest.approx(float(alone["scores"][0]), abs=1e-4)

@@ -1,4 +1,4 @@
-"""lipseq demo [--paths=text,video]: every path end to end on generated data (`make demo`).
+"""lipseq demo [--paths=text,video,audio_visual]: every path end to end on generated data.
 
 Exits 1 when a path does not show learning (BLEU below --min_bleu, WER above --max_wer).
 """
@@ -19,10 +19,13 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     flags.DEFINE_string("workdir", "runs/demo", "Where the demo writes everything.", **define)
     flags.DEFINE_list("paths", list(PATHS), f"Demo paths to run ({', '.join(PATHS)}).", **define)
     flags.DEFINE_float("min_bleu", 90.0, "Text: fail when test BLEU ends below this.", **define)
-    flags.DEFINE_float("max_wer", 35.0, "Video: fail when the joint test WER ends above.", **define)
+    flags.DEFINE_float(
+        "max_wer", 35.0, "Video, audio-visual: fail when the joint test WER ends above.", **define
+    )
     flags.DEFINE_integer("train_steps", None, "Text: override the config's step count.", **define)
     flags.DEFINE_integer("video_train_steps", None, "Video: override the step count.", **define)
     flags.DEFINE_integer("video_clips", demo_video.DEMO_CLIPS, "Video: clips to render.", **define)
+    flags.DEFINE_integer("av_train_steps", None, "Audio-visual: override the step count.", **define)
 
 
 def main(argv: list[str]) -> None:
@@ -35,6 +38,7 @@ def main(argv: list[str]) -> None:
         FLAGS.train_steps,
         FLAGS.video_train_steps,
         FLAGS.video_clips,
+        FLAGS.av_train_steps,
     )
     if not passed:
         raise SystemExit(1)
