@@ -4,10 +4,8 @@
 and Spell, as configs/grid_wlas.py on GRID); "tiny" serves the tests.
 """
 
-import ml_collections
-
 from configs.common import finish, unknown_variant
-from configs.lipreading_common import lipreading_config, tiny
+from configs.lipreading_common import audio_visual, lipreading_config, tiny
 
 # Three words per GRID slot (four for letters and adverbs) whose mouth-shape sequences differ,
 # so the rendered faces carry the text. 1,296 possible sentences; the demo renders DEMO_CLIPS.
@@ -51,17 +49,9 @@ def get_config(variant: str = ""):
         tiny(config)
         config.data.workers = 1
     elif variant == "audio_visual":
-        config.task = "audio_visual"
-        config.data.audio = True
-        config.data.noise = "babble"
-        config.data.snr_range_db = (-5.0, 20.0)
-        config.model.streams = ml_collections.ConfigDict(
-            {"video": {"frontend": "lipnet"}, "audio": {"frontend": "log_mel"}}
-        )
-        config.model.primary_stream = "audio"
         # The demo starts the video stream from its video model (pipelines/demo.py), so half
         # of the examples losing a stream keeps both readings in practice.
-        config.model.stream_dropout = 0.5
+        audio_visual(config, stream_dropout=0.5)
         config.model.audio_filters, config.model.audio_features = 16, 64
         config.num_train_steps = config.decay_steps = 300
     elif variant:

@@ -12,10 +12,9 @@ examples lose a stream, so the fresh audio stream and decoder learn to lean on t
     lipseq train --config=configs/grid_wlas.py:from_video --workdir=runs/grid/wlas_from_video
 """
 
-import ml_collections
-
 from configs import grid_lipnet
 from configs.common import finish, unknown_variant
+from configs.lipreading_common import audio_visual
 
 VARIANTS = ("tiny", "from_video")
 
@@ -25,20 +24,9 @@ def get_config(variant: str = ""):
         raise unknown_variant(variant, VARIANTS)
     config = grid_lipnet.get_config("tiny" if variant == "tiny" else "")
     config.unlock()
-    config.task = "audio_visual"
-    config.data.audio = True
-    config.data.prepared_dir = "runs/grid/data_gray80_audio"
-    # Training mixes in the babble of other training clips at 20 to -5 dB SNR, so the model
-    # learns when to trust the lips; evaluation adds noise only when asked.
-    config.data.noise = "babble"
-    config.data.snr_range_db = (-5.0, 20.0)
-    config.model.streams = ml_collections.ConfigDict(
-        {"video": {"frontend": "lipnet"}, "audio": {"frontend": "log_mel"}}
-    )
-    # Joint decoding of both streams reads the audio's CTC: far the stronger stream when clean.
-    config.model.primary_stream = "audio"
     # A third of the examples lose one stream: the same weights read either alone.
-    config.model.stream_dropout = 0.3
+    audio_visual(config, stream_dropout=0.3)
+    config.data.prepared_dir = "runs/grid/data_gray80_audio"
     if variant == "from_video":
         config.init_from, config.init_stream = "grid_s1", "video"
         config.model.stream_dropout = 0.5

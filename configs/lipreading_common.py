@@ -92,3 +92,24 @@ def tiny(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     config.decode.beam_size = 3
     config.decode.max_length = 40
     return config
+
+
+def audio_visual(config: ml_collections.ConfigDict, stream_dropout: float):
+    """Makes a lip-reading config Watch, Listen, Attend and Spell: the same video stream plus
+    a log-mel audio stream, examples losing a stream at `stream_dropout`, and babble of other
+    training clips mixed into the sound at -5 to 20 dB (evaluation adds noise only when
+    asked)."""
+    config.task = "audio_visual"
+    config.data.audio = True
+    config.data.noise = "babble"
+    config.data.snr_range_db = (-5.0, 20.0)
+    config.model.streams = ml_collections.ConfigDict(
+        {"video": {"frontend": "lipnet"}, "audio": {"frontend": "log_mel"}}
+    )
+    # Joint decoding of both streams reads the audio's CTC: far the stronger stream when clean.
+    config.model.primary_stream = "audio"
+    config.model.stream_dropout = stream_dropout
+    # "primary": joint decoding of both streams reads the primary stream's CTC head; "all":
+    # every stream's, each with an even share of the CTC weight.
+    config.decode.ctc_heads = "primary"
+    return config

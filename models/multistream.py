@@ -250,16 +250,33 @@ class StreamsView:
 
     encode() drops the other streams (zero memory and state, as stream dropout taught the
     model), and ctc_head is the first read stream's. Use it inside `reading_streams`, which
-    also points the decoder's searches at that stream's memory and alignments.
+    also points the decoder's searches at that stream's memory and alignments. With
+    all_ctc_heads, joint decoding scores with the CTC head of every read stream
+    (`ctc_scores`), so a stream that noise has spoilt is outvoted rather than followed.
     """
 
-    def __init__(self, model: MultiStreamSeq2Seq, streams: list[str]):
+    def __init__(self, model: MultiStreamSeq2Seq, streams: list[str], all_ctc_heads=False):
         unknown = set(streams) - set(model.streams)
         if not streams or unknown:
             raise ValueError(f"streams must be some of {model.streams}, got {streams}")
         self.model, self.streams = model, list(streams)
         self.decoder = model.decoder
         self.ctc_head = getattr(model, f"ctc_head_{streams[0]}", None)
+        self.all_ctc_heads = all_ctc_heads
+
+    def ctc_scores(self, memory: dict) -> list:
+        """(CTC logits, lengths) of every read stream with a CTC head, from the decoder's
+        prepared memory; empty unless all_ctc_heads (then searches read ctc_head alone)."""
+        if not self.all_ctc_heads:
+            return []
+        scores = []
+        for stream in self.streams:
+            head = getattr(self.model, f"ctc_head_{stream}", None)
+            if head is not None:
+                entry = memory["streams"][stream]
+                lengths = tf.reduce_sum(tf.cast(entry["mask"], tf.int32), axis=1)
+                scores.append((head(entry["memory"]), lengths))
+        return scores
 
     def encode(self, inputs, input_lengths, training=False):
         batch = tf.shape(input_lengths[self.model.streams[0]])[0]
@@ -271,10 +288,10 @@ class StreamsView:
 
 
 @contextlib.contextmanager
-def reading_streams(model: MultiStreamSeq2Seq, streams: list[str]):
+def reading_streams(model: MultiStreamSeq2Seq, streams: list[str], all_ctc_heads=False):
     """The model's view for `streams`, with the decoder reading streams[0] as its primary
     (searches' CTC, lengths and alignments) until the block ends."""
-    view = StreamsView(model, streams)
+    view = StreamsView(model, streams, all_ctc_heads)
     previous = model.decoder.primary
     model.decoder.primary = streams[0]
     try:

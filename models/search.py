@@ -121,7 +121,10 @@ class CTCPrefixScorer:
         eos_id: int,
         blank_id: int = 0,
         bos_id: int = 2,
+        key: str = "ctc",
     ):
+        # key names this scorer's state, so several CTC heads can score one search.
+        self.key = key
         self.log_probs = tf.nn.log_softmax(tf.cast(ctc_logits, tf.float32), axis=-1)  # [N,T,V]
         self.lengths = tf.cast(ctc_lengths, tf.int32)
         self.weight = weight
@@ -133,10 +136,10 @@ class CTCPrefixScorer:
         valid = tf.sequence_mask(self.lengths, frames)
         blank = tf.where(valid, self.log_probs[:, :, self.blank_id], 0.0)
         return {
-            "ctc_r_label": tf.fill(tf.shape(blank), -1e30),
-            "ctc_r_blank": tf.math.cumsum(blank, axis=1),
-            "ctc_psi": tf.zeros([tf.shape(blank)[0]]),
-            "ctc_last": tf.fill([tf.shape(blank)[0]], -1),
+            f"{self.key}_r_label": tf.fill(tf.shape(blank), -1e30),
+            f"{self.key}_r_blank": tf.math.cumsum(blank, axis=1),
+            f"{self.key}_psi": tf.zeros([tf.shape(blank)[0]]),
+            f"{self.key}_last": tf.fill([tf.shape(blank)[0]], -1),
         }
 
     def score(self, state, tokens) -> tuple[tf.Tensor, dict, dict]:
@@ -145,9 +148,9 @@ class CTCPrefixScorer:
         num_hyps, frames = tf.shape(log_probs)[0], tf.shape(log_probs)[1]
         vocab = log_probs.shape[-1]
         labels = tf.range(vocab)
-        r_label, r_blank = state["ctc_r_label"], state["ctc_r_blank"]  # [N, T]
-        empty = tf.equal(state["ctc_last"], -1)
-        repeat = labels[None, :] == state["ctc_last"][:, None]  # [N, V]
+        r_label, r_blank = state[f"{self.key}_r_label"], state[f"{self.key}_r_blank"]  # [N, T]
+        empty = tf.equal(state[f"{self.key}_last"], -1)
+        repeat = labels[None, :] == state[f"{self.key}_last"][:, None]  # [N, V]
         # phi[n, c, t]: prefix g ends at frame t so that c can start at t + 1.
         phi = tf.where(
             repeat[:, :, None],
@@ -199,16 +202,16 @@ class CTCPrefixScorer:
         unusable = (labels == self.blank_id) | (labels == self.bos_id)
         psi = tf.where(unusable[None, :], neg_inf, psi)
         # psi(g + c) <= psi(g); a dead parent (psi(g) = -inf) must not turn into a gain.
-        dead = (state["ctc_psi"] < -1e29)[:, None]
+        dead = (state[f"{self.key}_psi"] < -1e29)[:, None]
         scores = tf.where(
-            dead, -1e9, self.weight * tf.minimum(psi - state["ctc_psi"][:, None], 0.0)
+            dead, -1e9, self.weight * tf.minimum(psi - state[f"{self.key}_psi"][:, None], 0.0)
         )
         del num_hyps
         candidates = {
-            "ctc_r_label": tf.transpose(r_label_new, [1, 2, 0]),  # [N, V, T]
-            "ctc_r_blank": tf.transpose(r_blank_new, [1, 2, 0]),
-            "ctc_psi": psi,
-            "ctc_last": tf.tile(labels[None, :], [tf.shape(psi)[0], 1]),
+            f"{self.key}_r_label": tf.transpose(r_label_new, [1, 2, 0]),  # [N, V, T]
+            f"{self.key}_r_blank": tf.transpose(r_blank_new, [1, 2, 0]),
+            f"{self.key}_psi": psi,
+            f"{self.key}_last": tf.tile(labels[None, :], [tf.shape(psi)[0], 1]),
         }
         return tf.clip_by_value(scores, -1e9, 0.0), candidates, {}
 
@@ -291,17 +294,23 @@ def beam_search(
     if ctc_weight > 0:
         if getattr(model, "ctc_head", None) is None:
             raise ValueError("ctc_weight > 0 needs a model with a CTC head")
-        ctc_logits = model.ctc_head(memory["memory"])
-        ctc_lengths = tf.reduce_sum(tf.cast(memory["mask"], tf.int32), axis=1)
-        scorers.append(
-            CTCPrefixScorer(
-                _tile_beams(ctc_logits, beam_size),
-                _tile_beams(ctc_lengths, beam_size),
-                ctc_weight,
-                eos_id,
-                bos_id=bos_id,
+        # A model may score with several CTC heads (a multi-stream view reading all of its
+        # streams' heads); the CTC weight is shared evenly between them.
+        heads = model.ctc_scores(memory) if hasattr(model, "ctc_scores") else None
+        if not heads:
+            lengths = tf.reduce_sum(tf.cast(memory["mask"], tf.int32), axis=1)
+            heads = [(model.ctc_head(memory["memory"]), lengths)]
+        for index, (ctc_logits, ctc_lengths) in enumerate(heads):
+            scorers.append(
+                CTCPrefixScorer(
+                    _tile_beams(ctc_logits, beam_size),
+                    _tile_beams(ctc_lengths, beam_size),
+                    ctc_weight / len(heads),
+                    eos_id,
+                    bos_id=bos_id,
+                    key=f"ctc{index}" if index else "ctc",
+                )
             )
-        )
     if language_model is not None:
         if language_model.vocab_size != model.decoder.vocab_size:
             raise ValueError(

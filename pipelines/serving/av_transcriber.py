@@ -42,6 +42,7 @@ class AudioVisualTranscriber(Transcriber):
         self.frame_shape = tuple(int(x) for x in frame_shape)
         primary = config.model.get("primary_stream") or "video"
         self.both = [primary] + [s for s in model.streams if s != primary]
+        self.ctc_heads = config.decode.get("ctc_heads", "primary")
         super().__init__(model, config, normalisation, vocabulary, grammar)
         frames = tf.TensorSpec([None, None, None, None, None], tf.uint8, name="frames")
         lengths = tf.TensorSpec([None], tf.int32, name="lengths")
@@ -85,5 +86,8 @@ class AudioVisualTranscriber(Transcriber):
             "video": tf.cast(lengths, tf.int32),
             "audio": tf.cast(audio_lengths, tf.int32),
         }
-        with reading_streams(self.model, streams) as view:
+        # config.decode.ctc_heads "all": joint decoding of both streams scores with both
+        # streams' CTC heads, not the primary stream's alone.
+        every_head = len(streams) > 1 and self.ctc_heads == "all"
+        with reading_streams(self.model, streams, every_head) as view:
             return self._search(view, inputs, input_lengths, mode, tf.shape(frames)[1])
