@@ -106,10 +106,12 @@ def audio_visual(config: ml_collections.ConfigDict, stream_dropout: float):
     config.model.streams = ml_collections.ConfigDict(
         {"video": {"frontend": "lipnet"}, "audio": {"frontend": "log_mel"}}
     )
-    # Joint decoding of both streams reads the audio's CTC: far the stronger stream when clean.
+    # The stream whose CTC head the CTC searches of both streams read: far the stronger when
+    # clean.
     config.model.primary_stream = "audio"
     config.model.stream_dropout = stream_dropout
-    # "primary": joint decoding of both streams reads the primary stream's CTC head; "all":
-    # every stream's, each with an even share of the CTC weight.
-    config.decode.ctc_heads = "primary"
+    # Joint decoding of both streams scores with every stream's CTC head ("all", each with an
+    # even share of the CTC weight) rather than the primary's alone ("primary"): on GRID at
+    # -5 dB babble that took WER from 14.56 to 6.33, below the lips alone (README).
+    config.decode.ctc_heads = "all"
     return config
