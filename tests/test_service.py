@@ -119,7 +119,13 @@ def test_a_truncated_upload_is_refused_as_media(client, media):
 
 @pytest.mark.parametrize(
     "options, fragment",
-    [({"mode": "fastest"}, "mode"), ({"grammar": "maybe"}, "grammar"), ({}, "video")],
+    [
+        ({"mode": "fastest"}, "mode"),
+        ({"grammar": "maybe"}, "grammar"),
+        ({}, "video"),
+        ({"lm_weight": "heavy"}, "lm_weight must be a finite number"),
+        ({"mode": "joint", "lm_weight": "0.5"}, "need a fused mode"),
+    ],
 )
 def test_bad_options_get_400(client, media, options, fragment):
     files = {} if fragment == "video" else {"video": media["good"]}

@@ -4,8 +4,9 @@
     uvicorn.run(app, host="127.0.0.1", port=8000)          # what `lipseq serve` does
 
 Endpoints: GET / (the web page), POST /v1/transcribe (multipart `video` upload; options
-`mode`, `grammar`, `images`), POST /v1/translate (JSON), GET /v1/models, GET /healthz,
-GET /metrics (Prometheus text). Every error is JSON {"error": reason, "detail": ...}:
+`mode`, `grammar`, `images`, and `lm_weight` / `lm_length_bonus` for fused `*_lm` modes),
+POST /v1/translate (JSON), GET /v1/models, GET /healthz, GET /metrics (Prometheus text).
+Every error is JSON {"error": reason, "detail": ...}:
 400 bad options, 413 upload too large or too long, 415 unsupported or undecodable media,
 422 no face or lips (the preparation's own reason), 503 with Retry-After when the bounded
 queue is full. Each model is loaded once and shared by all requests; uploads live in a
@@ -117,7 +118,7 @@ class LipReadingModel:
         from data_prep.lipreading import LipreadingSettings
         from pipelines.serving.saved_model import load_export
 
-        self.name = str(export)
+        self.name, self.export = str(export), export
         self.loaded, self.info = load_export(export, task="lipreading")
         self.settings = LipreadingSettings.from_config(self.info["config"]["data"])
         names = set(self.loaded.signatures)
@@ -137,7 +138,11 @@ class LipReadingModel:
             "fps": self.settings.target_fps,
         }
 
-    def signature(self, mode: str | None, grammar: bool):
+    def signature(self, mode: str | None, grammar: bool, **lm_options):
+        """(mode, function of frames and lengths); lm_options (lm_weight, lm_length_bonus)
+        set a fused mode's weights for this request (the export's own when None)."""
+        from pipelines.serving.saved_model import signature
+
         mode = mode or self.default_mode
         if mode not in self.modes:
             raise ServiceError(
@@ -145,7 +150,13 @@ class LipReadingModel:
             )
         if grammar and mode not in self.grammar_modes:
             raise ServiceError(400, "bad_option", f"this model has no grammar for mode {mode!r}")
-        return mode, self.loaded.signatures[f"{mode}_grammar" if grammar else mode]
+        given = {key: value for key, value in lm_options.items() if value is not None}
+        if given and not mode.endswith("_lm"):
+            raise ServiceError(
+                400, "bad_option", f"{', '.join(sorted(given))} need a fused mode (*_lm)"
+            )
+        name = f"{mode}_grammar" if grammar else mode
+        return mode, signature(self.loaded, self.export, name, **lm_options)
 
     def prepare(self, video: Path, max_seconds: float, name: str = "upload"):
         """(crops, track, clip) of an uploaded video, or ServiceError with the reason.
@@ -282,6 +293,18 @@ def _parse_bool(value: str | None, name: str) -> bool:
     raise ServiceError(400, "bad_option", f"{name} must be true or false, got {value!r}")
 
 
+def _parse_float(value: str | None, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not np.isfinite(number):
+        raise ServiceError(400, "bad_option", f"{name} must be a finite number, got {value!r}")
+    return number
+
+
 async def _save_upload(upload, folder: Path, max_bytes: int) -> Path:
     """Copies an upload into `folder` chunk by chunk, refusing it once it passes max_bytes."""
     suffix = Path(upload.filename or "").suffix.lower()[:8]
@@ -411,6 +434,8 @@ def create_app(
         mode: Annotated[str | None, Form()] = None,
         grammar: Annotated[str | None, Form()] = None,
         images: Annotated[str | None, Form()] = None,
+        lm_weight: Annotated[str | None, Form()] = None,
+        lm_length_bonus: Annotated[str | None, Form()] = None,
     ):
         if reader is None:
             raise ServiceError(404, "no_model", "this service has no lip-reading model")
@@ -419,7 +444,12 @@ def create_app(
             raise ServiceError(
                 413, "too_large", f"the upload is over the limit of {limits.max_upload_bytes} bytes"
             )
-        mode, function = reader.signature(mode or None, _parse_bool(grammar, "grammar"))
+        mode, function = reader.signature(
+            mode or None,
+            _parse_bool(grammar, "grammar"),
+            lm_weight=_parse_float(lm_weight, "lm_weight"),
+            lm_length_bonus=_parse_float(lm_length_bonus, "lm_length_bonus"),
+        )
         want_images = _parse_bool(images, "images")
         with queue:
             path = await _save_upload(video, upload_dir, limits.max_upload_bytes)
