@@ -53,15 +53,35 @@ class LanguageModelTask(Task):
         ids, lengths = tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)
         return {"targets": ids, "labels": ids, "target_lengths": lengths}
 
+    @functools.cached_property
+    def _memo(self) -> dict:
+        return {}
+
     def _split_ids(self, split: str) -> list[np.ndarray]:
+        """The ids of every line of a split, read once (every epoch reorders the same lines)."""
         from data_prep.language_model import read_split_ids
 
-        return read_split_ids(self.prepared_dir, self.manifest, split)
+        key = ("ids", split)
+        if key not in self._memo:
+            self._memo[key] = read_split_ids(self.prepared_dir, self.manifest, split)
+        return self._memo[key]
+
+    def _log_probs(self, model):
+        """sequence_log_probs of `model` as one tf.function, traced once per model (each
+        validation would otherwise trace it again)."""
+        key = ("log_probs", id(model))
+        if key not in self._memo:
+            self._memo[key] = tf.function(
+                lambda t, y, n: sequence_log_probs(model, t, y, n), reduce_retracing=True
+            )
+        return self._memo[key]
 
     def _batches(self, lines: list[np.ndarray], batch_size: int) -> tf.data.Dataset:
         """Padded batches of bos + ids (targets) and ids + eos (labels)."""
         bos, eos = self.vocabulary.bos_id, self.vocabulary.eos_id
-        ragged = tf.ragged.constant([line.tolist() for line in lines], dtype=tf.int32)
+        ragged = tf.RaggedTensor.from_row_lengths(
+            np.concatenate(lines).astype(np.int32), [len(line) for line in lines]
+        )
 
         def pair(ids):
             return {
@@ -95,9 +115,7 @@ class LanguageModelTask(Task):
         if limit:
             lines = lines[:limit]
         total, tokens = 0.0, 0
-        function = tf.function(
-            lambda t, y, n: sequence_log_probs(model, t, y, n), reduce_retracing=True
-        )
+        function = self._log_probs(model)
         for batch in self._batches(lines, 64):
             log_probs = function(batch["targets"], batch["labels"], batch["target_lengths"])
             total += float(tf.reduce_sum(log_probs))
