@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
@@ -25,9 +24,11 @@ from bench.lipreading_bench import (
     BATCH,
     FRAMES,
     GRAY80,
+    count_parameters,
     measure_step,
     ours_throughput,
     random_batch,
+    training_step,
     transcription_latency,
 )
 from bench.memory_bench import training_memory
@@ -46,7 +47,6 @@ def audio_visual_throughput(vocab_size: int) -> dict:
     with config.unlocked():
         config.frame_shape = GRAY80
     model = build_multistream_model(config, vocab_size)
-    optimizer = keras.optimizers.Adam(1e-4)
     video = random_batch(GRAY80, vocab_size)
     samples = int(SECONDS * SAMPLE_RATE)
     rng = np.random.default_rng(1)
@@ -59,18 +59,8 @@ def audio_visual_throughput(vocab_size: int) -> dict:
         "input_lengths": {"video": video["input_lengths"], "audio": tf.fill([BATCH], samples)},
     }
 
-    @tf.function
-    def step(batch):
-        with tf.GradientTape() as tape:
-            out = model(batch, training=True)
-            terms = model.loss_terms(batch, out, 0.1)
-            loss = tf.add_n([t.weight * t.total / tf.maximum(t.count, 1.0) for t in terms])
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
-
-    parameters = int(sum(np.prod(v.shape) for v in model.trainable_variables))
-    return {"parameters": parameters, **measure_step(step, batch)}
+    step = training_step(model)
+    return {"parameters": count_parameters(model), **measure_step(step, batch)}
 
 
 def run(output_dir: str, export_dir: str | None, video: str | None, prepared_dir: str) -> Path:

@@ -106,15 +106,10 @@ def _objective(model, batch, part: str):
     return tf.reduce_mean(tf.square(memory))
 
 
-def ours_throughput(frame_shape, vocab_size: int, part: str = "all", **model_overrides) -> dict:
-    """Clips/s of a training step of lipseq's model up to `part` (frontend, encoder, all)."""
-    model = _model(frame_shape, vocab_size, **model_overrides)
+def training_step(model, variables=None, part: str = "all"):
+    """A compiled training step (Adam) of `model`'s own objective up to `part`."""
+    variables = model.trainable_variables if variables is None else variables
     optimizer = keras.optimizers.Adam(1e-4)
-    variables = {
-        "frontend": model.frontend.trainable_variables,
-        "encoder": model.frontend.trainable_variables + model.encoder.trainable_variables,
-        "all": model.trainable_variables,
-    }[part]
 
     @tf.function
     def step(batch):
@@ -124,8 +119,24 @@ def ours_throughput(frame_shape, vocab_size: int, part: str = "all", **model_ove
         optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss
 
-    parameters = int(sum(np.prod(v.shape) for v in model.trainable_variables))
-    return {"parameters": parameters, **measure_step(step, random_batch(frame_shape, vocab_size))}
+    return step
+
+
+def count_parameters(model) -> int:
+    return int(sum(np.prod(v.shape) for v in model.trainable_variables))
+
+
+def ours_throughput(frame_shape, vocab_size: int, part: str = "all", **model_overrides) -> dict:
+    """Clips/s of a training step of lipseq's model up to `part` (frontend, encoder, all)."""
+    model = _model(frame_shape, vocab_size, **model_overrides)
+    variables = {
+        "frontend": model.frontend.trainable_variables,
+        "encoder": model.frontend.trainable_variables + model.encoder.trainable_variables,
+        "all": model.trainable_variables,
+    }[part]
+    step = training_step(model, variables, part)
+    batch = random_batch(frame_shape, vocab_size)
+    return {"parameters": count_parameters(model), **measure_step(step, batch)}
 
 
 def step_breakdown(frame_shape, vocab_size: int, **model_overrides) -> dict:
