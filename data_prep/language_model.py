@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_prep import subwords
 from data_prep.atomic import atomic_path, write_text_atomic
 from data_prep.characters import BOS_ID, EOS_ID, PAD_ID, CharVocabulary
 from data_prep.corpora.grid import GRID_GRAMMAR
@@ -51,9 +52,7 @@ class TextVocabulary:
             self.characters = CharVocabulary()
             self.size = self.characters.size
         elif kind == "sentencepiece":
-            import sentencepiece
-
-            self.processor = sentencepiece.SentencePieceProcessor(model_file=str(spm_path))
+            self.processor = subwords.load_model(spm_path)
             self.size = self.processor.get_piece_size()
             ids = (self.processor.bos_id(), self.processor.eos_id(), self.processor.pad_id())
             if ids != (BOS_ID, EOS_ID, PAD_ID):
@@ -72,15 +71,13 @@ class TextVocabulary:
     def encode(self, text: str) -> list[int]:
         if self.kind == "characters":
             return self.characters.encode(text)
-        return self.processor.encode(text, out_type=int)
+        return subwords.encode(self.processor, text)
 
     def decode(self, ids) -> str:
+        """Text of ids without bos or eos (language-model lines and samples hold neither)."""
         if self.kind == "characters":
             return self.characters.decode(ids)
-        ids = [int(i) for i in ids]
-        if self.eos_id in ids:
-            ids = ids[: ids.index(self.eos_id)]
-        return self.processor.decode(ids)
+        return subwords.decode(self.processor, ids)
 
 
 def vocabulary_from_manifest(prepared_dir: str | Path, manifest: dict) -> TextVocabulary:

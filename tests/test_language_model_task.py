@@ -71,3 +71,30 @@ def test_the_export_prefers_grammatical_text_in_a_fresh_process(trained, tmp_pat
     assert out["log_prob"][0] == pytest.approx(out["log_prob"][1], abs=1e-4)
     assert out["num_tokens"][1] == len("bin blue at f two now") + 1
     assert out["log_prob"][1] > out["log_prob"][2] + 5.0
+
+
+def test_a_sentencepiece_vocabulary_is_copied_beside_the_data_and_round_trips(tmp_path):
+    from data_prep.language_model import vocabulary_from_manifest
+    from data_prep.subwords import train_sentencepiece
+    from pipelines.tasks import task_for
+
+    text = tmp_path / "captions.txt"
+    lines = [f"a dog runs on the {w} grass near people" for w in "green dry wet".split()]
+    lines = [f"{line} number {i}" for i in range(40) for line in lines]
+    text.write_text("\n".join(lines) + "\n")
+    spm_model = tmp_path / "target.model"
+    train_sentencepiece([text], spm_model, vocab_size=60)
+    config = grid_char_lm.get_config("tiny")
+    with config.unlocked():
+        config.data.source, config.data.train_files = "files", (str(text),)
+        config.data.vocabulary = str(spm_model)
+        config.data.heldout_lines = 10
+    config.data.prepared_dir = str(tmp_path / "data")
+    manifest = task_for(config).prepare()
+    assert manifest["vocab"]["kind"] == "sentencepiece"
+    assert (tmp_path / "data" / manifest["vocab"]["model"]).read_bytes() == spm_model.read_bytes()
+    vocabulary = vocabulary_from_manifest(tmp_path / "data", manifest)
+    stored = (tmp_path / "data" / "val.txt").read_text().splitlines()
+    ids = task_for(config)._split_ids("val")
+    assert [vocabulary.decode(row) for row in ids] == stored
+    assert set(stored) <= set(lines)
