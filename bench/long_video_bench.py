@@ -26,21 +26,23 @@ from bench.common import write_results
 FLAGS = flags.FLAGS
 
 STREAMED = """
-import json, resource, time
+import json, time
+from bench.common import peak_rss_mb
 from pipelines.serving.long_video import transcribe_long
 from pipelines.serving.transcriber import VideoTranscriber
 transcriber = VideoTranscriber({model!r}, mode="ctc_greedy")
 started = time.perf_counter()
 result = transcribe_long({video!r}, transcriber)
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = peak_rss_mb()
 words = len(result["text"].split())
 print(json.dumps({{"seconds": seconds, "words": words, "frames": result["num_frames"],
     "gaps": len(result["gaps"]), "rss_mb": peak}}))
 """
 
 WHOLE = """
-import json, resource, time
+import json, time
+from bench.common import peak_rss_mb
 from data_prep.video import VideoError, read_video
 started = time.perf_counter()
 try:
@@ -48,7 +50,7 @@ try:
 except VideoError as error:
     frames, refused = 0, error.reason
 print(json.dumps({{"seconds": time.perf_counter() - started, "frames": frames, "refused": refused,
-    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+    "rss_mb": peak_rss_mb()}}))
 """
 
 

@@ -23,8 +23,9 @@ from bench.common import write_results
 FLAGS = flags.FLAGS
 
 _STREAM_SCRIPT = """
-import json, resource, sys
+import json, sys
 import tensorflow as tf
+from bench.common import peak_rss_mb
 from data_prep.records import read_manifest, split_files
 from pipelines.inputs.video import make_video_dataset
 prepared, count = sys.argv[1], int(sys.argv[2])
@@ -37,11 +38,13 @@ frames = 0
 for batch in dataset:
     frames += int(tf.reduce_sum(batch["input_lengths"]))
 print(json.dumps({"clips": count, "frames": frames,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
 
 
 def _peak_rss_of(command: list[str]) -> dict:
+    # The command starts from a small wrapper process: the peak that ru_maxrss carries across
+    # fork and exec is then the wrapper's few MiB, not this (possibly large) bench process's.
     script = (
         "import json, resource, subprocess, sys\n"
         "result = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
