@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,51 +58,69 @@ def _peak_rss_of(command: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def training_memory(config: str, prepared_dir: str, steps: int) -> dict:
-    """Peak RSS of `steps` training steps of `config` in a fresh process."""
-    with tempfile.TemporaryDirectory() as workdir:
-        result = _peak_rss_of(
-            [
-                sys.executable,
-                "-m",
-                "pipelines",
-                "train",
-                f"--config={config}",
-                f"--workdir={workdir}",
-                f"--config.data.prepared_dir={prepared_dir}",
-                f"--config.num_train_steps={steps}",
-                "--config.eval_every=0",
-                f"--config.log_every={steps}",
-                f"--config.checkpoint_every={steps}",
-            ]
-        )
+REPEATS = 3
+
+
+def _spread(values: list[float]) -> dict:
     return {
-        "config": config,
-        "steps": steps,
-        "peak_rss_mb": round(result["peak_rss_mb"], 1),
-        "ok": result["returncode"] == 0,
-        **({} if result["returncode"] == 0 else {"error": result["tail"]}),
+        "median": round(float(statistics.median(values)), 1),
+        "min": round(min(values), 1),
+        "max": round(max(values), 1),
     }
 
 
-def streaming_memory(prepared_dir: str, clips: int) -> dict:
-    """Peak RSS of iterating `clips` clips through the training video pipeline."""
-    out = subprocess.run(
-        [sys.executable, "-c", _STREAM_SCRIPT, prepared_dir, str(clips)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["peak_rss_mb"] = round(result["peak_rss_mb"], 1)
-    return result
+def training_memory(config: str, prepared_dir: str, steps: int, repeats: int = REPEATS) -> dict:
+    """Peak RSS of `steps` training steps of `config`, each repeat in a fresh process."""
+    peaks, failure = [], None
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as workdir:
+            result = _peak_rss_of(
+                [
+                    sys.executable,
+                    "-m",
+                    "pipelines",
+                    "train",
+                    f"--config={config}",
+                    f"--workdir={workdir}",
+                    f"--config.data.prepared_dir={prepared_dir}",
+                    f"--config.num_train_steps={steps}",
+                    "--config.eval_every=0",
+                    f"--config.log_every={steps}",
+                    f"--config.checkpoint_every={steps}",
+                ]
+            )
+        if result["returncode"] != 0:
+            failure = result["tail"]
+            break
+        peaks.append(result["peak_rss_mb"])
+    return {
+        "config": config,
+        "steps": steps,
+        "ok": failure is None,
+        **({"peak_rss_mb": _spread(peaks)} if failure is None else {"error": failure}),
+    }
+
+
+def streaming_memory(prepared_dir: str, clips: int, repeats: int = REPEATS) -> dict:
+    """Peak RSS of iterating `clips` clips through the training video pipeline, each repeat in
+    a fresh process."""
+    runs = []
+    for _ in range(repeats):
+        out = subprocess.run(
+            [sys.executable, "-c", _STREAM_SCRIPT, prepared_dir, str(clips)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {**runs[0], "peak_rss_mb": _spread([r["peak_rss_mb"] for r in runs])}
 
 
 def run(
     output_dir: str, multi30k_dir: str = "runs/multi30k/data", grid_dir: str = "runs/grid/data"
 ) -> Path:
     """Writes <output_dir>/memory.json."""
-    results: dict = {"training": [], "video_streaming": None}
+    results: dict = {"repeats": REPEATS, "training": [], "video_streaming": None}
     if (Path(multi30k_dir) / "manifest.json").is_file():
         results["training"].append(
             training_memory("configs/multi30k_gru_attention.py", multi30k_dir, 30)
@@ -109,10 +128,11 @@ def run(
     if (Path(grid_dir) / "manifest.json").is_file():
         results["training"].append(training_memory("configs/grid_lipnet.py", grid_dir, 20))
         small, large = streaming_memory(grid_dir, 200), streaming_memory(grid_dir, 800)
+        growth = large["peak_rss_mb"]["median"] - small["peak_rss_mb"]["median"]
         results["video_streaming"] = {
             "small": small,
             "large": large,
-            "growth_mb": round(large["peak_rss_mb"] - small["peak_rss_mb"], 1),
+            "growth_mb": round(growth, 1),
         }
     return write_results("memory", results, output_dir)
 
