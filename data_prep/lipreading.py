@@ -177,6 +177,7 @@ def _track(frames: np.ndarray, settings: LipreadingSettings):
         _detector(settings.detector),
         detect_every=settings.detect_every,
         max_gap_frames=settings.max_gap_frames,
+        sideways=settings.detector == "facetrack",
     )
 
 

@@ -74,9 +74,11 @@ class RegionScriptedDetector(ScriptedDetector):
         return super().detect(frame)
 
 
-def face_frames(count: int = 50, lips_dy: float = 0.0, size=(240, 320)) -> np.ndarray:
+def face_frames(
+    count: int = 50, lips_dy: float = 0.0, size=(240, 320), lips_dx: float = 0.0
+) -> np.ndarray:
     """RGB frames [T,H,W,3] with a skin face in FACE_BOX and lips near the prior mouth centre
-    shifted by `lips_dy` px, with a dark line between the lips."""
+    shifted by (`lips_dx`, `lips_dy`) px, with a dark line between the lips."""
     height, width = size
     frame = np.full((height, width, 3), (40, 120, 200), np.uint8)
     x0, y0, x1, y1 = FACE_BOX.astype(int)
@@ -90,7 +92,7 @@ def face_frames(count: int = 50, lips_dy: float = 0.0, size=(240, 320)) -> np.nd
         SKIN,
         -1,
     )
-    cx = int((x0 + x1) / 2)
+    cx = int((x0 + x1) / 2 + lips_dx)
     cy = int(y0 + MOUTH_CENTRE_Y * (y1 - y0) + lips_dy)
     cv2.ellipse(frame, (cx, cy), (30, 12), 0, 0, 360, LIPS, -1)
     cv2.line(frame, (cx - 26, cy), (cx + 26, cy), (70, 30, 35), 2)
@@ -235,6 +237,23 @@ def test_mouth_refined_towards_the_lips():
         centre_y = (track.mouth_boxes[:, 1] + track.mouth_boxes[:, 3]) / 2
         assert np.abs(centre_y - (prior_y + dy)).max() < 4.0, dy
         assert (track.evidence > 0.5).all()
+
+
+@pytest.mark.parametrize("dx,dy", [(-30.0, 8.0), (30.0, -8.0)])
+def test_sideways_search_finds_lips_beside_the_prior(dx, dy):
+    prior_x = (FACE_BOX[0] + FACE_BOX[2]) / 2
+    prior_y = FACE_BOX[1] + MOUTH_CENTRE_Y * (FACE_BOX[3] - FACE_BOX[1])
+    frames = face_frames(20, lips_dy=dy, lips_dx=dx)
+    for colour in (True, False):
+        clip = frames if colour else stamp(frames.mean(axis=3, keepdims=True).astype(np.uint8))
+        track = track_mouth(clip, ScriptedDetector(), detect_every=10, sideways=True)
+        centre = (track.mouth_boxes[:, :2] + track.mouth_boxes[:, 2:]) / 2
+        assert np.abs(centre[:, 0] - (prior_x + dx)).max() < 5.0, (dx, colour)
+        assert np.abs(centre[:, 1] - (prior_y + dy)).max() < 5.0, (dy, colour)
+    # Up and down only (the default): the box stays at the face's centre line.
+    track = track_mouth(frames, ScriptedDetector(), detect_every=10)
+    centre_x = (track.mouth_boxes[:, 0] + track.mouth_boxes[:, 2]) / 2
+    assert np.abs(centre_x - prior_x).max() < 1.0
 
 
 def test_mouth_from_landmarks():
