@@ -13,7 +13,13 @@ DEMO_VOCABULARY = tuple(
     "bin lay place blue green white at by with a f o b one two five again now please soon".split()
 )
 DEMO_CLIPS = 360
-VARIANTS = ("tiny", "audio_visual")
+# `lipseq demo --quick` (CI's learning check): two to four words per slot (192 sentences), small
+# frames at half the frame rate, so the model reads them well within about two minutes.
+QUICK_VOCABULARY = tuple("bin lay blue green at by a f o b one two five now please".split())
+QUICK_CLIPS = 160
+QUICK_FRAME_SIZE = (128, 104)
+QUICK_FPS = 12.5
+VARIANTS = ("tiny", "audio_visual", "quick")
 
 
 def get_config(variant: str = ""):
@@ -54,6 +60,12 @@ def get_config(variant: str = ""):
         audio_visual(config, stream_dropout=0.5)
         config.model.audio_filters, config.model.audio_features = 16, 64
         config.num_train_steps = config.decay_steps = 300
+    elif variant == "quick":
+        config.data.target_fps = QUICK_FPS
+        config.data.bucket_boundaries = (30, 40)
+        config.num_train_steps = config.decay_steps = 250
+        config.warmup_steps = 20
+        config.eval_every = 0
     elif variant:
         raise unknown_variant(variant, VARIANTS)
     return finish(config)

@@ -72,37 +72,51 @@ def chance_wer(train_texts: list[str], test_texts: list[str]) -> float:
     return round(word_error_rate(test_texts, [guess] * len(test_texts)), 2)
 
 
-def prepare_faces(config, workdir: Path, num_clips: int, timings: dict) -> dict:
+def prepare_faces(
+    config, workdir: Path, num_clips: int, timings: dict, quick: bool = False
+) -> dict:
     """Renders the talking faces with their sound into workdir/video_raw and prepares them
     (crops and audio) into workdir/video_data; returns the manifest. Both video paths read
-    these, so a demo running both renders and prepares once."""
+    these, so a demo running both renders and prepares once. quick: the reduced clips of
+    `lipseq demo --quick` (fewer words, small frames, half the frame rate)."""
     raw, prepared = workdir / "video_raw", workdir / "video_data"
     with config.unlocked():
         config.data.input_dir, config.data.prepared_dir = str(raw), str(prepared)
         config.data.audio = True
+    render = {"vocabulary": demo_video.DEMO_VOCABULARY}
+    if quick:
+        render = {
+            "vocabulary": demo_video.QUICK_VOCABULARY,
+            "size": demo_video.QUICK_FRAME_SIZE,
+            "fps": demo_video.QUICK_FPS,
+        }
 
     def prepare():
-        write_synthetic_corpus(
-            raw, num_clips, seed=config.seed, vocabulary=demo_video.DEMO_VOCABULARY, audio=True
-        )
+        write_synthetic_corpus(raw, num_clips, seed=config.seed, audio=True, **render)
         return task_for(config).prepare()
 
     return _timed(timings, "prepare", prepare)
 
 
 def run_video_demo(
-    workdir: Path, train_steps: int | None = None, num_clips: int = demo_video.DEMO_CLIPS
+    workdir: Path,
+    train_steps: int | None = None,
+    num_clips: int | None = None,
+    quick: bool = False,
 ) -> dict:
     """Runs every video stage; returns the WER report of the exported model on the test clips.
 
     The report's summary adds the chance baseline, one transcribed raw test video (with its
     attention map drawn to workdir/video_attention.png) and the seconds of each stage.
+    quick: the reduced run (configs/demo_video.py: QUICK_*, variant "quick").
     """
     timings = {}
-    config = demo_video.get_config()
+    config = demo_video.get_config("quick" if quick else "")
     if train_steps:
         config.num_train_steps = config.decay_steps = train_steps
-    manifest = prepare_faces(config, workdir, num_clips, timings)
+    if num_clips is None:
+        num_clips = demo_video.QUICK_CLIPS if quick else demo_video.DEMO_CLIPS
+    manifest = prepare_faces(config, workdir, num_clips, timings, quick)
     raw, prepared = workdir / "video_raw", workdir / "video_data"
     _timed(timings, "train", train, config, workdir / "video_train")
     export_dir = _timed(
@@ -124,6 +138,7 @@ def run_video_demo(
     )
     summary = report["summary"]
     summary.update(
+        quick=quick,
         model=str(export_dir),
         clips_by_split={k: v["num_examples"] for k, v in manifest["splits"].items()},
         chance_wer=chance_wer(train_texts, [clip["text"] for clip in test_clips]),
@@ -254,23 +269,29 @@ def run_demo(
     max_wer: float = 35.0,
     train_steps: int | None = None,
     video_train_steps: int | None = None,
-    video_clips: int = demo_video.DEMO_CLIPS,
+    video_clips: int | None = None,
     av_train_steps: int | None = None,
+    quick: bool = False,
 ) -> bool:
-    """Runs the chosen demo paths and prints their results; True when every gate passed."""
+    """Runs the chosen demo paths and prints their results; True when every gate passed.
+
+    quick: the reduced video run CI uses (the text and audio-visual paths have none).
+    """
     unknown = set(paths) - set(PATHS)
     if unknown:
         raise ValueError(f"unknown demo paths {sorted(unknown)}; known: {', '.join(PATHS)}")
+    if quick and set(paths) != {"video"}:
+        raise ValueError("--quick is a reduced video path: run it with --paths=video")
     started = time.monotonic()
     passed = True
     if "text" in paths:
         passed &= print_text_report(run_text_demo(workdir, train_steps), workdir, min_bleu)
     if "video" in paths:
-        report = run_video_demo(workdir, video_train_steps, video_clips)
+        report = run_video_demo(workdir, video_train_steps, video_clips, quick)
         passed &= print_video_report(report, workdir, max_wer)
     if "audio_visual" in paths:
         report = run_audio_visual_demo(
-            workdir, av_train_steps, video_clips, video_trained="video" in paths
+            workdir, av_train_steps, video_clips or demo_video.DEMO_CLIPS, "video" in paths
         )
         passed &= print_audio_visual_report(report, workdir, max_wer)
     print(f"demo finished in {time.monotonic() - started:.0f} s")

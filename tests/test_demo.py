@@ -1,11 +1,13 @@
-"""`make demo`'s video and audio-visual paths: chance baseline, the gate, one tiny end-to-end
-run of both on the same rendered clips."""
+"""`make demo`'s video and audio-visual paths: chance baseline, the gates, CI's learning check
+(`lipseq demo --quick`), and one tiny end-to-end run of both on the same rendered clips."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from pipelines import demo
+from tests.cli import run_lipseq
 
 
 def test_chance_wer_guesses_the_most_frequent_word_of_each_slot():
@@ -29,6 +31,43 @@ def test_audio_visual_gate_reads_both_streams_clean(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "FAILED: audio-visual joint test WER 40.00 is above 35.0" in printed
     assert "audio_visual     20.00   50.00" in printed
+
+
+def _video_report(wer_joint: float) -> dict:
+    modes = {mode: {"wer": wer_joint, "cer": 1.0} for mode in demo.VIDEO_MODES}
+    transcribed = {"id": "bbaa1a", "reference": "bin blue at a one now", "hypothesis": "bin"}
+    return {
+        "summary": {
+            "modes": modes,
+            "num_clips": 3,
+            "chance_wer": 60.0,
+            "transcribed": transcribed,
+            "stage_seconds": {},
+        }
+    }
+
+
+def test_video_gate_fails_above_the_limit(tmp_path, capsys):
+    assert demo.print_video_report(_video_report(20.0), tmp_path, max_wer=35.0)
+    assert not demo.print_video_report(_video_report(40.0), tmp_path, max_wer=35.0)
+    assert "FAILED: joint test WER 40.00 is above 35.0" in capsys.readouterr().out
+
+
+def test_quick_demo_reads_the_lips_far_better_than_chance(tmp_path):
+    """CI's lip-reading learning check: the reduced video path renders, prepares, trains (250
+    steps), exports and scores held-out clips through the lipseq command, and passes its gate."""
+    result = run_lipseq("demo", "--quick", f"--workdir={tmp_path}", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((tmp_path / "video_eval_test.json").read_text())["summary"]
+    assert summary["quick"] and summary["num_clips"] >= 10
+    # Chance (the most frequent word of each slot) is about 60 %; the run ends near 10 %.
+    assert summary["modes"]["joint"]["wer"] <= 0.5 * summary["chance_wer"]
+    assert summary["modes"]["attention"]["wer"] < summary["chance_wer"]
+
+
+def test_quick_demo_is_a_video_path_only():
+    with pytest.raises(ValueError, match="--paths=video"):
+        demo.run_demo(Path("unused"), ["text", "video"], quick=True)
 
 
 @pytest.mark.slow

@@ -24,21 +24,32 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     )
     flags.DEFINE_integer("train_steps", None, "Text: override the config's step count.", **define)
     flags.DEFINE_integer("video_train_steps", None, "Video: override the step count.", **define)
-    flags.DEFINE_integer("video_clips", demo_video.DEMO_CLIPS, "Video: clips to render.", **define)
+    flags.DEFINE_integer(
+        "video_clips", None, f"Video: clips to render ({demo_video.DEMO_CLIPS}).", **define
+    )
     flags.DEFINE_integer("av_train_steps", None, "Audio-visual: override the step count.", **define)
+    flags.DEFINE_bool(
+        "quick",
+        False,
+        "Video only, reduced for CI: fewer words per slot, small frames at half the frame "
+        f"rate, {demo_video.QUICK_CLIPS} clips, about two minutes on 2 cores.",
+        **define,
+    )
 
 
 def main(argv: list[str]) -> None:
     no_arguments(argv)
+    paths = FLAGS.paths if FLAGS["paths"].present or not FLAGS.quick else ["video"]
     passed = run_demo(
         Path(FLAGS.workdir),
-        FLAGS.paths,
+        paths,
         FLAGS.min_bleu,
         FLAGS.max_wer,
         FLAGS.train_steps,
         FLAGS.video_train_steps,
         FLAGS.video_clips,
         FLAGS.av_train_steps,
+        FLAGS.quick,
     )
     if not passed:
         raise SystemExit(1)
