@@ -63,7 +63,7 @@ def get_config(variant: str = ""):
     elif variant == "quick":
         config.data.target_fps = QUICK_FPS
         config.data.bucket_boundaries = (30, 40)
-        config.num_train_steps = config.decay_steps = 250
+        config.num_train_steps = config.decay_steps = 300
         config.warmup_steps = 20
         config.eval_every = 0
     elif variant:

@@ -54,7 +54,7 @@ def test_video_gate_fails_above_the_limit(tmp_path, capsys):
 
 
 def test_quick_demo_reads_the_lips_far_better_than_chance(tmp_path):
-    """CI's lip-reading learning check: the reduced video path renders, prepares, trains (250
+    """CI's lip-reading learning check: the reduced video path renders, prepares, trains (300
     steps), exports and scores held-out clips through the lipseq command, and passes its gate."""
     result = run_lipseq("demo", "--quick", f"--workdir={tmp_path}", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
