@@ -235,8 +235,9 @@ def _lip_shifts(
     turn: the mouth may sit a mouth-width or more to the side of where a frontal face puts it.
     Each frame's window (3.0 x 1.6 mouth widths, 2x subsampled) is scored for lip redness
     ((R-G)/(R+G+B) above the window's median) and darkness (the line between the lips), summed
-    over a lip-sized box and weighted by a Gaussian prior around the centre; the best box wins.
-    Grayscale frames use darkness only.
+    over a lip-sized box and weighted by a Gaussian prior around the centre; the lips are the
+    unweighted centre of mass of the scores around the best box. Grayscale frames use darkness
+    only.
     """
     count, height, width = frames.shape[:3]
     shifts_x, shifts_y = np.zeros(count, np.float32), np.zeros(count, np.float32)

@@ -20,6 +20,54 @@ CELLS = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}
 
 
 @keras.saving.register_keras_serializable("lipseq")
+class SampledSoftmaxProjection(keras.layers.Layer):
+    """Output layer for large vocabularies: full logits for search and evaluation, and for
+    training the sampled-softmax loss (Jean et al. 2015), which scores the target and
+    `num_sampled` classes drawn log-uniformly, so a step's cost stops growing with V.
+
+    The kernel is [V, U], one row per class, the layout tf.nn.sampled_softmax_loss gathers
+    from. The log-uniform sampler assumes ids in falling frequency, as vocabularies are built.
+    """
+
+    def __init__(self, vocab_size: int, num_sampled: int, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 < num_sampled < vocab_size:
+            raise ValueError(f"num_sampled must be in (0, {vocab_size}), got {num_sampled}")
+        self.vocab_size = vocab_size
+        self.num_sampled = num_sampled
+
+    def build(self, input_shape):
+        units = int(input_shape[-1])
+        self.kernel = self.add_weight(
+            name="kernel", shape=(self.vocab_size, units), initializer="glorot_uniform"
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.vocab_size,), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, vectors):
+        """vectors [..., U] -> logits [..., V] over the whole vocabulary."""
+        return tf.einsum("...u,vu->...v", vectors, self.kernel) + self.bias
+
+    def sampled_loss(self, vectors, labels):
+        """vectors [N, U], labels [N] -> the sampled-softmax loss of each, [N]."""
+        return tf.nn.sampled_softmax_loss(
+            weights=self.kernel,
+            biases=self.bias,
+            labels=tf.cast(labels[:, None], tf.int64),
+            inputs=vectors,
+            num_sampled=self.num_sampled,
+            num_classes=self.vocab_size,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "num_sampled": self.num_sampled,
+        }
+
+
+@keras.saving.register_keras_serializable("lipseq")
 class AttentionDecoder(keras.layers.Layer):
     """Target ids [B, T] + encoder memory [B, S, D] -> logits [B, T, V] and alignments."""
 
@@ -35,6 +83,7 @@ class AttentionDecoder(keras.layers.Layer):
         attention_units: int = 256,
         input_feeding: bool = True,
         dropout: float = 0.0,
+        sampled_softmax: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -54,7 +103,13 @@ class AttentionDecoder(keras.layers.Layer):
             units, activation="tanh", use_bias=False, name="attention_projection"
         )
         self.bridge = keras.layers.Dense(units, activation="tanh", name="bridge")
-        self.output_projection = keras.layers.Dense(vocab_size, name="output_projection")
+        self.sampled_softmax = sampled_softmax
+        if sampled_softmax:
+            self.output_projection = SampledSoftmaxProjection(
+                vocab_size, sampled_softmax, name="output_projection"
+            )
+        else:
+            self.output_projection = keras.layers.Dense(vocab_size, name="output_projection")
         self.dropout = keras.layers.Dropout(dropout)
 
     def build(self, input_shape=None):
@@ -108,7 +163,11 @@ class AttentionDecoder(keras.layers.Layer):
         return self.output_projection(attention_vector), new_state, alignment
 
     def call(self, targets, memory, state, training=False):
-        """Teacher forcing: inputs [B, T] -> (logits [B, T, V], alignments [B, T, S])."""
+        """Teacher forcing: inputs [B, T] -> {"logits" [B, T, V], "alignments" [B, T, S]}.
+
+        Training with sampled softmax gives "vectors" [B, T, U] (the attentional vectors after
+        dropout) instead of logits: the loss then never builds the [B, T, V] tensor.
+        """
         embedded = self.dropout(self.embedding(targets), training=training)
         embedded_tm = tf.transpose(embedded, [1, 0, 2])
         num_steps = tf.shape(targets)[1]
@@ -124,6 +183,10 @@ class AttentionDecoder(keras.layers.Layer):
         _, _, vectors, alignments = tf.while_loop(
             lambda t, *_: t < num_steps, body, (tf.constant(0), state, vectors, alignments)
         )
-        vectors = tf.transpose(vectors.stack(), [1, 0, 2])
-        logits = self.output_projection(self.dropout(vectors, training=training))
-        return logits, tf.transpose(alignments.stack(), [1, 0, 2])
+        vectors = self.dropout(tf.transpose(vectors.stack(), [1, 0, 2]), training=training)
+        outputs = {"alignments": tf.transpose(alignments.stack(), [1, 0, 2])}
+        if training and self.sampled_softmax:
+            outputs["vectors"] = vectors
+        else:
+            outputs["logits"] = self.output_projection(vectors)
+        return outputs

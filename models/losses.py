@@ -23,6 +23,19 @@ def sequence_cross_entropy(
     return tf.reduce_sum(nll * mask), tf.reduce_sum(mask)
 
 
+def sampled_sequence_loss(projection, vectors, labels, lengths) -> tuple[tf.Tensor, tf.Tensor]:
+    """Sampled-softmax loss summed over real tokens, as sequence_cross_entropy's counterpart.
+
+    projection: a SampledSoftmaxProjection; vectors [B, T, U], labels [B, T], lengths [B] ->
+    (loss sum, number of real tokens). Only the real tokens are scored.
+    """
+    mask = sequence_mask(lengths, tf.shape(labels)[1])
+    losses = projection.sampled_loss(
+        tf.cast(tf.boolean_mask(vectors, mask), tf.float32), tf.boolean_mask(labels, mask)
+    )
+    return tf.reduce_sum(losses), tf.cast(tf.shape(losses)[0], tf.float32)
+
+
 def guided_attention_penalty(
     alignments: tf.Tensor,
     target_lengths: tf.Tensor,

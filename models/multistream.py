@@ -176,8 +176,7 @@ class MultiStreamSeq2Seq(Seq2Seq):
         )
         prepared = self.decoder.prepare_memory(memories, lengths)
         state = self.decoder.initial_state(encoder_state, prepared)
-        logits, alignments = self.decoder(batch["targets"], prepared, state, training=training)
-        outputs = {"logits": logits, "alignments": alignments}
+        outputs = self.decoder(batch["targets"], prepared, state, training=training)
         outputs["memory_lengths"] = lengths[self.streams[0]]
         if self.ctc_weight:
             outputs["ctc"] = {

@@ -2,6 +2,7 @@
 
     outputs = model({"inputs": x, "input_lengths": n, "targets": y_in}, training=...)
     outputs["logits"]: [B, T, V]; outputs["alignments"]: [B, T, S]
+    (training with sampled softmax: outputs["vectors"] [B, T, U] in place of the logits)
     with a CTC head (config.model.ctc_weight > 0) also outputs["ctc_logits"]: [B, S, V] and
     outputs["ctc_lengths"]: [B]
     loss = model.loss_terms(batch, outputs): the joint CTC/attention objective as weighted sums
@@ -17,7 +18,11 @@ from models.ctc import ctc_loss_sum
 from models.decoders import AttentionDecoder
 from models.encoders import build_encoder
 from models.frontends import build_frontend
-from models.losses import guided_attention_penalty, sequence_cross_entropy
+from models.losses import (
+    guided_attention_penalty,
+    sampled_sequence_loss,
+    sequence_cross_entropy,
+)
 
 
 class LossTerm(NamedTuple):
@@ -79,8 +84,8 @@ class Seq2Seq(keras.Model):
         )
         prepared = self.decoder.prepare_memory(memory, memory_lengths)
         state = self.decoder.initial_state(encoder_state, prepared)
-        logits, alignments = self.decoder(batch["targets"], prepared, state, training=training)
-        outputs = {"logits": logits, "alignments": alignments, "memory_lengths": memory_lengths}
+        outputs = self.decoder(batch["targets"], prepared, state, training=training)
+        outputs["memory_lengths"] = memory_lengths
         if self.ctc_head is not None:
             outputs["ctc_logits"] = self.ctc_head(memory)
             outputs["ctc_lengths"] = memory_lengths
@@ -106,10 +111,22 @@ class Seq2Seq(keras.Model):
         return terms
 
     def attention_terms(self, batch, outputs, label_smoothing: float = 0.0) -> list[LossTerm]:
-        """The decoder's terms: cross-entropy (weight 1 - ctc_weight) and guided attention."""
-        attention_sum, num_tokens = sequence_cross_entropy(
-            outputs["logits"], batch["labels"], batch["target_lengths"], label_smoothing
-        )
+        """The decoder's terms: cross-entropy (weight 1 - ctc_weight) and guided attention.
+
+        With the decoder's vectors instead of logits (training with sampled softmax), the
+        cross-entropy is the sampled-softmax loss over the real tokens (no label smoothing).
+        """
+        if "vectors" in outputs:
+            attention_sum, num_tokens = sampled_sequence_loss(
+                self.decoder.output_projection,
+                outputs["vectors"],
+                batch["labels"],
+                batch["target_lengths"],
+            )
+        else:
+            attention_sum, num_tokens = sequence_cross_entropy(
+                outputs["logits"], batch["labels"], batch["target_lengths"], label_smoothing
+            )
         terms = [LossTerm("attention", 1.0 - self.ctc_weight, attention_sum, num_tokens)]
         if self.guided_attention_weight > 0:
             penalty, steps = guided_attention_penalty(
@@ -133,6 +150,7 @@ def decoder_options(model_config, target_vocab_size: int) -> dict:
         "attention_units": model_config.attention_units,
         "input_feeding": model_config.input_feeding,
         "dropout": model_config.dropout,
+        "sampled_softmax": int(model_config.get("sampled_softmax", 0)),
         "name": "decoder",
     }
 
