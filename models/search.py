@@ -28,10 +28,40 @@ def _prepare(model, inputs, input_lengths):
     return prepared, model.decoder.initial_state(encoder_state, prepared)
 
 
-def greedy_search(model, inputs, input_lengths, bos_id: int, eos_id: int, max_lengths) -> dict:
-    """Picks the most likely token at each step until eos or the step limit."""
+def candidate_mask(candidates, vocab_size: int, eos_id: int) -> tf.Tensor:
+    """Candidate-list decoding: ids int [B, C] (-1 pads) -> bool [B, V], the words each
+    sentence may output (its candidates, and eos), built by scatter so no [B, C, V] exists."""
+    candidates = tf.convert_to_tensor(candidates, tf.int32)
+    valid = candidates >= 0
+    rows = tf.broadcast_to(tf.range(tf.shape(candidates)[0])[:, None], tf.shape(candidates))
+    indices = tf.stack([tf.boolean_mask(rows, valid), tf.boolean_mask(candidates, valid)], 1)
+    hits = tf.scatter_nd(
+        indices, tf.ones([tf.shape(indices)[0]], tf.int32), [tf.shape(candidates)[0], vocab_size]
+    )
+    return (hits > 0) | (tf.range(vocab_size) == eos_id)[None, :]
+
+
+def _restricted_log_probs(logits, allowed):
+    """Log-softmax over the allowed words only (all words when allowed is None)."""
+    logits = tf.cast(logits, tf.float32)
+    if allowed is not None:
+        logits = tf.where(allowed, logits, -1e9)
+    return tf.nn.log_softmax(logits, axis=-1)
+
+
+def greedy_search(
+    model, inputs, input_lengths, bos_id: int, eos_id: int, max_lengths, candidates=None
+) -> dict:
+    """Picks the most likely token at each step until eos or the step limit.
+
+    candidates: optional ids [B, C] per sentence (-1 pads); the softmax then runs over them
+    and eos only (candidate-list decoding). The whole vocabulary gives the full search.
+    """
     memory, state = _prepare(model, inputs, input_lengths)
     batch_size = _batch_size(input_lengths)
+    allowed = None
+    if candidates is not None:
+        allowed = candidate_mask(candidates, model.decoder.vocab_size, eos_id)
     num_steps = tf.reduce_max(max_lengths)
     tokens = tf.fill([batch_size], bos_id)
     finished = tf.zeros([batch_size], tf.bool)
@@ -45,7 +75,7 @@ def greedy_search(model, inputs, input_lengths, bos_id: int, eos_id: int, max_le
 
     def body(t, tokens, state, finished, lengths, scores, ids_ta, align_ta):
         logits, state, alignment = model.decoder.step(tokens, state, memory)
-        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        log_probs = _restricted_log_probs(logits, allowed)
         next_tokens = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
         next_tokens = tf.where(t + 1 >= max_lengths, eos_id, next_tokens)
         next_tokens = tf.where(finished, eos_id, next_tokens)
@@ -276,8 +306,11 @@ def beam_search(
     language_model=None,
     lm_weight=0.0,
     lm_length_bonus=0.0,
+    candidates=None,
 ) -> dict:
     """Batched beam search; hypotheses ranked by log_prob / length**length_penalty.
+
+    candidates: optional ids [B, C] per sentence (-1 pads), as in greedy_search.
 
     Joint CTC/attention decoding (ctc_weight > 0, needs the model's CTC head) scores each
     extension by (1 - ctc_weight) * attention log-prob + ctc_weight * CTC prefix score;
@@ -329,6 +362,9 @@ def beam_search(
     num_steps = tf.reduce_max(max_lengths)
     vocab_size = model.decoder.vocab_size
     neg_inf = tf.constant(-1e9, tf.float32)
+    allowed = None
+    if candidates is not None:
+        allowed = _tile_beams(candidate_mask(candidates, vocab_size, eos_id), beam_size)
 
     # Only the first beam is live at the start, so the first top-k draws K distinct tokens.
     log_probs = tf.tile(
@@ -348,7 +384,7 @@ def beam_search(
     def body(t, tokens, state, log_probs, finished, lengths, sequences, alignments):
         loop_vars = (tokens, state, log_probs, finished, lengths, sequences, alignments)
         logits, new_state, alignment = model.decoder.step(tokens, state, memory)
-        step_log_probs = attention_weight * tf.nn.log_softmax(tf.cast(logits, tf.float32), -1)
+        step_log_probs = attention_weight * _restricted_log_probs(logits, allowed)
         candidates, updates = {}, {}
         for scorer in scorers:
             extra, scorer_candidates, scorer_updates = scorer.score(state, tokens)
@@ -356,6 +392,8 @@ def beam_search(
             candidates.update(scorer_candidates)
             updates.update(scorer_updates)
         state = {**state, **new_state, **updates}
+        if allowed is not None:  # whatever the other scorers add, the list stays closed
+            step_log_probs = tf.where(allowed, step_log_probs, neg_inf)
         step_log_probs = tf.reshape(step_log_probs, [batch_size, beam_size, vocab_size])
         must_end = (t + 1 >= beam_max_lengths)[:, :, None]
         step_log_probs = tf.where(

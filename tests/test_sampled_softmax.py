@@ -1,5 +1,6 @@
-"""Sampled softmax for large output vocabularies: the decoder trains on the targets plus a few
-sampled classes, and scores the whole vocabulary for evaluation and search."""
+"""Large output vocabularies: sampled softmax (the decoder trains on the targets plus a few
+sampled classes, and scores the whole vocabulary for evaluation and search) and
+candidate-list decoding (the search's softmax over a per-sentence list of words)."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import tensorflow as tf
 
 from models.decoders import SampledSoftmaxProjection
 from models.losses import sequence_cross_entropy
-from models.search import beam_search, greedy_search, max_decode_lengths
+from models.search import beam_search, candidate_mask, greedy_search, max_decode_lengths
 from tests.test_models import BOS, EOS, tiny_model
 
 VOCAB = (40, 600)
@@ -90,3 +91,37 @@ def test_evaluation_and_search_score_the_whole_vocabulary():
 def test_sampled_classes_must_be_fewer_than_the_vocabulary(num_sampled):
     with pytest.raises(ValueError, match="num_sampled"):
         SampledSoftmaxProjection(50, num_sampled)
+
+
+def _searches(model, batch, candidates=None):
+    limits = max_decode_lengths(batch["input_lengths"], 1.5, 10)
+    arguments = (model, batch["inputs"], batch["input_lengths"], BOS, EOS, limits)
+    greedy = greedy_search(*arguments, candidates=candidates)
+    beam = beam_search(*arguments, beam_size=4, candidates=candidates)
+    return greedy, beam
+
+
+def test_a_candidate_list_of_the_whole_vocabulary_is_the_full_search():
+    model = tiny_model(vocab=VOCAB)
+    batch = _copy_batch(np.random.default_rng(3), size=3)
+    everything = tf.tile(tf.range(VOCAB[1])[None], [3, 1])
+    for full, listed in zip(
+        _searches(model, batch), _searches(model, batch, everything), strict=True
+    ):
+        np.testing.assert_array_equal(full["ids"], listed["ids"])
+        np.testing.assert_allclose(full["scores"], listed["scores"], rtol=1e-6)
+
+
+def test_candidate_lists_keep_each_sentence_inside_its_own_list():
+    model = tiny_model(vocab=VOCAB)
+    bias = model.decoder.output_projection.bias
+    bias.assign(tf.tensor_scatter_nd_update(bias, [[EOS]], [-10.0]))  # words before eos
+    batch = _copy_batch(np.random.default_rng(4), size=2)
+    lists = tf.constant([[10, 11, 12, -1], [500, 501, 502, 503]])
+    for result in _searches(model, batch, lists):
+        assert int(tf.reduce_sum(result["lengths"])) > 0  # words were chosen, not just eos
+        for row, allowed in enumerate(({10, 11, 12, EOS}, {500, 501, 502, 503, EOS})):
+            length = int(result["lengths"][row])
+            assert set(result["ids"][row, :length].numpy().tolist()) <= allowed
+    mask = candidate_mask(lists, VOCAB[1], EOS).numpy()
+    assert mask.sum(axis=1).tolist() == [4, 5] and mask[:, EOS].all()
