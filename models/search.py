@@ -50,18 +50,18 @@ def _restricted_log_probs(logits, allowed):
 
 
 def greedy_search(
-    model, inputs, input_lengths, bos_id: int, eos_id: int, max_lengths, candidates=None
+    model, inputs, input_lengths, bos_id: int, eos_id: int, max_lengths, candidate_ids=None
 ) -> dict:
     """Picks the most likely token at each step until eos or the step limit.
 
-    candidates: optional ids [B, C] per sentence (-1 pads); the softmax then runs over them
+    candidate_ids: optional ids [B, C] per sentence (-1 pads); the softmax then runs over them
     and eos only (candidate-list decoding). The whole vocabulary gives the full search.
     """
     memory, state = _prepare(model, inputs, input_lengths)
     batch_size = _batch_size(input_lengths)
     allowed = None
-    if candidates is not None:
-        allowed = candidate_mask(candidates, model.decoder.vocab_size, eos_id)
+    if candidate_ids is not None:
+        allowed = candidate_mask(candidate_ids, model.decoder.vocab_size, eos_id)
     num_steps = tf.reduce_max(max_lengths)
     tokens = tf.fill([batch_size], bos_id)
     finished = tf.zeros([batch_size], tf.bool)
@@ -306,11 +306,11 @@ def beam_search(
     language_model=None,
     lm_weight=0.0,
     lm_length_bonus=0.0,
-    candidates=None,
+    candidate_ids=None,
 ) -> dict:
     """Batched beam search; hypotheses ranked by log_prob / length**length_penalty.
 
-    candidates: optional ids [B, C] per sentence (-1 pads), as in greedy_search.
+    candidate_ids: optional ids [B, C] per sentence (-1 pads), as in greedy_search.
 
     Joint CTC/attention decoding (ctc_weight > 0, needs the model's CTC head) scores each
     extension by (1 - ctc_weight) * attention log-prob + ctc_weight * CTC prefix score;
@@ -363,8 +363,8 @@ def beam_search(
     vocab_size = model.decoder.vocab_size
     neg_inf = tf.constant(-1e9, tf.float32)
     allowed = None
-    if candidates is not None:
-        allowed = _tile_beams(candidate_mask(candidates, vocab_size, eos_id), beam_size)
+    if candidate_ids is not None:
+        allowed = _tile_beams(candidate_mask(candidate_ids, vocab_size, eos_id), beam_size)
 
     # Only the first beam is live at the start, so the first top-k draws K distinct tokens.
     log_probs = tf.tile(

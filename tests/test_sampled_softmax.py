@@ -93,11 +93,11 @@ def test_sampled_classes_must_be_fewer_than_the_vocabulary(num_sampled):
         SampledSoftmaxProjection(50, num_sampled)
 
 
-def _searches(model, batch, candidates=None):
+def _searches(model, batch, candidate_ids=None):
     limits = max_decode_lengths(batch["input_lengths"], 1.5, 10)
     arguments = (model, batch["inputs"], batch["input_lengths"], BOS, EOS, limits)
-    greedy = greedy_search(*arguments, candidates=candidates)
-    beam = beam_search(*arguments, beam_size=4, candidates=candidates)
+    greedy = greedy_search(*arguments, candidate_ids=candidate_ids)
+    beam = beam_search(*arguments, beam_size=4, candidate_ids=candidate_ids)
     return greedy, beam
 
 
