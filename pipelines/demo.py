@@ -16,6 +16,7 @@ from pathlib import Path
 
 from configs import demo_toy, demo_video
 from data_prep.corpora.grid import GRID_GRAMMAR
+from data_prep.errors import ConfigError
 from data_prep.synthetic import toy_language
 from data_prep.synthetic.faces import write_synthetic_corpus
 from pipelines.plots import plot_alignment_over_frames
@@ -279,9 +280,9 @@ def run_demo(
     """
     unknown = set(paths) - set(PATHS)
     if unknown:
-        raise ValueError(f"unknown demo paths {sorted(unknown)}; known: {', '.join(PATHS)}")
+        raise ConfigError(f"unknown demo paths {sorted(unknown)}; known: {', '.join(PATHS)}")
     if quick and set(paths) != {"video"}:
-        raise ValueError("--quick is a reduced video path: run it with --paths=video")
+        raise ConfigError("--quick is a reduced video path: run it with --paths=video")
     started = time.monotonic()
     passed = True
     if "text" in paths:

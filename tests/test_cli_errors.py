@@ -81,3 +81,16 @@ def test_an_input_directory_without_clips_is_an_error(tmp_path, layout, expected
     )
     assert_one_line_error(result, "prepare", expected, str(tmp_path / "raw"))
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (("--paths=video,speech",), "unknown demo paths ['speech']"),
+        (("--quick", "--paths=text,video"), "--quick is a reduced video path"),
+    ],
+)
+def test_bad_demo_paths_are_one_line_errors(tmp_path, flags, expected):
+    result = lipseq("demo", f"--workdir={tmp_path / 'demo'}", *flags)
+    assert_one_line_error(result, "demo", expected)
+    assert not (tmp_path / "demo").exists()
