@@ -4,6 +4,7 @@ import datetime
 import os
 import platform
 import resource
+import statistics
 from pathlib import Path
 
 from data_prep.atomic import write_json_atomic
@@ -38,6 +39,16 @@ def peak_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
     return int(kib) / 1024.0
+
+
+def spread(values, digits: int = 1) -> dict:
+    """Median, min and max of repeated measurements, rounded: how every bench reports them."""
+    values = [float(v) for v in values]
+    return {
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+    }
 
 
 def write_results(name: str, results: dict, output_dir: str | Path) -> Path:

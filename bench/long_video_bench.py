@@ -18,10 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from absl import app, flags
 
-from bench.common import write_results
+from bench.common import spread, write_results
 
 FLAGS = flags.FLAGS
 
@@ -99,12 +98,7 @@ def measure(script: str, repeats: int) -> dict:
         runs.append(json.loads(completed.stdout.strip().splitlines()[-1]))
     summary = {k: v for k, v in runs[0].items() if k not in ("seconds", "rss_mb")}
     for key in ("seconds", "rss_mb"):
-        values = [r[key] for r in runs]
-        summary[key] = {
-            "median": round(float(np.median(values)), 1),
-            "min": round(min(values), 1),
-            "max": round(max(values), 1),
-        }
+        summary[key] = spread([r[key] for r in runs])
     return summary
 
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from bench.common import write_results
+from bench.common import spread, write_results
 
 FLAGS = flags.FLAGS
 
@@ -65,14 +64,6 @@ def _peak_rss_of(command: list[str]) -> dict:
 REPEATS = 3
 
 
-def _spread(values: list[float]) -> dict:
-    return {
-        "median": round(float(statistics.median(values)), 1),
-        "min": round(min(values), 1),
-        "max": round(max(values), 1),
-    }
-
-
 def training_memory(config: str, prepared_dir: str, steps: int, repeats: int = REPEATS) -> dict:
     """Peak RSS of `steps` training steps of `config`, each repeat in a fresh process."""
     peaks, failure = [], None
@@ -101,7 +92,7 @@ def training_memory(config: str, prepared_dir: str, steps: int, repeats: int = R
         "config": config,
         "steps": steps,
         "ok": failure is None,
-        **({"peak_rss_mb": _spread(peaks)} if failure is None else {"error": failure}),
+        **({"peak_rss_mb": spread(peaks)} if failure is None else {"error": failure}),
     }
 
 
@@ -120,7 +111,7 @@ def streaming_memory(
             check=True,
         )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {**runs[0], "peak_rss_mb": _spread([r["peak_rss_mb"] for r in runs])}
+    return {**runs[0], "peak_rss_mb": spread([r["peak_rss_mb"] for r in runs])}
 
 
 def run(

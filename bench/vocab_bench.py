@@ -14,13 +14,14 @@ vocabulary's sampled/full ratios come from that run.
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 from absl import app, flags
 
-from bench.common import write_results
+from bench.common import spread, write_results
 
 FLAGS = flags.FLAGS
 
@@ -61,7 +62,7 @@ for _ in range(3):
     for _ in range(3):
         float(step(batch))
     seconds.append((time.perf_counter() - started) / 3)
-print(json.dumps({"seconds_per_step": sorted(seconds), "peak_rss_mb": peak_rss_mb()}))
+print(json.dumps({"seconds_per_step": seconds, "peak_rss_mb": peak_rss_mb()}))
 """
 
 
@@ -77,12 +78,8 @@ def measure_pair(vocab: int, sampled: int) -> dict:
     seconds = result["seconds_per_step"]
     return {
         "ok": True,
-        "seconds_per_step": {
-            "median": round(seconds[1], 3),
-            "min": round(seconds[0], 3),
-            "max": round(seconds[2], 3),
-        },
-        "target_tokens_per_second": round(BATCH * LENGTH / seconds[1], 1),
+        "seconds_per_step": spread(seconds, digits=3),
+        "target_tokens_per_second": round(BATCH * LENGTH / statistics.median(seconds), 1),
         "peak_rss_mb": round(result["peak_rss_mb"], 1),
     }
 
