@@ -403,6 +403,10 @@ class FaceTrackDetector:
     loses the speaker and the lip finder places the mouth. For face-track corpora only: on
     footage where the face may be anywhere or absent, this would invent one."""
 
+    # Turned heads and prior-placed faces put the mouth off a frontal box's centre line, so the
+    # lip finder searches sideways too (data_prep.mouth.track_mouth).
+    searches_sideways = True
+
     def __init__(self, prior_score: float = 0.2, **haar_options: Any) -> None:
         self.haar = HaarFaceDetector(**haar_options)
         self.prior_score = float(prior_score)

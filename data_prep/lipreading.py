@@ -172,12 +172,13 @@ def _track(frames: np.ndarray, settings: LipreadingSettings):
     """The mouth track of decoded frames with the settings' detector and limits."""
     from data_prep.mouth import track_mouth
 
+    detector = _detector(settings.detector)
     return track_mouth(
         frames,
-        _detector(settings.detector),
+        detector,
         detect_every=settings.detect_every,
         max_gap_frames=settings.max_gap_frames,
-        sideways=settings.detector == "facetrack",
+        sideways=getattr(detector, "searches_sideways", False),
     )
 
 

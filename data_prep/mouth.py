@@ -265,11 +265,13 @@ def _lip_shifts(
             luma = 0.5 * red + 0.5 * green
             score = excess / 0.03 + np.clip(np.median(luma) - luma, 0.0, None) / 40.0
             strength = float(cv2.blur(excess, box).max()) / 0.04
+            boxed = cv2.blur(score, box)
         else:
             luma = region[..., 0]
             score = np.clip(np.median(luma) - luma, 0.0, None) / 25.0
-            strength = float(cv2.blur(score, box).max())
-        weighted = cv2.blur(score, box) * prior
+            boxed = cv2.blur(score, box)
+            strength = float(boxed.max())
+        weighted = boxed * prior
         row, col = np.unravel_index(int(np.argmax(weighted)), weighted.shape)
         # The best box is pulled towards the prior along the lips; their centre of mass around
         # it, without the prior, is where they are.
