@@ -101,7 +101,11 @@ def translation_config() -> ml_collections.ConfigDict:
     data.target_lang = "de"
     data.tfds_name = ""  # e.g. "wmt14_translate/de-en"; empty: read files from input_dir
     data.tfds_data_dir = ""
+    # subwords: SentencePiece; words: whole words and punctuation, <unk> for the rest (pair
+    # it with model.sampled_softmax when the vocabulary is large)
+    data.vocabulary = "subwords"
     data.vocab_size = 8000  # per side, or in total when joint_vocab
+    data.word_min_count = 1  # words: tokens seen fewer times in training text become <unk>
     data.joint_vocab = False
     data.subword_model = "unigram"  # SentencePiece model_type: unigram | bpe
     data.character_coverage = 1.0

@@ -195,10 +195,15 @@ def train_vocabularies(
 
 
 def vocab_manifest(
-    infos: Mapping[str, SubwordModelInfo], joint: bool, root: str | os.PathLike
+    infos: Mapping[str, SubwordModelInfo],
+    joint: bool,
+    root: str | os.PathLike,
+    kind: str = "subwords",
 ) -> dict[str, Any]:
-    """The manifest's "vocab" entry: layout, per-side models (paths relative to root), ids."""
+    """The manifest's "vocab" entry: kind (subwords | words), layout, per-side models (paths
+    relative to root), ids."""
     return {
+        "kind": kind,
         "joint": joint,
         "source": infos["source"].to_manifest(root),
         "target": infos["target"].to_manifest(root),

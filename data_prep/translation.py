@@ -1,4 +1,5 @@
-"""Parallel text -> subword models, sharded TFRecords and manifest.json (translation).
+"""Parallel text -> subword models (or word vocabularies), sharded TFRecords and manifest.json
+(translation).
 
 Reads line-aligned files `{input_dir}/{split}.{lang}` (or `.gz`), or a TFDS translate dataset
 already on disk (config.data.tfds_name / tfds_data_dir; split names come from the config, so
@@ -6,6 +7,7 @@ TFDS's "validation" needs `--config.data.eval_split=validation`).
 
 Output layout (paths in the manifest are relative to the output directory):
   spm_source.model/.vocab, spm_target.model/.vocab   or  spm_joint.model/.vocab when joint
+  words_source.txt, words_target.txt (or words_joint.txt)   with config.data.vocabulary=words
   {split}-{i:05d}-of-{n:05d}.tfrecord   train: config.data.num_shards shards; eval/test: 1 shard
   {split}.source.txt, {split}.target.txt   normalised kept pairs, in record order
   manifest.json   written last; removed at the start of a run, so it exists only for a full run
@@ -31,7 +33,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from data_prep import records, subwords
+from data_prep import records, subwords, word_vocab
 from data_prep.atomic import atomic_open
 from data_prep.corpora import text
 from data_prep.paths import project_version
@@ -187,7 +189,7 @@ def _write_training_text(pairs: Iterable[text.Pair], source_file: Path, target_f
 def _write_split(
     split: str,
     pairs: Iterable[text.Pair],
-    processors: dict[str, Any],
+    encoders: dict[str, text.Encoder],
     output_dir: Path,
     num_shards: int,
     expected: int,
@@ -197,8 +199,8 @@ def _write_split(
     stats = _SplitStats()
     encoded = text.encode_pairs(
         text.normalize_pairs(_counted(pairs, stats)),
-        lambda s: subwords.encode(processors["source"], s),
-        lambda s: subwords.encode(processors["target"], s),
+        encoders["source"],
+        encoders["target"],
         max_length,
         stats.dropped,
     )
@@ -242,6 +244,42 @@ def _write_split(
     return entry
 
 
+VOCABULARIES = ("subwords", "words")
+
+
+def _word_vocabularies(data, source_file: Path, target_file: Path, output_dir: Path) -> dict:
+    """Word vocabularies of config.data.vocab_size tokens (per side, or joint)."""
+    options = {"vocab_size": data.vocab_size, "min_count": data.get("word_min_count", 1)}
+    stale = ["spm_joint", "spm_source", "spm_target"]
+    if data.joint_vocab:
+        info = word_vocab.build_word_vocabulary(
+            [source_file, target_file], output_dir / "words_joint.txt", **options
+        )
+        infos = {"source": info, "target": info}
+        stale += ["words_source", "words_target"]
+    else:
+        infos = {
+            side: word_vocab.build_word_vocabulary(
+                [path], output_dir / f"words_{side}.txt", **options
+            )
+            for side, path in (("source", source_file), ("target", target_file))
+        }
+        stale.append("words_joint")
+    for name in stale:
+        for suffix in (".model", ".vocab", ".txt"):
+            (output_dir / f"{name}{suffix}").unlink(missing_ok=True)
+    for side, info in infos.items():
+        logging.info("%s word vocabulary: %d tokens (%s)", side, info.vocab_size, info.path.name)
+    return infos
+
+
+def _encoder(path: Path) -> text.Encoder:
+    if path.suffix == ".txt":
+        return word_vocab.WordEncoder(word_vocab.load_words(path))
+    processor = subwords.load_model(path)
+    return lambda sentence: subwords.encode(processor, sentence)
+
+
 def prepare_translation(
     config: ml_collections.ConfigDict,
     input_dir: str | os.PathLike | None = None,
@@ -254,6 +292,10 @@ def prepare_translation(
     config.data.tfds_name set, pairs come from that TFDS dataset on disk instead of files.
     """
     data = config.data
+    if data.get("vocabulary", "subwords") not in VOCABULARIES:
+        raise ValueError(
+            f"unknown config.data.vocabulary {data.vocabulary!r}; expected one of {VOCABULARIES}"
+        )
     tfds_name = data.get("tfds_name") or None
     tfds_data_dir = data.get("tfds_data_dir") or None
     raw_input_dir, raw_output_dir = input_dir or data.input_dir, output_dir or data.prepared_dir
@@ -274,18 +316,21 @@ def prepare_translation(
         )
         if num_train == 0:
             raise text.CorpusError(f"train split {data.train_split!r} has no non-empty pairs")
-        infos = subwords.train_vocabularies(
-            source_file,
-            target_file,
-            output_dir,
-            vocab_size=data.vocab_size,
-            joint=data.joint_vocab,
-            model_type=data.subword_model,
-            character_coverage=data.character_coverage,
-            seed=config.get("seed", 42),
-            num_threads=num_threads,
-        )
-    processors = {side: subwords.load_model(info.path) for side, info in infos.items()}
+        if data.get("vocabulary", "subwords") == "words":
+            infos = _word_vocabularies(data, source_file, target_file, output_dir)
+        else:
+            infos = subwords.train_vocabularies(
+                source_file,
+                target_file,
+                output_dir,
+                vocab_size=data.vocab_size,
+                joint=data.joint_vocab,
+                model_type=data.subword_model,
+                character_coverage=data.character_coverage,
+                seed=config.get("seed", 42),
+                num_threads=num_threads,
+            )
+    encoders = {side: _encoder(info.path) for side, info in infos.items()}
 
     splits = {}
     for split, reader in readers.items():
@@ -293,13 +338,14 @@ def prepare_translation(
         splits[split] = _write_split(
             split,
             _Progress(split).track(reader()),
-            processors,
+            encoders,
             output_dir,
             num_shards=data.num_shards if is_train else 1,
             expected=num_train if is_train else 0,
             max_length=data.max_length,
         )
 
+    vocabulary = data.get("vocabulary", "subwords")
     settings = json.loads(data.to_json())
     settings.update(input_dir=str(input_dir or ""), prepared_dir=str(output_dir))
     if tfds_name:
@@ -310,7 +356,7 @@ def prepare_translation(
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "seed": config.get("seed", 42),
         "settings": settings,
-        "vocab": subwords.vocab_manifest(infos, data.joint_vocab, output_dir),
+        "vocab": subwords.vocab_manifest(infos, data.joint_vocab, output_dir, kind=vocabulary),
         "splits": splits,
     }
     records.write_manifest(output_dir, manifest)

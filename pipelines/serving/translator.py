@@ -2,6 +2,9 @@
 
 Detokenisation is a table lookup over the target pieces rather than a second SentencePiece
 op: two SentencePiece resources in one SavedModel were swapped when it was loaded again.
+Word vocabularies (data_prep/word_vocab.py) share that lookup: their tokens carry the same
+word-start mark. With them, an <unk> in the output is replaced by the source token the
+attention weighs most at that step, which keeps names and numbers that the vocabulary lacks.
 
 The same module serves in-process validation during training, evaluation from a checkpoint,
 and the exported SavedModel, so all three produce identical output.
@@ -13,11 +16,13 @@ import sentencepiece
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from data_prep.subwords import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from data_prep.word_vocab import WORD_START, WordTokenizer, load_words, split_words
 from models.search import beam_search, greedy_search, max_decode_lengths
 
 # RE2's \s is ASCII-only; \p{Z} adds the Unicode separators that Python's str.split() knows.
 _WHITESPACE = r"[\s\p{Z}]+"
-_WORD_BOUNDARY = "\u2581"
+_UNKNOWN_SURFACE = " \u2047 "
 
 
 def normalize_strings(strings: tf.Tensor) -> tf.Tensor:
@@ -30,30 +35,43 @@ def normalize_strings(strings: tf.Tensor) -> tf.Tensor:
     return tf.strings.strip(strings)
 
 
-def target_pieces(spm_path: str | Path) -> list[str]:
+def target_pieces(model_path: str | Path, kind: str = "subwords") -> list[str]:
     """The surface string of every id: control ids decode to nothing, unknown to ' ⁇ '."""
-    processor = sentencepiece.SentencePieceProcessor(model_file=str(spm_path))
+    if kind == "words":
+        control = {PAD_ID, BOS_ID, EOS_ID}
+        return [
+            "" if i in control else _UNKNOWN_SURFACE if i == UNK_ID else word
+            for i, word in enumerate(load_words(model_path))
+        ]
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(model_path))
     pieces = []
     for i in range(processor.get_piece_size()):
         if processor.is_control(i):
             pieces.append("")
         elif processor.is_unknown(i):
-            pieces.append(" \u2047 ")
+            pieces.append(_UNKNOWN_SURFACE)
         else:
             pieces.append(processor.id_to_piece(i))
     return pieces
 
 
-class Translator(tf.Module):
-    """Wraps a trained Seq2Seq model and its SentencePiece models for string-to-string use."""
+def _source_tokenizer(model_path: str | Path, kind: str):
+    if kind == "words":
+        return WordTokenizer(load_words(model_path))
+    return tf_text.SentencepieceTokenizer(model=Path(model_path).read_bytes(), out_type=tf.int32)
 
-    def __init__(self, model, source_spm: str | Path, target_spm: str | Path, config, vocab):
+
+class Translator(tf.Module):
+    """Wraps a trained Seq2Seq model and its vocabularies (SentencePiece models or word lists,
+    as vocab["kind"] says) for string-to-string use."""
+
+    def __init__(self, model, source_model: str | Path, target_model: str | Path, config, vocab):
         super().__init__(name="translator")
         self.model = model
-        self.source_tokenizer = tf_text.SentencepieceTokenizer(
-            model=Path(source_spm).read_bytes(), out_type=tf.int32
-        )
-        self.target_pieces = tf.constant(target_pieces(target_spm))
+        kind = vocab.get("kind", "subwords")
+        self.source_tokenizer = _source_tokenizer(source_model, kind)
+        self.target_pieces = tf.constant(target_pieces(target_model, kind))
+        self.replace_unknown = kind == "words" and bool(config.decode.get("replace_unknown", True))
         self.bos_id = int(vocab["bos_id"])
         self.eos_id = int(vocab["eos_id"])
         self.max_source_length = int(config.data.max_length)
@@ -75,13 +93,36 @@ class Translator(tf.Module):
 
     def detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
         """Ragged target ids -> strings, as SentencePiece decodes them."""
-        text = tf.strings.reduce_join(tf.gather(self.target_pieces, ids), axis=-1)
-        return tf.strings.strip(tf.strings.regex_replace(text, _WORD_BOUNDARY, " "))
+        return self._join(tf.gather(self.target_pieces, ids))
 
-    def _outputs(self, search_result) -> dict:
-        ids = tf.RaggedTensor.from_tensor(search_result["ids"], lengths=search_result["lengths"])
+    @staticmethod
+    def _join(pieces) -> tf.Tensor:
+        text = tf.strings.reduce_join(pieces, axis=-1)
+        return tf.strings.strip(tf.strings.regex_replace(text, WORD_START, " "))
+
+    def _copy_unknown(self, pieces, ids, alignments, source):
+        """Each <unk> piece becomes the source token most attended at its step."""
+        source_tokens = split_words(normalize_strings(source))[:, : self.max_source_length]
+        # Padded to the attention's width; eos and padding columns hold "" and copy nothing.
+        source_tokens = source_tokens.to_tensor(default_value="")
+        missing = tf.shape(alignments)[2] - tf.shape(source_tokens)[1]
+        source_tokens = tf.pad(source_tokens, [[0, 0], [0, missing]], constant_values="")
+        attended = tf.argmax(alignments, axis=-1, output_type=tf.int32)
+        copied = tf.gather(source_tokens, attended, batch_dims=1)
+        copied = tf.strings.join(
+            [WORD_START, tf.strings.regex_replace(copied, f"^{WORD_START}", "")]
+        )
+        return tf.where(tf.equal(ids, UNK_ID), copied, pieces)
+
+    def _outputs(self, search_result, source) -> dict:
+        pieces = tf.gather(self.target_pieces, search_result["ids"])
+        if self.replace_unknown:
+            pieces = self._copy_unknown(
+                pieces, search_result["ids"], search_result["alignments"], source
+            )
+        pieces = tf.RaggedTensor.from_tensor(pieces, lengths=search_result["lengths"])
         return {
-            "text": self.detokenize(ids),
+            "text": self._join(pieces),
             "scores": search_result["scores"],
             "alignments": search_result["alignments"],
             "lengths": search_result["lengths"],
@@ -91,7 +132,8 @@ class Translator(tf.Module):
         inputs, lengths = self.encode_source(source)
         max_lengths = max_decode_lengths(lengths, self.max_length_ratio, self.max_decode_length)
         return self._outputs(
-            beam_search(
+            source=source,
+            search_result=beam_search(
                 self.model,
                 inputs,
                 lengths,
@@ -100,14 +142,15 @@ class Translator(tf.Module):
                 max_lengths,
                 beam_size=self.beam_size,
                 length_penalty=self.length_penalty,
-            )
+            ),
         )
 
     def _translate_greedy(self, source):
         inputs, lengths = self.encode_source(source)
         max_lengths = max_decode_lengths(lengths, self.max_length_ratio, self.max_decode_length)
         return self._outputs(
-            greedy_search(self.model, inputs, lengths, self.bos_id, self.eos_id, max_lengths)
+            greedy_search(self.model, inputs, lengths, self.bos_id, self.eos_id, max_lengths),
+            source,
         )
 
 
