@@ -100,6 +100,34 @@ def test_in_graph_tokenisation_matches_prepared_ids(trained):
         assert ids[row, : lengths[row]].numpy().tolist() == expected
 
 
+def test_export_can_average_the_last_checkpoints(trained, tmp_path):
+    root, _, _ = trained
+    from pipelines.training.checkpoints import average_checkpoints, last_checkpoints
+
+    paths = last_checkpoints(root / "train", 2)
+    assert [p.rsplit("-", 1)[1] for p in paths] == ["30", "60"]
+    _, _, model, _ = restore_model(root / "train", paths[0])
+    first = [v.numpy() for v in model.variables]
+    _, _, model, _ = restore_model(root / "train", paths[1])
+    second = [v.numpy() for v in model.variables]
+    average_checkpoints(model, paths)
+    for variable, a, b in zip(model.variables, first, second, strict=True):
+        expected = (a + b) / 2 if np.issubdtype(a.dtype, np.floating) else b
+        np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert not all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    with pytest.raises(Exception, match="cannot average the last 9"):
+        last_checkpoints(root / "train", 9)
+    exported = run_lipseq(
+        "export",
+        f"--workdir={root / 'train'}",
+        f"--export_dir={tmp_path / 'averaged'}",
+        "--average_last=2",
+    )
+    assert exported.returncode == 0, exported.stderr
+    info = json.loads((tmp_path / "averaged" / "assets.extra" / "lipseq.json").read_text())
+    assert info["checkpoint"] == paths
+
+
 @pytest.fixture(scope="module")
 def exported(trained):
     root, _, _ = trained

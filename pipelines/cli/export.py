@@ -1,4 +1,5 @@
-"""lipseq export --workdir=W [--export_dir=D]: a training run -> a SavedModel."""
+"""lipseq export --workdir=W [--export_dir=D] [--average_last=N]: a training run -> a
+SavedModel."""
 
 from pathlib import Path
 
@@ -36,6 +37,13 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         "A language-model workdir or export to fuse into the beam searches (`<mode>_lm`).",
         flag_values=flag_values,
     )
+    flags.DEFINE_integer(
+        "average_last",
+        0,
+        "Export the mean weights of the last N kept checkpoints (N > 1) instead of --checkpoint.",
+        lower_bound=0,
+        flag_values=flag_values,
+    )
     flags.mark_flag_as_required("workdir", flag_values=flag_values)
 
 
@@ -49,5 +57,6 @@ def main(argv: list[str]) -> None:
             FLAGS.checkpoint,
             FLAGS.serving_version,
             FLAGS.language_model,
+            FLAGS.average_last,
         )
     )

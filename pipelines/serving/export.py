@@ -13,7 +13,7 @@ from absl import logging
 
 from data_prep.paths import project_version
 from pipelines.serving.saved_model import save_export
-from pipelines.training.checkpoints import restore_model
+from pipelines.training.checkpoints import restore_averaged_model, restore_model
 
 
 def export_model(
@@ -22,18 +22,23 @@ def export_model(
     checkpoint: str = "best",
     serving_version: int | None = None,
     language_model: str | Path | None = None,
+    average_last: int = 0,
 ) -> Path:
     """Exports the `checkpoint` (best, latest or a path) of a training run to `export_dir`.
 
     With `serving_version`, the SavedModel goes to `<export_dir>/<version>/`, the layout
     TensorFlow Serving watches for new versions of a model. `language_model` (a language-model
-    training workdir or export) is built into the export for shallow fusion.
+    training workdir or export) is built into the export for shallow fusion. `average_last`
+    > 1 exports the mean weights of the run's last that many checkpoints instead.
     """
     if serving_version is not None:
         if serving_version < 1:
             raise ValueError(f"serving_version must be a positive integer, got {serving_version}")
         export_dir = Path(export_dir) / str(serving_version)
-    config, task, model, checkpoint_path = restore_model(workdir, checkpoint)
+    if average_last > 1:
+        config, task, model, checkpoint_path = restore_averaged_model(workdir, average_last)
+    else:
+        config, task, model, checkpoint_path = restore_model(workdir, checkpoint)
     if language_model:
         from pipelines.training.checkpoints import load_language_model
 

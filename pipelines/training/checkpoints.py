@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import ml_collections
+import numpy as np
 import tensorflow as tf
 
 from data_prep.atomic import write_json_atomic
@@ -63,6 +64,45 @@ def restore_model(workdir: str | Path, checkpoint: str = "best") -> tuple:
     model = task.build_model()
     tf.train.Checkpoint(model=model).read(path).expect_partial()
     return config, task, model, path
+
+
+def last_checkpoints(workdir: str | Path, count: int) -> list[str]:
+    """The paths of the newest `count` checkpoints kept in workdir/checkpoints, oldest first."""
+    state = tf.train.get_checkpoint_state(str(Path(workdir) / "checkpoints"))
+    paths = list(state.all_model_checkpoint_paths) if state else []
+    if len(paths) < count:
+        raise NotAWorkdirError(
+            f"{workdir}/checkpoints keeps {len(paths)} checkpoint(s); cannot average the last "
+            f"{count} (raise config.keep_checkpoints when training)"
+        )
+    return paths[-count:]
+
+
+def average_checkpoints(model, paths: list[str]) -> None:
+    """Sets `model`'s weights to their mean over the checkpoints `paths`.
+
+    The mean of the last few checkpoints of one run is a cheap, steadier model than any one of
+    them; the optimizer's slots are not read.
+    """
+    total = None
+    for path in paths:
+        tf.train.Checkpoint(model=model).read(path).expect_partial()
+        values = [variable.numpy() for variable in model.variables]
+        total = values if total is None else [a + b for a, b in zip(total, values, strict=True)]
+    # Integer state (dropout seed generators) keeps the last checkpoint's value.
+    for variable, summed, last in zip(model.variables, total, values, strict=True):
+        floating = np.issubdtype(last.dtype, np.floating)
+        variable.assign(summed / len(paths) if floating else last)
+
+
+def restore_averaged_model(workdir: str | Path, count: int) -> tuple:
+    """`restore_model` with the mean weights of the last `count` checkpoints."""
+    config = load_config(workdir)
+    paths = last_checkpoints(workdir, count)
+    task: Task = task_for(config)
+    model = task.build_model()
+    average_checkpoints(model, paths)
+    return config, task, model, paths
 
 
 def load_initial_weights(model, source: str | Path, stream: str = "") -> str:
