@@ -181,6 +181,11 @@ def test_evaluate_reports_bleu_and_per_sentence_scores(trained, exported):
         sacrebleu.corpus_chrf(hypotheses, [references]).score, abs=0.01
     )
     assert "BLEU" in summary["bleu_signature"] or "nrefs" in summary["bleu_signature"]
+    lowercased = [h.lower() for h in hypotheses], [[r.lower() for r in references]]
+    assert summary["bleu_lowercased"] == pytest.approx(
+        sacrebleu.corpus_bleu(*lowercased).score, abs=0.01
+    )
+    assert "case:lc" in summary["bleu_lowercased_signature"]
     first = report["sentences"][0]
     assert set(first) >= {"source", "reference", "hypothesis", "bleu", "chrf"}
 
@@ -302,3 +307,39 @@ def test_the_http_service_translates_like_the_export(trained, exported):
         assert no_reader.status_code == 404
         (model,) = client.get("/v1/models").json()["models"]
         assert model["task"] == "translation" and set(model["modes"]) == {"beam", "greedy"}
+
+
+def test_a_target_language_model_fuses_into_the_export_and_weight_zero_is_plain_beam(
+    trained, tmp_path
+):
+    from configs import grid_char_lm
+    from data_prep.errors import ConfigError
+    from pipelines.serving.translator import load_translate_modes, translate_all
+
+    root, _, _ = trained
+    lm_config = grid_char_lm.get_config("tiny")
+    with lm_config.unlocked():
+        lm_config.data.source = "files"
+        lm_config.data.train_files = (str(root / "data" / "train.target.txt"),)
+        lm_config.data.vocabulary = str(root / "data" / "spm_target.model")
+    lm_config.data.prepared_dir = str(tmp_path / "lm_data")
+    task_for(lm_config).prepare()
+    train(lm_config, tmp_path / "lm")
+    export_dir = export_model(root / "train", tmp_path / "fused", language_model=tmp_path / "lm")
+    sources = (root / "data" / "test.source.txt").read_text().splitlines()[:16]
+    plain = translate_all(load_translate_modes(export_dir, ["beam"])["beam"], sources)
+    unfused = translate_all(
+        load_translate_modes(export_dir, ["beam_lm"], lm_weight=0.0)["beam_lm"], sources
+    )
+    assert unfused == plain
+    fused = translate_all(
+        load_translate_modes(export_dir, ["beam_lm"], lm_weight=1.0)["beam_lm"], sources
+    )
+    assert fused["scores"] != plain["scores"]
+
+    lm_config.data.vocabulary = "characters"
+    lm_config.data.prepared_dir = str(tmp_path / "char_data")
+    task_for(lm_config).prepare()
+    train(lm_config, tmp_path / "char_lm")
+    with pytest.raises(ConfigError, match="target SentencePiece model"):
+        export_model(root / "train", tmp_path / "bad", language_model=tmp_path / "char_lm")

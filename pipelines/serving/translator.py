@@ -65,9 +65,18 @@ class Translator(tf.Module):
     """Wraps a trained Seq2Seq model and its vocabularies (SentencePiece models or word lists,
     as vocab["kind"] says) for string-to-string use."""
 
-    def __init__(self, model, source_model: str | Path, target_model: str | Path, config, vocab):
+    def __init__(
+        self,
+        model,
+        source_model: str | Path,
+        target_model: str | Path,
+        config,
+        vocab,
+        language_model=None,
+    ):
         super().__init__(name="translator")
         self.model = model
+        self.language_model = language_model
         kind = vocab.get("kind", "subwords")
         self.source_tokenizer = _source_tokenizer(source_model, kind)
         self.target_pieces = tf.constant(target_pieces(target_model, kind))
@@ -82,6 +91,13 @@ class Translator(tf.Module):
         string_batch = tf.TensorSpec([None], tf.string, name="source")
         self.translate_beam = tf.function(self._translate_beam, input_signature=[string_batch])
         self.translate_greedy = tf.function(self._translate_greedy, input_signature=[string_batch])
+        if language_model is not None:
+            weight = tf.TensorSpec([], tf.float32, name="lm_weight")
+            bonus = tf.TensorSpec([], tf.float32, name="lm_length_bonus")
+            self.translate_beam_lm = tf.function(
+                lambda source, w, b: self._translate_beam(source, (w, b)),
+                input_signature=[string_batch, weight, bonus],
+            )
 
     def encode_source(self, strings: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Strings [B] -> (ids [B, S] with eos appended, lengths [B])."""
@@ -128,7 +144,15 @@ class Translator(tf.Module):
             "lengths": search_result["lengths"],
         }
 
-    def _translate_beam(self, source):
+    def _translate_beam(self, source, fusion=None):
+        """fusion: (lm_weight, lm_length_bonus) to search with self.language_model."""
+        lm = {}
+        if fusion is not None:
+            lm = {
+                "language_model": self.language_model,
+                "lm_weight": fusion[0],
+                "lm_length_bonus": fusion[1],
+            }
         inputs, lengths = self.encode_source(source)
         max_lengths = max_decode_lengths(lengths, self.max_length_ratio, self.max_decode_length)
         return self._outputs(
@@ -142,6 +166,7 @@ class Translator(tf.Module):
                 max_lengths,
                 beam_size=self.beam_size,
                 length_penalty=self.length_penalty,
+                **lm,
             ),
         )
 
@@ -170,11 +195,14 @@ def translate_all(translate_fn, sentences: list[str], batch_size: int = 64) -> d
     return {"text": result_texts, "scores": result_scores}
 
 
-MODES = {"beam": "serving_default", "greedy": "greedy"}
+MODES = {"beam": "serving_default", "greedy": "greedy", "beam_lm": "beam_lm"}
 
 
-def load_translate_modes(export_dir: str | Path, modes=("beam",)) -> dict:
-    """mode -> function strings [B] -> outputs dict, from one load of a translation export."""
+def load_translate_modes(export_dir: str | Path, modes=("beam",), **lm_options) -> dict:
+    """mode -> function strings [B] -> outputs dict, from one load of a translation export.
+
+    beam_lm (exports made with a language model) fuses it with `lm_options` (lm_weight,
+    lm_length_bonus), else the export's configured values."""
     from pipelines.serving.saved_model import load_export, signature
 
     unknown = [mode for mode in modes if mode not in MODES]
@@ -183,7 +211,7 @@ def load_translate_modes(export_dir: str | Path, modes=("beam",)) -> dict:
             f"unknown translation mode {unknown[0]!r}; expected one of {', '.join(MODES)}"
         )
     loaded, _ = load_export(export_dir, task="translation")
-    functions = {mode: signature(loaded, export_dir, MODES[mode]) for mode in modes}
+    functions = {mode: signature(loaded, export_dir, MODES[mode], **lm_options) for mode in modes}
     return {mode: (lambda strings, f=f: f(source=strings)) for mode, f in functions.items()}
 
 

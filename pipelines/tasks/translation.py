@@ -73,8 +73,9 @@ class TranslationTask(Task):
             shard=shard,
         )
 
-    def translator(self, model):
-        """The in-graph string-to-string wrapper around `model`."""
+    def translator(self, model, language_model=None):
+        """The in-graph string-to-string wrapper around `model` (and a target-side language
+        model for shallow fusion in beam search)."""
         from pipelines.serving.translator import Translator
 
         vocab = self._vocab()
@@ -84,6 +85,7 @@ class TranslationTask(Task):
             self.prepared_dir / vocab["target"]["model"],
             self.config,
             vocab,
+            language_model=language_model,
         )
 
     def make_validator(self, model):
@@ -105,18 +107,27 @@ class TranslationTask(Task):
         return validate
 
     def serving_module(self, model, language_model=None):
-        """serving_default(source: string [B]): beam search; greedy(source): greedy search.
+        """serving_default(source: string [B]): beam search; greedy(source): greedy search;
+        with a language model of the target side, beam_lm(source, lm_weight, lm_length_bonus):
+        beam search with shallow fusion.
 
-        Both return text [B], scores [B], alignments [B, T, S] and lengths [B].
+        All return text [B], scores [B], alignments [B, T, S] and lengths [B].
         """
-        if language_model is not None:
-            raise ConfigError("translation exports do not fuse a language model yet")
-        translator = self.translator(model)
+        target_size = int(self._vocab()["target"]["vocab_size"])
+        if language_model is not None and language_model.vocab_size != target_size:
+            raise ConfigError(
+                f"the language model has {language_model.vocab_size} labels but the target "
+                f"vocabulary {target_size}: train it on the translation's target SentencePiece "
+                "model (config.data.vocabulary of the language model)"
+            )
+        translator = self.translator(model, language_model)
         decode = self.config.decode
         signatures = {
             "serving_default": translator.translate_beam.get_concrete_function(),
             "greedy": translator.translate_greedy.get_concrete_function(),
         }
+        if language_model is not None:
+            signatures["beam_lm"] = translator.translate_beam_lm.get_concrete_function()
         info = {
             "vocab": self._vocab(),
             "signatures": {
@@ -127,6 +138,12 @@ class TranslationTask(Task):
             "requires": ["tensorflow", "tensorflow_text (import it before loading)"],
             "requires_modules": ["tensorflow_text"],
         }
+        if language_model is not None:
+            info["signatures"]["beam_lm"] = "beam search fused with the target language model"
+            info["language_model"] = {
+                "lm_weight": float(decode.get("lm_weight", 0.3)),
+                "lm_length_bonus": float(decode.get("lm_length_bonus", 0.0)),
+            }
         return translator, signatures, info
 
     def evaluate(
@@ -172,7 +189,17 @@ class TranslationTask(Task):
                 report["sentences"] = scored["sentences"]
         first = next(iter(report["summary"]["modes"].values()))
         report["summary"].update(
-            {k: first[k] for k in ("bleu", "chrf", "bleu_signature", "num_sentences")},
+            {
+                k: first[k]
+                for k in (
+                    "bleu",
+                    "chrf",
+                    "bleu_lowercased",
+                    "bleu_signature",
+                    "bleu_lowercased_signature",
+                    "num_sentences",
+                )
+            },
             model=str(export_dir),
             source=str(source_path),
             reference=str(reference_path),
@@ -181,7 +208,8 @@ class TranslationTask(Task):
 
     def report_lines(self, report: dict) -> list[str]:
         return [
-            f"{mode:8s} BLEU = {s['bleu']:.2f}  chrF = {s['chrf']:.2f}  ({s['num_sentences']} "
+            f"{mode:8s} BLEU = {s['bleu']:.2f}  chrF = {s['chrf']:.2f}  lowercased BLEU = "
+            f"{s['bleu_lowercased']:.2f}  ({s['num_sentences']} "
             f"sentences, {s['sentences_per_second']:.1f} sentences/s)  {s['bleu_signature']}"
             for mode, s in report["summary"]["modes"].items()
         ]
