@@ -106,6 +106,7 @@ def translation_config() -> ml_collections.ConfigDict:
     data.vocabulary = "subwords"
     data.vocab_size = 8000  # per side, or in total when joint_vocab
     data.word_min_count = 1  # words: tokens seen fewer times in training text become <unk>
+    data.dictionary_size = 10  # words: target words per source word for candidate lists
     data.joint_vocab = False
     data.subword_model = "unigram"  # SentencePiece model_type: unigram | bpe
     data.character_coverage = 1.0
@@ -115,6 +116,10 @@ def translation_config() -> ml_collections.ConfigDict:
     config.batch_by_tokens = False
     config.max_tokens = 2048  # target tokens per batch when batch_by_tokens is True
     config.decode.max_length_ratio = 2.0  # max target tokens = ratio * source tokens + 10
+    # Candidate lists (word vocabularies with a dictionary): the most frequent target words
+    # plus each source word's dictionary entries; the beam_candidates signature uses them.
+    config.decode.candidate_frequent = 2000
+    config.decode.replace_unknown = True  # words: an output <unk> copies the attended source word
     return config
 
 

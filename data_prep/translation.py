@@ -8,6 +8,7 @@ TFDS's "validation" needs `--config.data.eval_split=validation`).
 Output layout (paths in the manifest are relative to the output directory):
   spm_source.model/.vocab, spm_target.model/.vocab   or  spm_joint.model/.vocab when joint
   words_source.txt, words_target.txt (or words_joint.txt)   with config.data.vocabulary=words
+  dictionary.npy   words: target words per source word learnt from train (candidate lists)
   {split}-{i:05d}-of-{n:05d}.tfrecord   train: config.data.num_shards shards; eval/test: 1 shard
   {split}.source.txt, {split}.target.txt   normalised kept pairs, in record order
   manifest.json   written last; removed at the start of a run, so it exists only for a full run
@@ -194,6 +195,7 @@ def _write_split(
     num_shards: int,
     expected: int,
     max_length: int,
+    collected: list | None = None,
 ) -> dict[str, Any]:
     """Encode, filter and write a split's shards and reference texts; return its manifest entry."""
     stats = _SplitStats()
@@ -216,6 +218,8 @@ def _write_split(
                 refs["source"].write(pair.source + "\n")
                 refs["target"].write(pair.target + "\n")
                 stats.add(pair)
+                if collected is not None:
+                    collected.append((pair.source_ids, pair.target_ids))
                 yield records.text_example(
                     f"{split}-{pair.index:06d}",
                     pair.source,
@@ -245,6 +249,7 @@ def _write_split(
 
 
 VOCABULARIES = ("subwords", "words")
+DICTIONARY_NAME = "dictionary.npy"
 
 
 def _word_vocabularies(data, source_file: Path, target_file: Path, output_dir: Path) -> dict:
@@ -332,6 +337,9 @@ def prepare_translation(
             )
     encoders = {side: _encoder(info.path) for side, info in infos.items()}
 
+    vocabulary = data.get("vocabulary", "subwords")
+    per_word = data.get("dictionary_size", 0) if vocabulary == "words" else 0
+    train_pairs: list | None = [] if per_word else None
     splits = {}
     for split, reader in readers.items():
         is_train = split == data.train_split
@@ -343,9 +351,9 @@ def prepare_translation(
             num_shards=data.num_shards if is_train else 1,
             expected=num_train if is_train else 0,
             max_length=data.max_length,
+            collected=train_pairs if is_train else None,
         )
 
-    vocabulary = data.get("vocabulary", "subwords")
     settings = json.loads(data.to_json())
     settings.update(input_dir=str(input_dir or ""), prepared_dir=str(output_dir))
     if tfds_name:
@@ -359,6 +367,18 @@ def prepare_translation(
         "vocab": subwords.vocab_manifest(infos, data.joint_vocab, output_dir, kind=vocabulary),
         "splits": splits,
     }
+    (output_dir / DICTIONARY_NAME).unlink(missing_ok=True)
+    if train_pairs:
+        table = word_vocab.learn_dictionary(
+            train_pairs, infos["source"].vocab_size, infos["target"].vocab_size, per_word
+        )
+        path = word_vocab.save_dictionary(table, output_dir / DICTIONARY_NAME)
+        manifest["vocab"]["dictionary"] = {
+            "path": path.name,
+            "per_word": per_word,
+            "sha256": records.sha256_file(path),
+        }
+        logging.info("dictionary: %d target words per source word", per_word)
     records.write_manifest(output_dir, manifest)
     logging.info("prepared %s in %.1fs", output_dir, time.monotonic() - started)
     return manifest

@@ -17,13 +17,14 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from data_prep.atomic import atomic_open
+from data_prep.atomic import atomic_open, atomic_path
 from data_prep.errors import LipseqError
 from data_prep.records import sha256_file
-from data_prep.subwords import SPECIAL_IDS, SPECIAL_PIECES, UNK_ID, SubwordModelInfo
+from data_prep.subwords import EOS_ID, SPECIAL_IDS, SPECIAL_PIECES, UNK_ID, SubwordModelInfo
 
 WORD_START = "\u2581"
 _TOKEN = r"\x{2581}?(?:[\p{L}\p{N}]+|[^\p{L}\p{N}\x{2581}])"
@@ -131,3 +132,46 @@ class WordEncoder:
 
     def __call__(self, sentence: str) -> list[int]:
         return [self.ids.get(token, UNK_ID) for token in tokenize_lines([sentence])[0]]
+
+
+def learn_dictionary(
+    pairs: Iterable[tuple[Sequence[int], Sequence[int]]],
+    source_size: int,
+    target_size: int,
+    per_word: int,
+) -> np.ndarray:
+    """For each source word id, the `per_word` target words most associated with it in the
+    training pairs, by the Dice coefficient of the sentences they occur in; [source_size,
+    per_word] int32, -1 where a word has fewer partners (and for the special ids).
+
+    Candidate-list decoding adds each source word's row to a sentence's list of outputs.
+    """
+    source_counts = np.zeros(source_size, np.int64)
+    target_counts = np.zeros(target_size, np.int64)
+    keys = []
+    for source_ids, target_ids in pairs:
+        source = np.unique(np.asarray(source_ids, np.int64))
+        target = np.unique(np.asarray(target_ids, np.int64))
+        source, target = source[source > EOS_ID], target[target > EOS_ID]
+        source_counts[source] += 1
+        target_counts[target] += 1
+        keys.append((source[:, None] * target_size + target[None, :]).ravel())
+    table = np.full((source_size, per_word), -1, np.int32)
+    if not keys:
+        return table
+    pair_keys, together = np.unique(np.concatenate(keys), return_counts=True)
+    source, target = pair_keys // target_size, pair_keys % target_size
+    dice = 2.0 * together / (source_counts[source] + target_counts[target])
+    order = np.lexsort((target, -dice, source))  # by source, best first, ties by id
+    source, target = source[order], target[order]
+    starts = np.searchsorted(source, source, side="left")
+    rank = np.arange(len(source)) - starts
+    keep = rank < per_word
+    table[source[keep], rank[keep]] = target[keep]
+    return table
+
+
+def save_dictionary(table: np.ndarray, path: str | os.PathLike) -> Path:
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, table)
+    return Path(path)

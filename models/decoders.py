@@ -155,12 +155,32 @@ class AttentionDecoder(keras.layers.Layer):
             new_state["c"] = new_cell_state[1]
         return attention_vector, alignment, new_state
 
-    def step(self, token_ids, state, memory):
-        """One inference step: ids [B] -> logits [B, V], new state, alignment [B, S]."""
+    def step(self, token_ids, state, memory, output_ids=None):
+        """One inference step: ids [B] -> logits [B, V], new state, alignment [B, S].
+
+        output_ids [B, C]: compute the logits of those words only (candidate-list decoding);
+        every other word gets -1e9, so the [V, U] projection shrinks to [C, U] per row.
+        """
         attention_vector, alignment, new_state = self._step_embedded(
             self.embedding(token_ids), state, memory
         )
-        return self.output_projection(attention_vector), new_state, alignment
+        if output_ids is None:
+            return self.output_projection(attention_vector), new_state, alignment
+        return self._logits_of(attention_vector, output_ids), new_state, alignment
+
+    def _logits_of(self, vectors, output_ids):
+        projection = self.output_projection
+        if isinstance(projection, SampledSoftmaxProjection):
+            rows = tf.gather(projection.kernel, output_ids)  # [B, C, U]
+        else:
+            rows = tf.transpose(tf.gather(projection.kernel, output_ids, axis=1), [1, 2, 0])
+        logits = tf.einsum("bu,bcu->bc", vectors, rows) + tf.gather(projection.bias, output_ids)
+        rows_index = tf.broadcast_to(
+            tf.range(tf.shape(output_ids)[0])[:, None], tf.shape(output_ids)
+        )
+        indices = tf.stack([rows_index, output_ids], axis=-1)
+        full = tf.fill([tf.shape(output_ids)[0], self.vocab_size], tf.constant(-1e9, logits.dtype))
+        return tf.tensor_scatter_nd_update(full, indices, logits)
 
     def call(self, targets, memory, state, training=False):
         """Teacher forcing: inputs [B, T] -> {"logits" [B, T, V], "alignments" [B, T, S]}.

@@ -41,6 +41,17 @@ def candidate_mask(candidates, vocab_size: int, eos_id: int) -> tf.Tensor:
     return (hits > 0) | (tf.range(vocab_size) == eos_id)[None, :]
 
 
+def _candidate_outputs(candidates, eos_id: int) -> dict:
+    """decoder.step's keyword for the candidate ids [B, C]: padding becomes eos, and eos is
+    always among them, so the step computes the logits of the list alone."""
+    if candidates is None:
+        return {}
+    candidates = tf.convert_to_tensor(candidates, tf.int32)
+    candidates = tf.where(candidates >= 0, candidates, eos_id)
+    eos = tf.fill([tf.shape(candidates)[0], 1], eos_id)
+    return {"output_ids": tf.concat([candidates, eos], axis=1)}
+
+
 def _restricted_log_probs(logits, allowed):
     """Log-softmax over the allowed words only (all words when allowed is None)."""
     logits = tf.cast(logits, tf.float32)
@@ -62,6 +73,7 @@ def greedy_search(
     allowed = None
     if candidate_ids is not None:
         allowed = candidate_mask(candidate_ids, model.decoder.vocab_size, eos_id)
+    restricted = _candidate_outputs(candidate_ids, eos_id)
     num_steps = tf.reduce_max(max_lengths)
     tokens = tf.fill([batch_size], bos_id)
     finished = tf.zeros([batch_size], tf.bool)
@@ -74,7 +86,7 @@ def greedy_search(
         return tf.logical_and(t < num_steps, tf.logical_not(tf.reduce_all(finished)))
 
     def body(t, tokens, state, finished, lengths, scores, ids_ta, align_ta):
-        logits, state, alignment = model.decoder.step(tokens, state, memory)
+        logits, state, alignment = model.decoder.step(tokens, state, memory, **restricted)
         log_probs = _restricted_log_probs(logits, allowed)
         next_tokens = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
         next_tokens = tf.where(t + 1 >= max_lengths, eos_id, next_tokens)
@@ -365,6 +377,10 @@ def beam_search(
     allowed = None
     if candidate_ids is not None:
         allowed = _tile_beams(candidate_mask(candidate_ids, vocab_size, eos_id), beam_size)
+    restricted = {
+        key: _tile_beams(ids, beam_size)
+        for key, ids in _candidate_outputs(candidate_ids, eos_id).items()
+    }
 
     # Only the first beam is live at the start, so the first top-k draws K distinct tokens.
     log_probs = tf.tile(
@@ -383,7 +399,7 @@ def beam_search(
 
     def body(t, tokens, state, log_probs, finished, lengths, sequences, alignments):
         loop_vars = (tokens, state, log_probs, finished, lengths, sequences, alignments)
-        logits, new_state, alignment = model.decoder.step(tokens, state, memory)
+        logits, new_state, alignment = model.decoder.step(tokens, state, memory, **restricted)
         step_log_probs = attention_weight * _restricted_log_probs(logits, allowed)
         candidates, updates = {}, {}
         for scorer in scorers:

@@ -125,3 +125,22 @@ def test_candidate_lists_keep_each_sentence_inside_its_own_list():
             assert set(result["ids"][row, :length].numpy().tolist()) <= allowed
     mask = candidate_mask(lists, VOCAB[1], EOS).numpy()
     assert mask.sum(axis=1).tolist() == [4, 5] and mask[:, EOS].all()
+
+
+@pytest.mark.parametrize("sampled", [0, 50])
+def test_a_listed_step_computes_only_the_listed_logits_and_they_match_the_full_ones(sampled):
+    model = tiny_model(vocab=VOCAB, sampled_softmax=sampled)
+    batch = _copy_batch(np.random.default_rng(5), size=2)
+    memory, memory_lengths, encoder_state = model.encode(batch["inputs"], batch["input_lengths"])
+    prepared = model.decoder.prepare_memory(memory, memory_lengths)
+    state = model.decoder.initial_state(encoder_state, prepared)
+    tokens = tf.fill([2], BOS)
+    full, _, _ = model.decoder.step(tokens, state, prepared)
+    listed = tf.constant([[7, 300, 599, EOS], [4, 4, 12, EOS]])
+    restricted, _, _ = model.decoder.step(tokens, state, prepared, output_ids=listed)
+    for row, ids in enumerate(listed.numpy().tolist()):
+        np.testing.assert_allclose(
+            tf.gather(restricted[row], ids), tf.gather(full[row], ids), rtol=1e-5, atol=1e-6
+        )
+        others = np.setdiff1d(np.arange(VOCAB[1]), ids)
+        assert (restricted.numpy()[row, others] <= -1e8).all()

@@ -3,6 +3,7 @@ sampled-softmax training, export, and replacing <unk> in the output by the atten
 
 import json
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from data_prep.subwords import EOS_ID, UNK_ID
 from data_prep.synthetic import toy_language
 from data_prep.translation import prepare_translation
 from pipelines.serving.export import export_model
-from pipelines.serving.translator import load_translate, translate_all
+from pipelines.serving.translator import load_translate, load_translate_modes, translate_all
 from pipelines.training.checkpoints import restore_model
 from pipelines.training.loop import train
 
@@ -77,6 +78,8 @@ def word_level(tmp_path_factory):
     config.data.vocabulary = "words"
     config.data.vocab_size = 60
     config.model.sampled_softmax = 16
+    # Candidate lists then hold the whole vocabulary: beam_candidates must equal beam search.
+    config.decode.candidate_frequent = 100
     toy_language.write_corpus(config.data.input_dir, num_train=2000, num_val=50, num_test=50)
     manifest = prepare_translation(config)
     summary = train(config, root / "train")
@@ -135,3 +138,24 @@ def test_word_level_export_translates_and_copies_unknown_words(word_level):
     texts = translate_all(translate, sentences)["text"]
     assert len(texts) == 8 and all(isinstance(t, str) for t in texts)
     assert not any("\u2047" in t for t in texts), "every <unk> is replaced by a source word"
+    listed = load_translate_modes(export_dir, ["beam_candidates"])["beam_candidates"]
+    assert translate_all(listed, sentences)["text"] == texts
+
+
+def test_the_dictionary_pairs_words_that_occur_in_the_same_sentences(word_level):
+    pairs = [([4, 5, 3], [6, 7, 3]), ([4, 8], [6, 9]), ([5, 8], [7, 9, 9]), ([10], [])]
+    table = word_vocab.learn_dictionary(pairs, source_size=11, target_size=12, per_word=2)
+    assert table.shape == (11, 2) and table.dtype == np.int32
+    assert table[4].tolist() == [
+        6,
+        7,
+    ]  # 6 always with 4 (Dice 1), then 7 (0.5, tied with 9: lower id)
+    assert table[:4].tolist() == [[-1, -1]] * 4
+    assert table[10].tolist() == [-1, -1]
+    root, config, manifest, _ = word_level
+    entry = manifest["vocab"]["dictionary"]
+    stored = np.load(root / "data" / entry["path"])
+    assert stored.shape == (manifest["vocab"]["source"]["vocab_size"], config.data.dictionary_size)
+    assert (stored[EOS_ID + 1 :] >= 0).any() and stored.max() < manifest["vocab"]["target"][
+        "vocab_size"
+    ]

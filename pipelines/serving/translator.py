@@ -12,6 +12,7 @@ and the exported SavedModel, so all three produce identical output.
 
 from pathlib import Path
 
+import numpy as np
 import sentencepiece
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -73,13 +74,16 @@ class Translator(tf.Module):
         config,
         vocab,
         language_model=None,
+        dictionary: str | Path | None = None,
     ):
         super().__init__(name="translator")
         self.model = model
         self.language_model = language_model
         kind = vocab.get("kind", "subwords")
         self.source_tokenizer = _source_tokenizer(source_model, kind)
-        self.target_pieces = tf.constant(target_pieces(target_model, kind))
+        pieces = target_pieces(target_model, kind)
+        target_size = len(pieces)
+        self.target_pieces = tf.constant(pieces)
         self.replace_unknown = kind == "words" and bool(config.decode.get("replace_unknown", True))
         self.bos_id = int(vocab["bos_id"])
         self.eos_id = int(vocab["eos_id"])
@@ -91,6 +95,17 @@ class Translator(tf.Module):
         string_batch = tf.TensorSpec([None], tf.string, name="source")
         self.translate_beam = tf.function(self._translate_beam, input_signature=[string_batch])
         self.translate_greedy = tf.function(self._translate_greedy, input_signature=[string_batch])
+        if dictionary is not None:
+            self.dictionary = tf.constant(np.load(dictionary))
+            frequent = int(config.decode.get("candidate_frequent", 2000))
+            # <unk> stays a candidate: replace_unknown turns it into a copied source word.
+            self.frequent_ids = tf.concat(
+                [[UNK_ID], tf.range(EOS_ID + 1, min(EOS_ID + 1 + frequent, target_size))], 0
+            )
+            self.translate_beam_candidates = tf.function(
+                lambda source: self._translate_beam(source, candidates=True),
+                input_signature=[string_batch],
+            )
         if language_model is not None:
             weight = tf.TensorSpec([], tf.float32, name="lm_weight")
             bonus = tf.TensorSpec([], tf.float32, name="lm_length_bonus")
@@ -144,8 +159,17 @@ class Translator(tf.Module):
             "lengths": search_result["lengths"],
         }
 
-    def _translate_beam(self, source, fusion=None):
-        """fusion: (lm_weight, lm_length_bonus) to search with self.language_model."""
+    def candidate_ids(self, inputs) -> tf.Tensor:
+        """Source ids [B, S] -> each sentence's candidate outputs [B, C] (-1 pads): <unk>, the
+        most frequent target words and the dictionary's entries for its source words."""
+        batch = tf.shape(inputs)[0]
+        frequent = tf.tile(self.frequent_ids[None], [batch, 1])
+        translations = tf.reshape(tf.gather(self.dictionary, inputs), [batch, -1])
+        return tf.concat([frequent, translations], axis=1)
+
+    def _translate_beam(self, source, fusion=None, candidates=False):
+        """fusion: (lm_weight, lm_length_bonus) to search with self.language_model;
+        candidates: search over each sentence's candidate list only."""
         lm = {}
         if fusion is not None:
             lm = {
@@ -154,6 +178,8 @@ class Translator(tf.Module):
                 "lm_length_bonus": fusion[1],
             }
         inputs, lengths = self.encode_source(source)
+        if candidates:
+            lm["candidate_ids"] = self.candidate_ids(inputs)
         max_lengths = max_decode_lengths(lengths, self.max_length_ratio, self.max_decode_length)
         return self._outputs(
             source=source,
@@ -195,7 +221,12 @@ def translate_all(translate_fn, sentences: list[str], batch_size: int = 64) -> d
     return {"text": result_texts, "scores": result_scores}
 
 
-MODES = {"beam": "serving_default", "greedy": "greedy", "beam_lm": "beam_lm"}
+MODES = {
+    "beam": "serving_default",
+    "greedy": "greedy",
+    "beam_lm": "beam_lm",
+    "beam_candidates": "beam_candidates",
+}
 
 
 def load_translate_modes(export_dir: str | Path, modes=("beam",), **lm_options) -> dict:

@@ -86,6 +86,9 @@ class TranslationTask(Task):
             self.config,
             vocab,
             language_model=language_model,
+            dictionary=self.prepared_dir / vocab["dictionary"]["path"]
+            if "dictionary" in vocab
+            else None,
         )
 
     def make_validator(self, model):
@@ -128,6 +131,9 @@ class TranslationTask(Task):
         }
         if language_model is not None:
             signatures["beam_lm"] = translator.translate_beam_lm.get_concrete_function()
+        if hasattr(translator, "translate_beam_candidates"):
+            function = translator.translate_beam_candidates
+            signatures["beam_candidates"] = function.get_concrete_function()
         info = {
             "vocab": self._vocab(),
             "signatures": {
@@ -138,6 +144,11 @@ class TranslationTask(Task):
             "requires": ["tensorflow", "tensorflow_text (import it before loading)"],
             "requires_modules": ["tensorflow_text"],
         }
+        if "beam_candidates" in signatures:
+            info["signatures"]["beam_candidates"] = (
+                f"beam search over the {decode.get('candidate_frequent', 2000)} most frequent "
+                "target words plus the dictionary's translations of the source words"
+            )
         if language_model is not None:
             info["signatures"]["beam_lm"] = "beam search fused with the target language model"
             info["language_model"] = {
