@@ -131,7 +131,13 @@ class WordEncoder:
         self.ids = {word: i for i, word in enumerate(words)}
 
     def __call__(self, sentence: str) -> list[int]:
-        return [self.ids.get(token, UNK_ID) for token in tokenize_lines([sentence])[0]]
+        return self.encode_batch([sentence])[0]
+
+    def encode_batch(self, sentences: Sequence[str]) -> list[list[int]]:
+        return [
+            [self.ids.get(token, UNK_ID) for token in tokens]
+            for tokens in tokenize_lines(sentences)
+        ]
 
 
 def learn_dictionary(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -207,16 +208,34 @@ def encode_pairs(
     """Encode normalised pairs, dropping (and counting in `dropped`) empty and over-long ones.
 
     A pair is too long when either side has more than `max_length` subword ids (no BOS/EOS);
-    `max_length <= 0` disables the length filter.
+    `max_length <= 0` disables the length filter. An encoder with an `encode_batch(sentences)`
+    method is given blocks of sentences (word vocabularies split text with TensorFlow ops,
+    whose per-call cost dwarfs a sentence's).
     """
-    for index, source, target in pairs:
-        reason = empty_reason(source, target)
-        if reason:
-            dropped.add(reason)
-            continue
-        source_ids = list(encode_source(source))
-        target_ids = list(encode_target(target))
-        if max_length > 0 and max(len(source_ids), len(target_ids)) > max_length:
-            dropped.add("too_long")
-            continue
-        yield EncodedPair(index, source, target, source_ids, target_ids)
+    pairs = iter(pairs)
+    while block := list(itertools.islice(pairs, ENCODE_BLOCK)):
+        kept = []
+        for index, source, target in block:
+            reason = empty_reason(source, target)
+            if reason:
+                dropped.add(reason)
+            else:
+                kept.append((index, source, target))
+        source_ids = _encode_all(encode_source, [source for _, source, _ in kept])
+        target_ids = _encode_all(encode_target, [target for _, _, target in kept])
+        for (index, source, target), source_row, target_row in zip(
+            kept, source_ids, target_ids, strict=True
+        ):
+            if max_length > 0 and max(len(source_row), len(target_row)) > max_length:
+                dropped.add("too_long")
+                continue
+            yield EncodedPair(index, source, target, source_row, target_row)
+
+
+ENCODE_BLOCK = 512
+
+
+def _encode_all(encoder: Encoder, sentences: list[str]) -> list[list[int]]:
+    if hasattr(encoder, "encode_batch"):
+        return [list(ids) for ids in encoder.encode_batch(sentences)]
+    return [list(encoder(sentence)) for sentence in sentences]
