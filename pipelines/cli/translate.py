@@ -22,7 +22,14 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         "input", None, "Input file, one sentence a line (.gz ok) [stdin].", **define
     )
     flags.DEFINE_string("output", None, "Output file, written atomically [stdout].", **define)
-    flags.DEFINE_enum("mode", "beam", list(MODES), "Search: beam or greedy.", **define)
+    flags.DEFINE_enum(
+        "mode",
+        "beam",
+        list(MODES),
+        "Search: beam, greedy, beam_lm (exports with a language model) or beam_candidates "
+        "(word-level exports with a dictionary).",
+        **define,
+    )
     flags.DEFINE_integer("batch_size", 64, "Sentences per batch.", **define)
     flags.mark_flag_as_required("model", flag_values=flag_values)
 

@@ -192,13 +192,14 @@ class LipReadingModel:
 
 
 class TranslationModel:
-    """One translation export in memory, with its beam and greedy signatures."""
+    """One translation export in memory, with every signature it has (beam, greedy, and
+    beam_lm or beam_candidates where the export was made with them)."""
 
     def __init__(self, export: str | Path):
-        from pipelines.serving.translator import MODES, load_translate_modes
+        from pipelines.serving.translator import load_translate_modes
 
         self.name = str(export)
-        self.functions = load_translate_modes(export, tuple(MODES))
+        self.functions = load_translate_modes(export, None)
         self._lock = threading.Lock()
 
     def describe(self) -> dict:

@@ -233,15 +233,18 @@ def load_translate_modes(export_dir: str | Path, modes=("beam",), **lm_options) 
     """mode -> function strings [B] -> outputs dict, from one load of a translation export.
 
     beam_lm (exports made with a language model) fuses it with `lm_options` (lm_weight,
-    lm_length_bonus), else the export's configured values."""
+    lm_length_bonus), else the export's configured values. modes=None: every mode the
+    export has."""
     from pipelines.serving.saved_model import load_export, signature
 
-    unknown = [mode for mode in modes if mode not in MODES]
+    unknown = [mode for mode in modes or () if mode not in MODES]
     if unknown:
         raise ValueError(
             f"unknown translation mode {unknown[0]!r}; expected one of {', '.join(MODES)}"
         )
     loaded, _ = load_export(export_dir, task="translation")
+    if modes is None:
+        modes = [mode for mode, name in MODES.items() if name in loaded.signatures]
     functions = {mode: signature(loaded, export_dir, MODES[mode], **lm_options) for mode in modes}
     return {mode: (lambda strings, f=f: f(source=strings)) for mode, f in functions.items()}
 
