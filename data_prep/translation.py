@@ -37,6 +37,7 @@ from absl import logging
 from data_prep import records, subwords, word_vocab
 from data_prep.atomic import atomic_open
 from data_prep.corpora import text
+from data_prep.errors import ConfigError
 from data_prep.paths import project_version
 
 LOG_EVERY_SECONDS = 10.0
@@ -298,7 +299,7 @@ def prepare_translation(
     """
     data = config.data
     if data.get("vocabulary", "subwords") not in VOCABULARIES:
-        raise ValueError(
+        raise ConfigError(
             f"unknown config.data.vocabulary {data.vocabulary!r}; expected one of {VOCABULARIES}"
         )
     tfds_name = data.get("tfds_name") or None

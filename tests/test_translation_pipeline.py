@@ -337,7 +337,8 @@ def test_a_target_language_model_fuses_into_the_export_and_weight_zero_is_plain_
     )
     assert fused["scores"] != plain["scores"]
 
-    lm_config.data.vocabulary = "characters"
+    lm_config.data.vocabulary = "characters"  # a model of the wrong labels; trained a step
+    lm_config.num_train_steps = 1
     lm_config.data.prepared_dir = str(tmp_path / "char_data")
     task_for(lm_config).prepare()
     train(lm_config, tmp_path / "char_lm")

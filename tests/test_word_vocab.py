@@ -186,3 +186,13 @@ def test_the_candidate_bench_scores_and_times_both_searches(word_level, tmp_path
         assert set(results["quality"][mode]) == {"bleu", "chrf", "bleu_lowercased"}
         assert results["sentences_per_second"][mode]["median"] > 0
     assert results["speed_ratio_candidates_over_full"] > 0
+
+
+def test_an_unknown_vocabulary_kind_is_a_one_line_config_error(tmp_path):
+    from data_prep.errors import ConfigError
+
+    config = demo_toy.get_config("tiny")
+    config.data.vocabulary = "letters"
+    config.data.input_dir, config.data.prepared_dir = str(tmp_path), str(tmp_path / "out")
+    with pytest.raises(ConfigError, match="'letters'.*subwords.*words"):
+        prepare_translation(config)

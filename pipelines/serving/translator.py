@@ -140,9 +140,10 @@ class Translator(tf.Module):
         source_tokens = tf.pad(source_tokens, [[0, 0], [0, missing]], constant_values="")
         attended = tf.argmax(alignments, axis=-1, output_type=tf.int32)
         copied = tf.gather(source_tokens, attended, batch_dims=1)
-        copied = tf.strings.join(
+        marked = tf.strings.join(
             [WORD_START, tf.strings.regex_replace(copied, f"^{WORD_START}", "")]
         )
+        copied = tf.where(copied == "", copied, marked)
         return tf.where(tf.equal(ids, UNK_ID), copied, pieces)
 
     def _outputs(self, search_result, source) -> dict:
@@ -170,16 +171,16 @@ class Translator(tf.Module):
     def _translate_beam(self, source, fusion=None, candidates=False):
         """fusion: (lm_weight, lm_length_bonus) to search with self.language_model;
         candidates: search over each sentence's candidate list only."""
-        lm = {}
+        search_options = {}
         if fusion is not None:
-            lm = {
+            search_options = {
                 "language_model": self.language_model,
                 "lm_weight": fusion[0],
                 "lm_length_bonus": fusion[1],
             }
         inputs, lengths = self.encode_source(source)
         if candidates:
-            lm["candidate_ids"] = self.candidate_ids(inputs)
+            search_options["candidate_ids"] = self.candidate_ids(inputs)
         max_lengths = max_decode_lengths(lengths, self.max_length_ratio, self.max_decode_length)
         return self._outputs(
             source=source,
@@ -192,7 +193,7 @@ class Translator(tf.Module):
                 max_lengths,
                 beam_size=self.beam_size,
                 length_penalty=self.length_penalty,
-                **lm,
+                **search_options,
             ),
         )
 
