@@ -158,8 +158,9 @@ class AttentionDecoder(keras.layers.Layer):
     def step(self, token_ids, state, memory, output_ids=None):
         """One inference step: ids [B] -> logits [B, V], new state, alignment [B, S].
 
-        output_ids [B, C]: compute the logits of those words only (candidate-list decoding);
-        every other word gets -1e9, so the [V, U] projection shrinks to [C, U] per row.
+        output_ids [K]: compute the logits of those words only (candidate-list decoding, the
+        union of a batch's lists); every other word gets -1e9, so the step multiplies by K
+        rows of the [V, U] projection instead of all V.
         """
         attention_vector, alignment, new_state = self._step_embedded(
             self.embedding(token_ids), state, memory
@@ -171,16 +172,16 @@ class AttentionDecoder(keras.layers.Layer):
     def _logits_of(self, vectors, output_ids):
         projection = self.output_projection
         if isinstance(projection, SampledSoftmaxProjection):
-            rows = tf.gather(projection.kernel, output_ids)  # [B, C, U]
+            logits = tf.matmul(vectors, tf.gather(projection.kernel, output_ids), transpose_b=True)
         else:
-            rows = tf.transpose(tf.gather(projection.kernel, output_ids, axis=1), [1, 2, 0])
-        logits = tf.einsum("bu,bcu->bc", vectors, rows) + tf.gather(projection.bias, output_ids)
-        rows_index = tf.broadcast_to(
-            tf.range(tf.shape(output_ids)[0])[:, None], tf.shape(output_ids)
+            logits = tf.matmul(vectors, tf.gather(projection.kernel, output_ids, axis=1))
+        logits += tf.gather(projection.bias, output_ids)
+        # Scattered by word into a [V, B] background: one index per listed word.
+        background = tf.fill(
+            [self.vocab_size, tf.shape(vectors)[0]], tf.constant(-1e9, logits.dtype)
         )
-        indices = tf.stack([rows_index, output_ids], axis=-1)
-        full = tf.fill([tf.shape(output_ids)[0], self.vocab_size], tf.constant(-1e9, logits.dtype))
-        return tf.tensor_scatter_nd_update(full, indices, logits)
+        listed = tf.tensor_scatter_nd_update(background, output_ids[:, None], tf.transpose(logits))
+        return tf.transpose(listed)
 
     def call(self, targets, memory, state, training=False):
         """Teacher forcing: inputs [B, T] -> {"logits" [B, T, V], "alignments" [B, T, S]}.

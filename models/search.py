@@ -42,14 +42,14 @@ def candidate_mask(candidates, vocab_size: int, eos_id: int) -> tf.Tensor:
 
 
 def _candidate_outputs(candidates, eos_id: int) -> dict:
-    """decoder.step's keyword for the candidate ids [B, C]: padding becomes eos, and eos is
-    always among them, so the step computes the logits of the list alone."""
+    """decoder.step's keyword for candidate ids [B, C]: the union of the batch's lists and
+    eos, so each step computes the logits of those words alone (the per-sentence mask then
+    keeps every sentence inside its own list)."""
     if candidates is None:
         return {}
-    candidates = tf.convert_to_tensor(candidates, tf.int32)
-    candidates = tf.where(candidates >= 0, candidates, eos_id)
-    eos = tf.fill([tf.shape(candidates)[0], 1], eos_id)
-    return {"output_ids": tf.concat([candidates, eos], axis=1)}
+    candidates = tf.reshape(tf.convert_to_tensor(candidates, tf.int32), [-1])
+    listed = tf.concat([tf.boolean_mask(candidates, candidates >= 0), [eos_id]], axis=0)
+    return {"output_ids": tf.unique(listed).y}
 
 
 def _restricted_log_probs(logits, allowed):
@@ -377,10 +377,7 @@ def beam_search(
     allowed = None
     if candidate_ids is not None:
         allowed = _tile_beams(candidate_mask(candidate_ids, vocab_size, eos_id), beam_size)
-    restricted = {
-        key: _tile_beams(ids, beam_size)
-        for key, ids in _candidate_outputs(candidate_ids, eos_id).items()
-    }
+    restricted = _candidate_outputs(candidate_ids, eos_id)
 
     # Only the first beam is live at the start, so the first top-k draws K distinct tokens.
     log_probs = tf.tile(
