@@ -155,27 +155,34 @@ class AttentionDecoder(keras.layers.Layer):
             new_state["c"] = new_cell_state[1]
         return attention_vector, alignment, new_state
 
-    def step(self, token_ids, state, memory, output_ids=None):
+    def listed_projection(self, output_ids):
+        """(ids [K], rows [K, U], bias [K]) of the output projection for the listed words, for
+        `step`: gathered once per search rather than at every step."""
+        projection = self.output_projection
+        output_ids = tf.convert_to_tensor(output_ids, tf.int32)
+        if isinstance(projection, SampledSoftmaxProjection):
+            rows = tf.gather(projection.kernel, output_ids)
+        else:
+            rows = tf.transpose(tf.gather(projection.kernel, output_ids, axis=1))
+        return output_ids, rows, tf.gather(projection.bias, output_ids)
+
+    def step(self, token_ids, state, memory, listed=None):
         """One inference step: ids [B] -> logits [B, V], new state, alignment [B, S].
 
-        output_ids [K]: compute the logits of those words only (candidate-list decoding, the
-        union of a batch's lists); every other word gets -1e9, so the step multiplies by K
-        rows of the [V, U] projection instead of all V.
+        listed: `listed_projection(ids)` of K words (candidate-list decoding, the union of a
+        batch's lists); only their logits are computed and every other word gets -1e9, so the
+        step multiplies by K rows of the [V, U] projection instead of all V.
         """
         attention_vector, alignment, new_state = self._step_embedded(
             self.embedding(token_ids), state, memory
         )
-        if output_ids is None:
+        if listed is None:
             return self.output_projection(attention_vector), new_state, alignment
-        return self._logits_of(attention_vector, output_ids), new_state, alignment
+        return self._listed_logits(attention_vector, *listed), new_state, alignment
 
-    def _logits_of(self, vectors, output_ids):
-        projection = self.output_projection
-        if isinstance(projection, SampledSoftmaxProjection):
-            logits = tf.matmul(vectors, tf.gather(projection.kernel, output_ids), transpose_b=True)
-        else:
-            logits = tf.matmul(vectors, tf.gather(projection.kernel, output_ids, axis=1))
-        logits += tf.gather(projection.bias, output_ids)
+    def _listed_logits(self, vectors, output_ids, rows, bias):
+        logits = tf.matmul(vectors, tf.cast(rows, vectors.dtype), transpose_b=True)
+        logits += tf.cast(bias, logits.dtype)
         # Scattered by word into a [V, B] background: one index per listed word.
         background = tf.fill(
             [self.vocab_size, tf.shape(vectors)[0]], tf.constant(-1e9, logits.dtype)

@@ -41,15 +41,15 @@ def candidate_mask(candidates, vocab_size: int, eos_id: int) -> tf.Tensor:
     return (hits > 0) | (tf.range(vocab_size) == eos_id)[None, :]
 
 
-def _candidate_outputs(candidates, eos_id: int) -> dict:
-    """decoder.step's keyword for candidate ids [B, C]: the union of the batch's lists and
-    eos, so each step computes the logits of those words alone (the per-sentence mask then
-    keeps every sentence inside its own list)."""
+def _candidate_outputs(model, candidates, eos_id: int) -> dict:
+    """decoder.step's keyword for candidate ids [B, C]: the projection rows of the union of
+    the batch's lists and eos, so each step computes the logits of those words alone (the
+    per-sentence mask then keeps every sentence inside its own list)."""
     if candidates is None:
         return {}
     candidates = tf.reshape(tf.convert_to_tensor(candidates, tf.int32), [-1])
     listed = tf.concat([tf.boolean_mask(candidates, candidates >= 0), [eos_id]], axis=0)
-    return {"output_ids": tf.unique(listed).y}
+    return {"listed": model.decoder.listed_projection(tf.unique(listed).y)}
 
 
 def _restricted_log_probs(logits, allowed):
@@ -73,7 +73,7 @@ def greedy_search(
     allowed = None
     if candidate_ids is not None:
         allowed = candidate_mask(candidate_ids, model.decoder.vocab_size, eos_id)
-    restricted = _candidate_outputs(candidate_ids, eos_id)
+    restricted = _candidate_outputs(model, candidate_ids, eos_id)
     num_steps = tf.reduce_max(max_lengths)
     tokens = tf.fill([batch_size], bos_id)
     finished = tf.zeros([batch_size], tf.bool)
@@ -377,7 +377,7 @@ def beam_search(
     allowed = None
     if candidate_ids is not None:
         allowed = _tile_beams(candidate_mask(candidate_ids, vocab_size, eos_id), beam_size)
-    restricted = _candidate_outputs(candidate_ids, eos_id)
+    restricted = _candidate_outputs(model, candidate_ids, eos_id)
 
     # Only the first beam is live at the start, so the first top-k draws K distinct tokens.
     log_probs = tf.tile(

@@ -137,7 +137,8 @@ def test_a_listed_step_computes_only_the_listed_logits_and_they_match_the_full_o
     tokens = tf.fill([2], BOS)
     full, _, _ = model.decoder.step(tokens, state, prepared)
     ids = [7, 300, 599, EOS, 4, 12]
-    restricted, _, _ = model.decoder.step(tokens, state, prepared, output_ids=tf.constant(ids))
+    listed = model.decoder.listed_projection(ids)
+    restricted, _, _ = model.decoder.step(tokens, state, prepared, listed=listed)
     np.testing.assert_allclose(
         tf.gather(restricted, ids, axis=1), tf.gather(full, ids, axis=1), rtol=1e-5, atol=1e-6
     )
