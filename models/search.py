@@ -365,7 +365,7 @@ def beam_search(
         scorers.append(LanguageModelScorer(language_model, lm_weight, eos_id, lm_length_bonus))
     attention_weight = 1.0 - ctc_weight
     batch_size = _batch_size(input_lengths)
-    source_length = tf.shape(memory["memory"])[1]
+    source_length = tf.shape(memory["mask"])[1]
     memory = tf.nest.map_structure(lambda x: _tile_beams(x, beam_size), memory)
     state = tf.nest.map_structure(lambda x: _tile_beams(x, beam_size), state)
     for scorer in scorers:

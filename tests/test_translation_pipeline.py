@@ -128,6 +128,51 @@ def test_export_can_average_the_last_checkpoints(trained, tmp_path):
     assert info["checkpoint"] == paths
 
 
+def test_export_can_ensemble_checkpoints_and_runs_of_one_vocabulary(trained, tmp_path):
+    import shutil
+
+    from data_prep.errors import ConfigError
+    from pipelines.serving.translator import load_translate_modes, translate_all
+    from pipelines.training.checkpoints import last_checkpoints, restore_ensemble
+
+    root, _, _ = trained
+    exported = run_lipseq(
+        "export",
+        f"--workdir={root / 'train'}",
+        f"--export_dir={tmp_path / 'ensemble'}",
+        "--ensemble_last=2",
+    )
+    assert exported.returncode == 0, exported.stderr
+    info = json.loads((tmp_path / "ensemble" / "assets.extra" / "lipseq.json").read_text())
+    assert info["checkpoint"] == last_checkpoints(root / "train", 2)
+    _, task, ensemble, _ = restore_ensemble(root / "train", ensemble_last=2)
+    assert len(ensemble.members) == 2
+    expected = task.translator(ensemble).translate_beam(tf.constant(SENTENCES))
+    loaded = translate_all(load_translate_modes(tmp_path / "ensemble", ["beam"])["beam"], SENTENCES)
+    assert loaded["text"] == [t.decode() for t in expected["text"].numpy()]
+    single = translate_all(
+        load_translate_modes(export_model(root / "train", tmp_path / "one"))["beam"], SENTENCES
+    )
+    assert loaded["scores"] != single["scores"]
+
+    # Another run joins when its vocabularies are the same, and is refused when they differ.
+    other = tmp_path / "other"
+    shutil.copytree(root / "train", other)
+    _, _, with_other, _ = restore_ensemble(root / "train", ensemble_with=(other,))
+    assert len(with_other.members) == 2
+    shutil.copytree(root / "data", tmp_path / "data")
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    manifest["vocab"]["target"]["sha256"] = "0" * 64
+    (tmp_path / "data" / "manifest.json").write_text(json.dumps(manifest))
+    config = json.loads((other / "config.json").read_text())
+    config["data"]["prepared_dir"] = str(tmp_path / "data")
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="cannot ensemble .* other vocabularies"):
+        restore_ensemble(root / "train", ensemble_with=(other,))
+    with pytest.raises(ConfigError, match="exclude each other"):
+        export_model(root / "train", tmp_path / "x", average_last=2, ensemble_last=2)
+
+
 @pytest.fixture(scope="module")
 def exported(trained):
     root, _, _ = trained

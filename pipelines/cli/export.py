@@ -1,5 +1,5 @@
-"""lipseq export --workdir=W [--export_dir=D] [--average_last=N]: a training run -> a
-SavedModel."""
+"""lipseq export --workdir=W [--export_dir=D] [--average_last=N | --ensemble_last=N]
+[--ensemble_with=W2,W3]: a training run (or an ensemble of runs) -> a SavedModel."""
 
 from pathlib import Path
 
@@ -44,6 +44,19 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         lower_bound=0,
         flag_values=flag_values,
     )
+    flags.DEFINE_integer(
+        "ensemble_last",
+        0,
+        "Export the last N kept checkpoints (N > 1) as an ensemble (translation).",
+        lower_bound=0,
+        flag_values=flag_values,
+    )
+    flags.DEFINE_list(
+        "ensemble_with",
+        [],
+        "Other training workdirs (same vocabularies) whose best checkpoints join the ensemble.",
+        flag_values=flag_values,
+    )
     flags.mark_flag_as_required("workdir", flag_values=flag_values)
 
 
@@ -58,5 +71,7 @@ def main(argv: list[str]) -> None:
             FLAGS.serving_version,
             FLAGS.language_model,
             FLAGS.average_last,
+            FLAGS.ensemble_last,
+            FLAGS.ensemble_with,
         )
     )

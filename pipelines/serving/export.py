@@ -11,9 +11,14 @@ from pathlib import Path
 
 from absl import logging
 
+from data_prep.errors import ConfigError
 from data_prep.paths import project_version
 from pipelines.serving.saved_model import save_export
-from pipelines.training.checkpoints import restore_averaged_model, restore_model
+from pipelines.training.checkpoints import (
+    restore_averaged_model,
+    restore_ensemble,
+    restore_model,
+)
 
 
 def export_model(
@@ -23,6 +28,8 @@ def export_model(
     serving_version: int | None = None,
     language_model: str | Path | None = None,
     average_last: int = 0,
+    ensemble_last: int = 0,
+    ensemble_with: tuple = (),
 ) -> Path:
     """Exports the `checkpoint` (best, latest or a path) of a training run to `export_dir`.
 
@@ -30,12 +37,20 @@ def export_model(
     TensorFlow Serving watches for new versions of a model. `language_model` (a language-model
     training workdir or export) is built into the export for shallow fusion. `average_last`
     > 1 exports the mean weights of the run's last that many checkpoints instead.
+    `ensemble_last` > 1 and `ensemble_with` (other runs' workdirs, their best checkpoints)
+    export an ensemble whose searches average the members' next-label probabilities.
     """
     if serving_version is not None:
         if serving_version < 1:
             raise ValueError(f"serving_version must be a positive integer, got {serving_version}")
         export_dir = Path(export_dir) / str(serving_version)
-    if average_last > 1:
+    if average_last > 1 and (ensemble_last > 1 or ensemble_with):
+        raise ConfigError("average_last and an ensemble exclude each other: choose one")
+    if ensemble_last > 1 or ensemble_with:
+        config, task, model, checkpoint_path = restore_ensemble(
+            workdir, checkpoint, ensemble_last, tuple(ensemble_with)
+        )
+    elif average_last > 1:
         config, task, model, checkpoint_path = restore_averaged_model(workdir, average_last)
     else:
         config, task, model, checkpoint_path = restore_model(workdir, checkpoint)

@@ -110,6 +110,11 @@ class Task(abc.ABC):
         before loading) beside anything the task's own inference code reads back.
         """
 
+    def ensemble_vocabulary(self) -> str:
+        """What members of an exported ensemble must share (a fingerprint of this run's
+        vocabularies); the tasks whose searches take an ensemble override it."""
+        raise ConfigError(f"the {self.name} task does not export ensembles")
+
     @abc.abstractmethod
     def evaluate(
         self,

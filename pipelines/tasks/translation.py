@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -40,6 +41,11 @@ class TranslationTask(Task):
 
     def _vocab(self) -> dict:
         return self.manifest["vocab"]
+
+    def ensemble_vocabulary(self) -> str:
+        """The manifest's vocabulary entry (it holds the files' sha256): runs prepared apart
+        but with the same vocabularies may be ensembled, since ids then mean the same words."""
+        return json.dumps(self._vocab(), sort_keys=True)
 
     def build_model(self):
         vocab = self._vocab()

@@ -105,6 +105,48 @@ def restore_averaged_model(workdir: str | Path, count: int) -> tuple:
     return config, task, model, paths
 
 
+def restore_ensemble(
+    workdir: str | Path,
+    checkpoint: str = "best",
+    ensemble_last: int = 0,
+    ensemble_with: tuple = (),
+) -> tuple:
+    """(config, task, Ensemble, checkpoint paths): the last `ensemble_last` kept checkpoints of
+    `workdir` (or its `checkpoint`), and the best checkpoint of each `ensemble_with` run.
+
+    The first run's config decides decoding; every member must be of the same task with the
+    same vocabularies (ConfigError naming the odd one out).
+    """
+    from models.ensemble import Ensemble
+
+    config = load_config(workdir)
+    task: Task = task_for(config)
+    vocabulary = task.ensemble_vocabulary()
+    if ensemble_last > 1:
+        paths = last_checkpoints(workdir, ensemble_last)
+    else:
+        paths = [find_checkpoint(workdir, checkpoint)]
+    members = []
+    for path in paths:
+        model = task.build_model()
+        tf.train.Checkpoint(model=model).read(path).expect_partial()
+        members.append(model)
+    for other in ensemble_with:
+        other_config, other_task, model, path = restore_model(other, "best")
+        if other_task.name != task.name or other_task.ensemble_vocabulary() != vocabulary:
+            raise ConfigError(
+                f"cannot ensemble {other} with {workdir}: a {other_task.name} run with other "
+                "vocabularies (members need the same prepared vocabularies)"
+            )
+        members.append(model)
+        paths.append(path)
+    if len(members) < 2:
+        raise ConfigError(
+            "an ensemble needs two members or more: set ensemble_last or ensemble_with"
+        )
+    return config, task, Ensemble(members), paths
+
+
 def load_initial_weights(model, source: str | Path, stream: str = "") -> str:
     """Loads the weights of a training workdir's best checkpoint, an export or a shipped
     release (by name) into `model`.
