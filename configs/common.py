@@ -44,6 +44,9 @@ def base_config(task: str) -> ml_collections.ConfigDict:
     # > 0: train the decoder's softmax on the targets plus this many log-uniformly sampled
     # classes (large word vocabularies); evaluation and search use the full softmax.
     config.model.sampled_softmax = 0
+    # The output layer reuses the target embedding matrix (through a linear map from the
+    # decoder's width when embedding_dim differs): fewer parameters, shared word statistics.
+    config.model.tie_embeddings = False
     config.model.ctc_weight = 0.0  # lambda in lambda * CTC + (1 - lambda) * attention loss
     # Weight of a loss on attention mass off the diagonal (0: off); width: its tolerance as a
     # fraction of the sequence (models/losses.py: guided_attention_penalty).

@@ -19,6 +19,17 @@ from models.masking import sequence_mask
 CELLS = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}
 
 
+def _sampled_softmax_loss(projection, vectors, labels):
+    return tf.nn.sampled_softmax_loss(
+        weights=projection.kernel,
+        biases=projection.bias,
+        labels=tf.cast(labels[:, None], tf.int64),
+        inputs=vectors,
+        num_sampled=projection.num_sampled,
+        num_classes=projection.vocab_size,
+    )
+
+
 @keras.saving.register_keras_serializable("lipseq")
 class SampledSoftmaxProjection(keras.layers.Layer):
     """Output layer for large vocabularies: full logits for search and evaluation, and for
@@ -50,14 +61,7 @@ class SampledSoftmaxProjection(keras.layers.Layer):
 
     def sampled_loss(self, vectors, labels):
         """vectors [N, U], labels [N] -> the sampled-softmax loss of each, [N]."""
-        return tf.nn.sampled_softmax_loss(
-            weights=self.kernel,
-            biases=self.bias,
-            labels=tf.cast(labels[:, None], tf.int64),
-            inputs=vectors,
-            num_sampled=self.num_sampled,
-            num_classes=self.vocab_size,
-        )
+        return _sampled_softmax_loss(self, vectors, labels)
 
     def get_config(self):
         return {
@@ -65,6 +69,35 @@ class SampledSoftmaxProjection(keras.layers.Layer):
             "vocab_size": self.vocab_size,
             "num_sampled": self.num_sampled,
         }
+
+
+class TiedProjection(keras.layers.Layer):
+    """The output layer whose rows are the target embedding matrix [V, E] (tied embeddings,
+    Press & Wolf 2017): a word's input and output vectors are one, learnt from both uses,
+    and the decoder's vocabulary parameters halve; with num_sampled > 0 it also gives the
+    sampled-softmax loss. The embedding is read through a function so that its variable
+    stays the embedding layer's alone (one variable, one checkpoint entry, one update)."""
+
+    def __init__(self, embedding: keras.layers.Embedding, num_sampled: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self._embeddings = lambda: embedding.embeddings
+        self.vocab_size = embedding.input_dim
+        self.num_sampled = num_sampled
+
+    @property
+    def kernel(self):
+        return self._embeddings()
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(name="bias", shape=(self.vocab_size,), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, vectors):
+        kernel = tf.cast(self.kernel, vectors.dtype)
+        return tf.einsum("...e,ve->...v", vectors, kernel) + tf.cast(self.bias, vectors.dtype)
+
+    def sampled_loss(self, vectors, labels):
+        return _sampled_softmax_loss(self, vectors, labels)
 
 
 @keras.saving.register_keras_serializable("lipseq")
@@ -84,6 +117,7 @@ class AttentionDecoder(keras.layers.Layer):
         input_feeding: bool = True,
         dropout: float = 0.0,
         sampled_softmax: int = 0,
+        tie_embeddings: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -104,7 +138,18 @@ class AttentionDecoder(keras.layers.Layer):
         )
         self.bridge = keras.layers.Dense(units, activation="tanh", name="bridge")
         self.sampled_softmax = sampled_softmax
-        if sampled_softmax:
+        self.tie_embeddings = tie_embeddings
+        # Tied: the attentional vector [U] is mapped linearly to the embedding's width [E].
+        self.output_bridge = None
+        if tie_embeddings:
+            self.output_projection = TiedProjection(
+                self.embedding, sampled_softmax, name="output_projection"
+            )
+            if embedding_dim != units:
+                self.output_bridge = keras.layers.Dense(
+                    embedding_dim, use_bias=False, name="output_bridge"
+                )
+        elif sampled_softmax:
             self.output_projection = SampledSoftmaxProjection(
                 vocab_size, sampled_softmax, name="output_projection"
             )
@@ -119,8 +164,21 @@ class AttentionDecoder(keras.layers.Layer):
         self.attention.build((None, self.units), None, (None, None, self.memory_dim), None)
         self.attention_projection.build((None, self.units + self.memory_dim))
         self.bridge.build((None, self.encoder_state_dim))
-        self.output_projection.build((None, self.units))
+        self.build_output()
         super().build(input_shape)
+
+    def build_output(self):
+        if self.output_bridge is not None:
+            self.output_bridge.build((None, self.units))
+        width = self.embedding_dim if self.tie_embeddings else self.units
+        self.output_projection.build((None, width))
+
+    def _output_vectors(self, attention_vectors):
+        """What the output projection reads: the attentional vectors, or with tied embeddings
+        their map to the embedding width."""
+        if self.output_bridge is None:
+            return attention_vectors
+        return self.output_bridge(attention_vectors)
 
     def prepare_memory(self, memory, memory_lengths) -> dict:
         """Everything the steps read from the encoder, computed once: memory, keys, mask."""
@@ -160,10 +218,10 @@ class AttentionDecoder(keras.layers.Layer):
         `step`: gathered once per search rather than at every step."""
         projection = self.output_projection
         output_ids = tf.convert_to_tensor(output_ids, tf.int32)
-        if isinstance(projection, SampledSoftmaxProjection):
-            rows = tf.gather(projection.kernel, output_ids)
-        else:
+        if isinstance(projection, keras.layers.Dense):  # kernel [U, V]; the others' [V, U]
             rows = tf.transpose(tf.gather(projection.kernel, output_ids, axis=1))
+        else:
+            rows = tf.gather(projection.kernel, output_ids)
         return output_ids, rows, tf.gather(projection.bias, output_ids)
 
     def step(self, token_ids, state, memory, listed=None):
@@ -176,6 +234,7 @@ class AttentionDecoder(keras.layers.Layer):
         attention_vector, alignment, new_state = self._step_embedded(
             self.embedding(token_ids), state, memory
         )
+        attention_vector = self._output_vectors(attention_vector)
         if listed is None:
             return self.output_projection(attention_vector), new_state, alignment
         return self._listed_logits(attention_vector, *listed), new_state, alignment
@@ -194,7 +253,8 @@ class AttentionDecoder(keras.layers.Layer):
         """Teacher forcing: inputs [B, T] -> {"logits" [B, T, V], "alignments" [B, T, S]}.
 
         Training with sampled softmax gives "vectors" [B, T, U] (the attentional vectors after
-        dropout) instead of logits: the loss then never builds the [B, T, V] tensor.
+        dropout; with tied embeddings [B, T, E]) instead of logits: the loss then never builds
+        the [B, T, V] tensor.
         """
         embedded = self.dropout(self.embedding(targets), training=training)
         embedded_tm = tf.transpose(embedded, [1, 0, 2])
@@ -212,6 +272,7 @@ class AttentionDecoder(keras.layers.Layer):
             lambda t, *_: t < num_steps, body, (tf.constant(0), state, vectors, alignments)
         )
         vectors = self.dropout(tf.transpose(vectors.stack(), [1, 0, 2]), training=training)
+        vectors = self._output_vectors(vectors)
         outputs = {"alignments": tf.transpose(alignments.stack(), [1, 0, 2])}
         if training and self.sampled_softmax:
             outputs["vectors"] = vectors

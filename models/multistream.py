@@ -57,7 +57,7 @@ class MultiStreamAttentionDecoder(AttentionDecoder):
             getattr(self, f"attention_{stream}").build((None, self.units), None, (None, None, dim))
         self.attention_projection.build((None, self.units + self.memory_dim))
         self.bridge.build((None, self.encoder_state_dim))
-        self.output_projection.build((None, self.units))
+        self.build_output()
         keras.layers.Layer.build(self, input_shape)
 
     def prepare_memory(self, memories, memory_lengths) -> dict:

@@ -151,6 +151,7 @@ def decoder_options(model_config, target_vocab_size: int) -> dict:
         "input_feeding": model_config.input_feeding,
         "dropout": model_config.dropout,
         "sampled_softmax": int(model_config.get("sampled_softmax", 0)),
+        "tie_embeddings": bool(model_config.get("tie_embeddings", False)),
         "name": "decoder",
     }
 

@@ -1,6 +1,7 @@
 """Large output vocabularies: sampled softmax (the decoder trains on the targets plus a few
 sampled classes, and scores the whole vocabulary for evaluation and search) and
-candidate-list decoding (the search's softmax over a per-sentence list of words)."""
+candidate-list decoding (the search's softmax over a per-sentence list of words), and tied
+output embeddings."""
 
 import numpy as np
 import pytest
@@ -35,8 +36,9 @@ def _full_loss(model, batch) -> float:
     return float(total / count)
 
 
-def test_training_on_sampled_classes_lowers_the_full_softmax_loss():
-    model = tiny_model(vocab=VOCAB, sampled_softmax=50)
+@pytest.mark.parametrize("tied", [False, True])
+def test_training_on_sampled_classes_lowers_the_full_softmax_loss(tied):
+    model = tiny_model(vocab=VOCAB, sampled_softmax=50, tie_embeddings=tied)
     batch = _copy_batch(np.random.default_rng(0))
     optimizer = tf.keras.optimizers.Adam(0.01)
     before = _full_loss(model, batch)
@@ -54,7 +56,7 @@ def test_training_on_sampled_classes_lowers_the_full_softmax_loss():
     for _ in range(300):
         outputs = step()
     # Training never built the [B, T, V] logits; the full softmax still learnt the task.
-    assert "logits" not in outputs and outputs["vectors"].shape[-1] == 16
+    assert "logits" not in outputs and outputs["vectors"].shape[-1] == (8 if tied else 16)
     after = _full_loss(model, batch)
     assert before == pytest.approx(np.log(VOCAB[1]), rel=0.05)
     assert after < 0.6 * before, (before, after)
@@ -127,9 +129,9 @@ def test_candidate_lists_keep_each_sentence_inside_its_own_list():
     assert mask.sum(axis=1).tolist() == [4, 5] and mask[:, EOS].all()
 
 
-@pytest.mark.parametrize("sampled", [0, 50])
-def test_a_listed_step_computes_only_the_listed_logits_and_they_match_the_full_ones(sampled):
-    model = tiny_model(vocab=VOCAB, sampled_softmax=sampled)
+@pytest.mark.parametrize("sampled,tied", [(0, False), (50, False), (0, True)])
+def test_a_listed_step_computes_only_the_listed_logits_and_they_match_the_full_ones(sampled, tied):
+    model = tiny_model(vocab=VOCAB, sampled_softmax=sampled, tie_embeddings=tied)
     batch = _copy_batch(np.random.default_rng(5), size=2)
     memory, memory_lengths, encoder_state = model.encode(batch["inputs"], batch["input_lengths"])
     prepared = model.decoder.prepare_memory(memory, memory_lengths)
@@ -144,3 +146,72 @@ def test_a_listed_step_computes_only_the_listed_logits_and_they_match_the_full_o
     )
     others = np.setdiff1d(np.arange(VOCAB[1]), ids)
     assert (restricted.numpy()[:, others] <= -1e8).all()
+
+
+def test_tied_embeddings_make_the_output_rows_the_target_embedding():
+    untied, tied = tiny_model(vocab=VOCAB), tiny_model(vocab=VOCAB, tie_embeddings=True)
+    decoder = tied.decoder
+    names = [v.path for v in tied.trainable_variables]
+    assert len(names) == len(set(names)) and not any("output_projection/kernel" in n for n in names)
+    # One [V, E] matrix serves both ends; the [U, V] output kernel gives way to a [U, E] map.
+    saved = VOCAB[1] * 16 - 16 * 8
+    assert untied.count_params() - tied.count_params() == saved
+    batch = _copy_batch(np.random.default_rng(6), size=2)
+    decoder.output_projection.bias.assign(tf.range(VOCAB[1], dtype=tf.float32))
+    decoder.embedding.embeddings.assign(tf.zeros_like(decoder.embedding.embeddings))
+    logits = tied(batch, training=False)["logits"]
+    np.testing.assert_allclose(logits, np.broadcast_to(np.arange(VOCAB[1]), logits.shape))
+
+
+def test_a_tied_model_learns_and_its_embedding_gets_both_gradients():
+    model = tiny_model(vocab=VOCAB, tie_embeddings=True)
+    batch = _copy_batch(np.random.default_rng(7))
+    embedding = model.decoder.embedding.embeddings
+    with tf.GradientTape(persistent=True) as tape:
+        outputs = model(batch, training=False)
+        (term,) = model.loss_terms(batch, outputs)
+        loss = term.total / term.count
+        output_side = tf.reduce_sum(model.decoder.output_projection(tf.ones([1, 8])))
+    gradient = tf.convert_to_tensor(tape.gradient(loss, embedding))
+    # Rows of words never fed to the decoder (not in any target prefix) learn as outputs.
+    unseen = np.setdiff1d(np.arange(VOCAB[1]), batch["targets"].numpy())
+    assert np.abs(gradient.numpy()[unseen]).sum() > 0
+    assert tape.gradient(output_side, embedding) is not None
+    optimizer = tf.keras.optimizers.Adam(0.01)
+    before = _full_loss(model, batch)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            (term,) = model.loss_terms(batch, model(batch, training=True))
+            loss = term.total / term.count
+        variables = model.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+
+    for _ in range(150):
+        step()
+    assert _full_loss(model, batch) < 0.6 * before
+
+
+def test_a_tied_model_round_trips_through_a_checkpoint_and_a_saved_model(tmp_path):
+    model = tiny_model(vocab=VOCAB, tie_embeddings=True)
+    model.decoder.embedding.embeddings.assign_add(tf.fill([VOCAB[1], 8], 0.5))
+    batch = _copy_batch(np.random.default_rng(8), size=2)
+    limits = max_decode_lengths(batch["input_lengths"], 1.5, 10)
+    expected = greedy_search(model, batch["inputs"], batch["input_lengths"], BOS, EOS, limits)
+    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    restored = tiny_model(vocab=VOCAB, tie_embeddings=True)
+    tf.train.Checkpoint(model=restored).read(path).assert_existing_objects_matched()
+    module = tf.Module()
+    module.model = restored
+    module.greedy = tf.function(
+        lambda inputs, lengths: greedy_search(
+            restored, inputs, lengths, BOS, EOS, max_decode_lengths(lengths, 1.5, 10)
+        ),
+        input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)],
+    )
+    tf.saved_model.save(module, str(tmp_path / "saved"))
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    result = loaded.greedy(batch["inputs"], batch["input_lengths"])
+    np.testing.assert_array_equal(result["ids"], expected["ids"])
+    np.testing.assert_allclose(result["scores"], expected["scores"], rtol=1e-5)
