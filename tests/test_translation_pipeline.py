@@ -1,6 +1,7 @@
 """prepare -> train -> export -> evaluate on a small toy corpus; resume; fresh-process load."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -34,6 +35,13 @@ def small_config(root):
     config.data.input_dir = str(root / "raw")
     config.data.prepared_dir = str(root / "data")
     return config
+
+
+def export_through_command(workdir, export_dir, *flags) -> dict:
+    """`lipseq export` in a subprocess; returns the export's stored lipseq.json."""
+    completed = run_lipseq("export", f"--workdir={workdir}", f"--export_dir={export_dir}", *flags)
+    assert completed.returncode == 0, completed.stderr
+    return json.loads((export_dir / "assets.extra" / "lipseq.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -117,33 +125,17 @@ def test_export_can_average_the_last_checkpoints(trained, tmp_path):
     assert not all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     with pytest.raises(Exception, match="cannot average the last 9"):
         last_checkpoints(root / "train", 9)
-    exported = run_lipseq(
-        "export",
-        f"--workdir={root / 'train'}",
-        f"--export_dir={tmp_path / 'averaged'}",
-        "--average_last=2",
-    )
-    assert exported.returncode == 0, exported.stderr
-    info = json.loads((tmp_path / "averaged" / "assets.extra" / "lipseq.json").read_text())
+    info = export_through_command(root / "train", tmp_path / "averaged", "--average_last=2")
     assert info["checkpoint"] == paths
 
 
 def test_export_can_ensemble_checkpoints_and_runs_of_one_vocabulary(trained, tmp_path):
-    import shutil
-
     from data_prep.errors import ConfigError
     from pipelines.serving.translator import load_translate_modes, translate_all
     from pipelines.training.checkpoints import last_checkpoints, restore_ensemble
 
     root, _, _ = trained
-    exported = run_lipseq(
-        "export",
-        f"--workdir={root / 'train'}",
-        f"--export_dir={tmp_path / 'ensemble'}",
-        "--ensemble_last=2",
-    )
-    assert exported.returncode == 0, exported.stderr
-    info = json.loads((tmp_path / "ensemble" / "assets.extra" / "lipseq.json").read_text())
+    info = export_through_command(root / "train", tmp_path / "ensemble", "--ensemble_last=2")
     assert info["checkpoint"] == last_checkpoints(root / "train", 2)
     _, task, ensemble, _ = restore_ensemble(root / "train", ensemble_last=2)
     assert len(ensemble.members) == 2
