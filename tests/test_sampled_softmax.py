@@ -163,6 +163,34 @@ def test_tied_embeddings_make_the_output_rows_the_target_embedding():
     np.testing.assert_allclose(logits, np.broadcast_to(np.arange(VOCAB[1]), logits.shape))
 
 
+def test_the_tied_projection_gradient_builds_nothing_larger_than_the_logits():
+    from models.decoders import TiedProjection
+
+    embedding = tf.keras.layers.Embedding(300, 32)
+    embedding.build((None,))
+    projection = TiedProjection(embedding)
+    projection.build((None, 32))
+    vectors = tf.random.normal([4, 5, 32])
+
+    @tf.function
+    def gradients(vectors):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.nn.log_softmax(projection(vectors)))
+        return tape.gradient(loss, [embedding.embeddings, projection.bias])
+
+    graph = gradients.get_concrete_function(vectors).graph
+    sizes = [
+        output.shape.num_elements() or 0 for op in graph.get_operations() for output in op.outputs
+    ]
+    # The largest tensors are the logits [4, 5, 300] and the embedding [300, 32]; a gradient
+    # that broadcast the embedding over the batch and time axes would hold [4, 5, 300, 32].
+    assert max(sizes) <= max(4 * 5 * 300, 300 * 32)
+    expected = tf.keras.layers.Dense(300)
+    expected.build((None, 32))
+    expected.kernel.assign(tf.transpose(embedding.embeddings))
+    np.testing.assert_allclose(projection(vectors), expected(vectors), rtol=1e-5, atol=1e-5)
+
+
 def test_a_tied_model_learns_and_its_embedding_gets_both_gradients():
     model = tiny_model(vocab=VOCAB, tie_embeddings=True)
     batch = _copy_batch(np.random.default_rng(7))
