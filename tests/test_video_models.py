@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from configs.common import translation_config
 from models.ctc import BLANK_ID, ctc_greedy_search, ctc_loss_sum
-from models.frontends import LipNetFrontEnd, ResNetFrontEnd
+from models.frontends import FusedBatchNormalization, LipNetFrontEnd, ResNetFrontEnd
 from models.seq2seq import build_model
 
 
@@ -32,6 +32,34 @@ def test_video_frontends_keep_time_and_ignore_padding(frontend):
     padded_features, _ = layer(padded, lengths)
     np.testing.assert_allclose(features, padded_features[:, :7], atol=1e-5)
     assert np.all(padded_features[1, 4:].numpy() == 0.0)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6, 7), (6, 5, 4, 3)], ids=["rank5", "rank4"])
+def test_fused_batch_norm_trains_and_infers_as_keras_batch_norm(shape):
+    import keras
+
+    rng = np.random.default_rng(0)
+    inputs = tf.constant(rng.normal(2.0, 3.0, shape), tf.float32)
+    fused, stock = FusedBatchNormalization(momentum=0.5), keras.layers.BatchNormalization(momentum=0.5)
+    fused.build(shape), stock.build(shape)
+    gamma = rng.uniform(0.5, 1.5, shape[-1]).astype(np.float32)
+    for layer in (fused, stock):
+        layer.gamma.assign(gamma)
+        layer.beta.assign(np.linspace(-1.0, 1.0, shape[-1]).astype(np.float32))
+    weights = tf.constant(rng.normal(size=shape), tf.float32)
+    results = []
+    for layer in (fused, stock):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = layer(inputs, training=True)
+            loss = tf.reduce_sum(outputs * weights)
+        gradients = tape.gradient(loss, [inputs, layer.gamma, layer.beta])
+        results.append([outputs, *gradients, layer.moving_mean, layer.moving_variance])
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    # The moving statistics moved off their initial 0 and 1 towards the batch's 2 and 9.
+    assert np.all(fused.moving_mean.numpy() > 0.5) and np.all(fused.moving_variance.numpy() > 3.0)
+    np.testing.assert_allclose(fused(inputs), stock(inputs), rtol=1e-5, atol=1e-5)
 
 
 def test_lipnet_model_with_ctc_head_trains():
