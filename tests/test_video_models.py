@@ -40,7 +40,8 @@ def test_fused_batch_norm_trains_and_infers_as_keras_batch_norm(shape):
 
     rng = np.random.default_rng(0)
     inputs = tf.constant(rng.normal(2.0, 3.0, shape), tf.float32)
-    fused, stock = FusedBatchNormalization(momentum=0.5), keras.layers.BatchNormalization(momentum=0.5)
+    fused = FusedBatchNormalization(momentum=0.5)
+    stock = keras.layers.BatchNormalization(momentum=0.5)
     fused.build(shape), stock.build(shape)
     gamma = rng.uniform(0.5, 1.5, shape[-1]).astype(np.float32)
     for layer in (fused, stock):
