@@ -135,7 +135,12 @@ def transcribe_long(video: str | Path, transcriber, windowing: Windowing | None 
                 if "start" in word:
                     word["start"] = round(word["start"] + offset, 3)
                     word["end"] = round(word["end"] + offset, 3)
-            words.extend(kept)
+                    # A window's first word may spread its attention back into the overlap;
+                    # words are spoken in order, so it starts no earlier than the one before.
+                    if words and "start" in words[-1] and word["start"] < words[-1]["start"]:
+                        word["start"] = words[-1]["start"]
+                        word["end"] = max(word["end"], word["start"])
+                words.append(word)
             if kept:
                 pieces.append(
                     {
