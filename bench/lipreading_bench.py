@@ -23,11 +23,12 @@ from bench.quality_bench import lipnet_replica
 from configs import grid_lipnet
 from data_prep.characters import CharVocabulary
 from models.ctc import ctc_loss_sum
+from models.frontends import FusedBatchNormalization
 from models.seq2seq import build_model
 
 FLAGS = flags.FLAGS
 FRAMES, LABEL_LENGTH, BATCH = 75, 28, 16
-RGB, GRAY80 = (50, 100, 3), (40, 80, 1)
+RGB, GRAY80, GRAY80_CROPPED = (50, 100, 3), (40, 80, 1), (36, 72, 1)
 
 
 def random_batch(frame_shape, vocab_size, seed=0):
@@ -157,6 +158,47 @@ def step_breakdown(frame_shape, vocab_size: int, **model_overrides) -> dict:
     }
 
 
+def batch_norm_seconds(shape, fused: bool, repeats: int = 3, steps: int = 5) -> dict:
+    """Seconds of one batch-norm layer's training pass, forward and backward, on `shape`:
+    Keras' own layer or the fused-kernel one the front-ends use."""
+    layer = FusedBatchNormalization() if fused else keras.layers.BatchNormalization()
+    layer.build(shape)
+    inputs = tf.Variable(tf.random.stateless_normal(shape, (0, 0)))
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(tf.nn.relu(layer(inputs, training=True))))
+        return tape.gradient(loss, [inputs, *layer.trainable_variables])
+
+    for _ in range(2):
+        step()
+    rounds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(steps):
+            [g.numpy() for g in step()]
+        rounds.append((time.perf_counter() - started) / steps)
+    return spread(rounds)
+
+
+def batch_norm_comparison(frame_shape, filters) -> dict:
+    """Keras' batch norm against the fused one at each front-end block's output shape (batch
+    16, 75 frames), interleaved so both see the same machine state."""
+    height, width = -(-frame_shape[0] // 2), -(-frame_shape[1] // 2)
+    rows = {}
+    for width_filters in filters:
+        shape = (BATCH, FRAMES, height, width, width_filters)
+        stock, fused = batch_norm_seconds(shape, False), batch_norm_seconds(shape, True)
+        rows["x".join(map(str, shape))] = {
+            "keras_seconds": stock,
+            "fused_seconds": fused,
+            "fused_to_keras": round(fused["median"] / stock["median"], 2),
+        }
+        height, width = height // 2, width // 2
+    return rows
+
+
 LIPNET_SIZE = {"lipnet_filters": (32, 64, 96), "lipnet_kernels": (), "encoder_units": 256}
 
 
@@ -211,8 +253,11 @@ def run(output_dir: str, export_dir: str | None, video: str | None) -> Path:
         "lipseq GRID recipe before (16/32/48, 2xbiGRU256, 100x50x3)": ours_throughput(
             RGB, vocab_size, **old_recipe
         ),
-        "lipseq GRID recipe (configs/grid_lipnet.py: 16/32/48, 2xbiGRU192, 80x40x1)": (
+        "lipseq GRID recipe on whole 80x40x1 frames (16/32/48, 2xbiGRU192)": (
             ours_throughput(GRAY80, vocab_size)
+        ),
+        "lipseq GRID recipe (configs/grid_lipnet.py: 72x36 training crops of 80x40x1)": (
+            ours_throughput(GRAY80_CROPPED, vocab_size)
         ),
     }
     names = list(throughput)
@@ -225,10 +270,14 @@ def run(output_dir: str, export_dir: str | None, video: str | None) -> Path:
         "batch": BATCH,
         "frames": FRAMES,
         "throughput": throughput,
+        "batch_norm_training_pass": batch_norm_comparison(GRAY80, (16, 32, 48)),
         "step_seconds_breakdown": {
             "GRID recipe (80x40x1, 2xbiGRU192)": step_breakdown(GRAY80, vocab_size),
             "GRID recipe before (100x50x3, 2xbiGRU256)": step_breakdown(
                 RGB, vocab_size, **old_recipe
+            ),
+            "LipNet's size (100x50x3, 32/64/96, 2xbiGRU256)": step_breakdown(
+                RGB, vocab_size, **LIPNET_SIZE
             ),
         },
     }
