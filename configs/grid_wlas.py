@@ -27,6 +27,9 @@ def get_config(variant: str = ""):
     # A third of the examples lose one stream: the same weights read either alone.
     audio_visual(config, stream_dropout=0.3)
     config.data.prepared_dir = "runs/grid/data_gray80_audio"
+    # A quarter of the examples keep clean sound: trained on noise alone, the sound read
+    # clean clips no better than at 10 dB babble (2.95 against 2.53 WER, README).
+    config.data.noise_fraction = 0.75
     if variant == "from_video":
         config.init_from, config.init_stream = "grid_s1", "video"
         config.model.stream_dropout = 0.5

@@ -103,6 +103,7 @@ def audio_visual(config: ml_collections.ConfigDict, stream_dropout: float):
     config.data.audio = True
     config.data.noise = "babble"
     config.data.snr_range_db = (-5.0, 20.0)
+    config.data.noise_fraction = 1.0  # share of training examples that get noise
     config.model.streams = ml_collections.ConfigDict(
         {"video": {"frontend": "lipnet"}, "audio": {"frontend": "log_mel"}}
     )

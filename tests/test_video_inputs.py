@@ -162,3 +162,29 @@ def test_training_noise_is_seeded_and_within_its_snr_range(prepared_with_audio):
     half = len(snrs) // 2
     assert half == 4 and snrs[:half] == pytest.approx(snrs[half:])
     assert all(0.0 <= snr <= 10.0 for snr in snrs) and np.std(snrs[:half]) > 0.1
+
+
+def test_noise_fraction_leaves_the_other_training_examples_clean(prepared_with_audio):
+    clean = {}
+    for batch in _dataset(prepared_with_audio, False, audio=AudioOptions()):
+        for row, clip_id in enumerate(batch["id"].numpy()):
+            length = batch["input_lengths"]["audio"].numpy()[row]
+            clean[clip_id] = batch["inputs"]["audio"].numpy()[row, :length]
+
+    def noisy_flags(fraction, seeds):
+        options = AudioOptions(noise="white", snr_range_db=(0.0, 10.0), noise_fraction=fraction)
+        flags = []
+        for seed in seeds:
+            for batch in _dataset(prepared_with_audio, True, seed=seed, audio=options):
+                for row, clip_id in enumerate(batch["id"].numpy()):
+                    signal = clean[clip_id]
+                    received = batch["inputs"]["audio"].numpy()[row, : len(signal)]
+                    flags.append(not np.array_equal(received, signal))
+        return flags
+
+    assert not any(noisy_flags(0.0, [0, 1]))
+    assert all(noisy_flags(1.0, [0, 1]))
+    mixed = noisy_flags(0.5, range(6))
+    assert 0 < sum(mixed) < len(mixed)
+    with pytest.raises(ValueError, match="noise_fraction"):
+        AudioOptions(noise="white", noise_fraction=1.5)

@@ -41,11 +41,13 @@ class VideoAugmentation:
 
 @dataclasses.dataclass
 class AudioOptions:
-    """The audio stream: noise kind (none, white, babble), its SNR range in training (dB), a
-    fixed SNR for evaluation (None: clean), and the other clips' audio babble is made of."""
+    """The audio stream: noise kind (none, white, babble), its SNR range in training (dB), the
+    share of training examples that get noise (the rest stay clean), a fixed SNR for
+    evaluation (None: clean), and the other clips' audio babble is made of."""
 
     noise: str = "none"
     snr_range_db: tuple[float, float] = (0.0, 20.0)
+    noise_fraction: float = 1.0
     snr_db: float | None = None
     babble_bank: tuple = ()  # float32 waveforms of other clips (never the scored clips)
     babble_speakers: int = 4
@@ -55,6 +57,8 @@ class AudioOptions:
             raise ValueError(f"unknown noise {self.noise!r}; known: none, white, babble")
         if self.noise == "babble" and not self.babble_bank:
             raise ValueError("babble noise needs a bank of other clips' audio")
+        if not 0.0 <= self.noise_fraction <= 1.0:
+            raise ValueError(f"noise_fraction {self.noise_fraction} is not within [0, 1]")
 
 
 def _noisy(waveform, seed, options: AudioOptions, training: bool, bank=None):
@@ -62,7 +66,7 @@ def _noisy(waveform, seed, options: AudioOptions, training: bool, bank=None):
     bank: the babble waveforms float32 [N, S'] (zero-padded)."""
     if options.noise == "none" or (not training and options.snr_db is None):
         return waveform
-    seeds = tf.random.experimental.stateless_split(seed, 2)
+    seeds = tf.random.experimental.stateless_split(seed, 3)
     length = tf.shape(waveform)[0]
     if options.noise == "white":
         noise = white_noise(length, seeds[0])
@@ -73,7 +77,11 @@ def _noisy(waveform, seed, options: AudioOptions, training: bool, bank=None):
         snr = tf.random.stateless_uniform([], seeds[1], low, high)
     else:
         snr = tf.constant(options.snr_db, tf.float32)
-    return mix_at_snr(waveform, noise, snr)
+    mixed = mix_at_snr(waveform, noise, snr)
+    if training and options.snr_db is None and options.noise_fraction < 1.0:
+        noisy = tf.random.stateless_uniform([], seeds[2]) < options.noise_fraction
+        return tf.where(noisy, mixed, waveform)
+    return mixed
 
 
 def char_table(vocabulary: CharVocabulary) -> tf.lookup.StaticHashTable:

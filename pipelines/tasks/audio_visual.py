@@ -63,7 +63,10 @@ class AudioVisualTask(LipreadingTask):
         bank = self.babble_bank() if data.noise == "babble" else ()
         return {
             "audio": AudioOptions(
-                noise=data.noise, snr_range_db=tuple(data.snr_range_db), babble_bank=bank
+                noise=data.noise,
+                snr_range_db=tuple(data.snr_range_db),
+                noise_fraction=data.get("noise_fraction", 1.0),
+                babble_bank=bank,
             )
         }
 
