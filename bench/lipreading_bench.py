@@ -200,6 +200,7 @@ def batch_norm_comparison(frame_shape, filters) -> dict:
 
 
 LIPNET_SIZE = {"lipnet_filters": (32, 64, 96), "lipnet_kernels": (), "encoder_units": 256}
+NORM_FIRST, POOL_FIRST = {"lipnet_pool_first": False}, {"lipnet_pool_first": True}
 
 
 def transcription_latency(
@@ -248,16 +249,22 @@ def run(output_dir: str, export_dir: str | None, video: str | None) -> Path:
         ),
         "keras_lipnet_replica_bn_dropout": replica_throughput(vocab_size, batch_norm=True),
         "lipseq at LipNet's size (32/64/96, 2xbiGRU256, joint CTC/attention, 100x50x3)": (
-            ours_throughput(RGB, vocab_size, **LIPNET_SIZE)
+            ours_throughput(RGB, vocab_size, **LIPNET_SIZE, **NORM_FIRST)
+        ),
+        "lipseq at LipNet's size, pooling before batch norm (lipnet_pool_first)": (
+            ours_throughput(RGB, vocab_size, **LIPNET_SIZE, **POOL_FIRST)
         ),
         "lipseq GRID recipe before (16/32/48, 2xbiGRU256, 100x50x3)": ours_throughput(
             RGB, vocab_size, **old_recipe
         ),
         "lipseq GRID recipe on whole 80x40x1 frames (16/32/48, 2xbiGRU192)": (
-            ours_throughput(GRAY80, vocab_size)
+            ours_throughput(GRAY80, vocab_size, **NORM_FIRST)
         ),
-        "lipseq GRID recipe (configs/grid_lipnet.py: 72x36 training crops of 80x40x1)": (
-            ours_throughput(GRAY80_CROPPED, vocab_size)
+        "lipseq GRID recipe, 72x36 training crops of 80x40x1, pooling after batch norm": (
+            ours_throughput(GRAY80_CROPPED, vocab_size, **NORM_FIRST)
+        ),
+        "lipseq GRID recipe, 72x36 training crops, pooling before batch norm": (
+            ours_throughput(GRAY80_CROPPED, vocab_size, **POOL_FIRST)
         ),
     }
     names = list(throughput)
@@ -272,12 +279,15 @@ def run(output_dir: str, export_dir: str | None, video: str | None) -> Path:
         "throughput": throughput,
         "batch_norm_training_pass": batch_norm_comparison(GRAY80, (16, 32, 48)),
         "step_seconds_breakdown": {
-            "GRID recipe (80x40x1, 2xbiGRU192)": step_breakdown(GRAY80, vocab_size),
+            "GRID recipe (80x40x1, 2xbiGRU192)": step_breakdown(GRAY80, vocab_size, **NORM_FIRST),
             "GRID recipe before (100x50x3, 2xbiGRU256)": step_breakdown(
                 RGB, vocab_size, **old_recipe
             ),
             "LipNet's size (100x50x3, 32/64/96, 2xbiGRU256)": step_breakdown(
-                RGB, vocab_size, **LIPNET_SIZE
+                RGB, vocab_size, **LIPNET_SIZE, **NORM_FIRST
+            ),
+            "LipNet's size, pooling before batch norm": step_breakdown(
+                RGB, vocab_size, **LIPNET_SIZE, **POOL_FIRST
             ),
         },
     }

@@ -79,13 +79,25 @@ class LipNetFrontEnd(FrontEnd):
     pooling, so every input frame keeps one output step. Padded frames are zeroed before every
     block, so a temporal kernel at the end of a clip sees the same zeros whether or not the
     batch is padded further.
+
+    pool_first=True pools each convolution's output before batch norm and ReLU, so they (and
+    the dropout) work on a quarter of the values; at inference the two orders agree wherever
+    a channel's batch-norm scale is positive, but training normalises with the pooled values'
+    statistics, so a model trained in one order is read in that order.
     """
 
     def __init__(
-        self, frame_shape, filters=(32, 64, 96), dropout: float = 0.0, kernels=None, **kwargs
+        self,
+        frame_shape,
+        filters=(32, 64, 96),
+        dropout: float = 0.0,
+        kernels=None,
+        pool_first: bool = False,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.frame_shape = tuple(frame_shape)
+        self.pool_first = bool(pool_first)
         self.filters = tuple(filters)
         self.kernels = tuple(tuple(k) for k in kernels) if kernels else ((3, 5, 5),) * len(filters)
         if len(self.kernels) != len(self.filters) or any(len(k) != 3 for k in self.kernels):
@@ -141,8 +153,11 @@ class LipNetFrontEnd(FrontEnd):
         for i in range(len(self.filters)):
             x = x * mask
             x = getattr(self, f"conv{i}")(x)
-            x = tf.nn.relu(getattr(self, f"norm{i}")(x, training=training))
-            x = getattr(self, f"pool{i}")(x)
+            norm, pool = getattr(self, f"norm{i}"), getattr(self, f"pool{i}")
+            if self.pool_first:
+                x = tf.nn.relu(norm(pool(x), training=training))
+            else:
+                x = pool(tf.nn.relu(norm(x, training=training)))
             if self.dropout is not None:
                 x = self.dropout(x, training=training)
         shape = tf.shape(x)
@@ -408,6 +423,7 @@ def build_frontend(model_config, input_vocab_size: int | None) -> FrontEnd:
             tuple(model_config.get("lipnet_filters", (32, 64, 96))),
             model_config.get("frontend_dropout", 0.0),
             model_config.get("lipnet_kernels", None),
+            pool_first=model_config.get("lipnet_pool_first", False),
             name="frontend",
         )
     if kind == "resnet":

@@ -15,9 +15,10 @@ from models.seq2seq import build_model
     [
         lambda: LipNetFrontEnd((24, 48, 3), filters=(4, 8, 8)),
         lambda: LipNetFrontEnd((24, 48, 3), filters=(4, 8), kernels=((3, 5, 5), (5, 3, 3))),
+        lambda: LipNetFrontEnd((24, 48, 3), filters=(4, 8, 8), pool_first=True),
         lambda: ResNetFrontEnd((32, 32, 1), stem_filters=4, stage_filters=(4, 8)),
     ],
-    ids=["lipnet", "lipnet_kernels", "resnet"],
+    ids=["lipnet", "lipnet_kernels", "lipnet_pool_first", "resnet"],
 )
 def test_video_frontends_keep_time_and_ignore_padding(frontend):
     layer = frontend()
@@ -32,6 +33,26 @@ def test_video_frontends_keep_time_and_ignore_padding(frontend):
     padded_features, _ = layer(padded, lengths)
     np.testing.assert_allclose(features, padded_features[:, :7], atol=1e-5)
     assert np.all(padded_features[1, 4:].numpy() == 0.0)
+
+
+def test_pooling_first_reads_the_same_weights_as_pooling_last_at_inference():
+    rng = np.random.default_rng(1)
+    frames = rng.random((2, 6, 24, 48, 1), dtype=np.float32)
+    lengths = np.array([6, 3], np.int32)
+    last = LipNetFrontEnd((24, 48, 1), filters=(4, 8))
+    first = LipNetFrontEnd((24, 48, 1), filters=(4, 8), pool_first=True)
+    last(frames, lengths), first(frames, lengths)
+    weights = [rng.normal(0.5, 0.2, w.shape).astype(np.float32) for w in last.get_weights()]
+    # Positive batch-norm scales and variances: pooling commutes with an increasing map.
+    weights = [np.abs(w) if w.ndim == 1 else w for w in weights]
+    last.set_weights(weights), first.set_weights(weights)
+    np.testing.assert_allclose(
+        last(frames, lengths)[0], first(frames, lengths)[0], rtol=1e-5, atol=1e-5
+    )
+    # In training the statistics come from different values (pooled or not).
+    assert not np.allclose(
+        last(frames, lengths, training=True)[0], first(frames, lengths, training=True)[0]
+    )
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 5, 6, 7), (6, 5, 4, 3)], ids=["rank5", "rank4"])
