@@ -116,4 +116,6 @@ def audio_visual(config: ml_collections.ConfigDict, stream_dropout: float):
     # even share of the CTC weight) rather than the primary's alone ("primary"): on GRID at
     # -5 dB babble that took WER from 14.56 to 6.33, below the lips alone (README).
     config.decode.ctc_heads = "all"
+    # Each stream's share of that CTC weight (normalised over the streams read): even here.
+    config.decode.ctc_head_weights = ml_collections.ConfigDict({"video": 1.0, "audio": 1.0})
     return config

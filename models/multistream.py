@@ -251,31 +251,50 @@ class StreamsView:
     model), and ctc_head is the first read stream's. Use it inside `reading_streams`, which
     also points the decoder's searches at that stream's memory and alignments. With
     all_ctc_heads, joint decoding scores with the CTC head of every read stream
-    (`ctc_scores`), so a stream that noise has spoilt is outvoted rather than followed.
+    (`ctc_scores`), so a stream that noise has spoilt is outvoted rather than followed;
+    head_weights (stream -> weight, the missing ones 1) set each head's share of the CTC
+    weight, so a stream that is far the stronger when clean can count for more.
     """
 
-    def __init__(self, model: MultiStreamSeq2Seq, streams: list[str], all_ctc_heads=False):
+    def __init__(
+        self,
+        model: MultiStreamSeq2Seq,
+        streams: list[str],
+        all_ctc_heads=False,
+        head_weights: dict | None = None,
+    ):
         unknown = set(streams) - set(model.streams)
         if not streams or unknown:
             raise ValueError(f"streams must be some of {model.streams}, got {streams}")
+        head_weights = dict(head_weights or {})
+        unknown = set(head_weights) - set(model.streams)
+        if unknown or any(w < 0 for w in head_weights.values()):
+            raise ValueError(
+                f"CTC head weights {head_weights} must be >= 0 and name streams of "
+                f"{model.streams}"
+            )
         self.model, self.streams = model, list(streams)
         self.decoder = model.decoder
         self.ctc_head = getattr(model, f"ctc_head_{streams[0]}", None)
         self.all_ctc_heads = all_ctc_heads
+        self.head_weights = head_weights
 
     def ctc_scores(self, memory: dict) -> list:
-        """(CTC logits, lengths) of every read stream with a CTC head, from the decoder's
-        prepared memory; empty unless all_ctc_heads (then searches read ctc_head alone)."""
+        """(CTC logits, lengths, share of the CTC weight) of every read stream with a CTC
+        head, from the decoder's prepared memory; empty unless all_ctc_heads (then searches
+        read ctc_head alone). The shares sum to 1."""
         if not self.all_ctc_heads:
             return []
         scores = []
         for stream in self.streams:
             head = getattr(self.model, f"ctc_head_{stream}", None)
-            if head is not None:
+            weight = float(self.head_weights.get(stream, 1.0))
+            if head is not None and weight > 0:
                 entry = memory["streams"][stream]
                 lengths = tf.reduce_sum(tf.cast(entry["mask"], tf.int32), axis=1)
-                scores.append((head(entry["memory"]), lengths))
-        return scores
+                scores.append((head(entry["memory"]), lengths, weight))
+        total = sum(weight for _, _, weight in scores)
+        return [(logits, lengths, weight / total) for logits, lengths, weight in scores]
 
     def encode(self, inputs, input_lengths, training=False):
         batch = tf.shape(input_lengths[self.model.streams[0]])[0]
@@ -287,10 +306,12 @@ class StreamsView:
 
 
 @contextlib.contextmanager
-def reading_streams(model: MultiStreamSeq2Seq, streams: list[str], all_ctc_heads=False):
+def reading_streams(
+    model: MultiStreamSeq2Seq, streams: list[str], all_ctc_heads=False, head_weights=None
+):
     """The model's view for `streams`, with the decoder reading streams[0] as its primary
     (searches' CTC, lengths and alignments) until the block ends."""
-    view = StreamsView(model, streams, all_ctc_heads)
+    view = StreamsView(model, streams, all_ctc_heads, head_weights)
     previous = model.decoder.primary
     model.decoder.primary = streams[0]
     try:

@@ -340,17 +340,17 @@ def beam_search(
         if getattr(model, "ctc_head", None) is None:
             raise ValueError("ctc_weight > 0 needs a model with a CTC head")
         # A model may score with several CTC heads (a multi-stream view reading all of its
-        # streams' heads); the CTC weight is shared evenly between them.
+        # streams' heads), each with its share of the CTC weight.
         heads = model.ctc_scores(memory) if hasattr(model, "ctc_scores") else None
         if not heads:
             lengths = tf.reduce_sum(tf.cast(memory["mask"], tf.int32), axis=1)
-            heads = [(model.ctc_head(memory["memory"]), lengths)]
-        for index, (ctc_logits, ctc_lengths) in enumerate(heads):
+            heads = [(model.ctc_head(memory["memory"]), lengths, 1.0)]
+        for index, (ctc_logits, ctc_lengths, share) in enumerate(heads):
             scorers.append(
                 CTCPrefixScorer(
                     _tile_beams(ctc_logits, beam_size),
                     _tile_beams(ctc_lengths, beam_size),
-                    ctc_weight / len(heads),
+                    ctc_weight * share,
                     eos_id,
                     bos_id=bos_id,
                     key=f"ctc{index}" if index else "ctc",

@@ -169,3 +169,36 @@ def test_beam_search_runs_on_the_audio_visual_model():
     )
     assert out["ids"].shape[0] == 2 and out["alignments"].shape[-1] == 25
     assert np.all(np.isfinite(out["scores"].numpy()))
+
+
+def test_joint_search_weighs_each_streams_ctc_head_by_its_configured_share():
+    from models.multistream import StreamsView, reading_streams
+    from models.search import _prepare, beam_search
+
+    model = _audio_visual_model()
+    batch = _audio_visual_batch()
+
+    def search(all_heads, weights=None):
+        with reading_streams(model, ["video", "audio"], all_heads, weights) as view:
+            return beam_search(
+                view,
+                batch["inputs"],
+                batch["input_lengths"],
+                2,
+                3,
+                tf.constant([6, 6]),
+                beam_size=3,
+                ctc_weight=0.4,
+            )
+
+    primary_only, silenced_audio = search(False), search(True, {"audio": 0.0})
+    # A head weighted 0 leaves the search reading the primary stream's head alone.
+    np.testing.assert_array_equal(primary_only["ids"], silenced_audio["ids"])
+    np.testing.assert_allclose(primary_only["scores"], silenced_audio["scores"], rtol=1e-5)
+    assert not np.allclose(search(True)["scores"], primary_only["scores"])
+    view = StreamsView(model, ["video", "audio"], True, {"video": 3.0})
+    memory, _ = _prepare(view, batch["inputs"], batch["input_lengths"])
+    shares = [share for _, _, share in view.ctc_scores(memory)]
+    assert shares == pytest.approx([0.75, 0.25])  # audio's weight defaults to 1
+    with pytest.raises(ValueError, match="CTC head weights"):
+        StreamsView(model, ["video", "audio"], True, {"lips": 1.0})

@@ -217,7 +217,8 @@ def test_checkpoint_restores_every_trainable_weight(cell, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
 
-def test_joint_search_shares_the_ctc_weight_between_several_heads():
+@pytest.mark.parametrize("shares", [(0.5, 0.5), (0.25, 0.75)])
+def test_joint_search_shares_the_ctc_weight_between_several_heads(shares):
     model = tiny_model(vocab=(30, 20), ctc_weight=0.3)
 
     class TwoEqualHeads:
@@ -228,8 +229,8 @@ def test_joint_search_shares_the_ctc_weight_between_several_heads():
 
         def ctc_scores(self, memory):
             lengths = tf.reduce_sum(tf.cast(memory["mask"], tf.int32), axis=1)
-            head = (model.ctc_head(memory["memory"]), lengths)
-            return [head, head]
+            logits = model.ctc_head(memory["memory"])
+            return [(logits, lengths, share) for share in shares]
 
     inputs = tf.random.stateless_uniform([3, 6], [2, 3], 4, 30, tf.int32)
     lengths, limits = tf.constant([6, 4, 2]), tf.constant([8, 8, 8])
@@ -237,6 +238,6 @@ def test_joint_search_shares_the_ctc_weight_between_several_heads():
     two = beam_search(
         TwoEqualHeads(), inputs, lengths, BOS, EOS, limits, beam_size=3, ctc_weight=0.4
     )
-    # Two equal heads at half the weight each are the one head at the whole weight.
+    # One head counted twice, its shares summing to 1, is the one head at the whole weight.
     np.testing.assert_array_equal(one["ids"].numpy(), two["ids"].numpy())
     np.testing.assert_allclose(one["scores"].numpy(), two["scores"].numpy(), rtol=1e-5)

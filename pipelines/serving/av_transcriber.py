@@ -43,6 +43,7 @@ class AudioVisualTranscriber(Transcriber):
         primary = config.model.get("primary_stream") or "video"
         self.both = [primary] + [s for s in model.streams if s != primary]
         self.ctc_heads = config.decode.get("ctc_heads", "primary")
+        self.ctc_head_weights = dict(config.decode.get("ctc_head_weights", None) or {})
         super().__init__(model, config, normalisation, vocabulary, grammar)
         frames = tf.TensorSpec([None, None, None, None, None], tf.uint8, name="frames")
         lengths = tf.TensorSpec([None], tf.int32, name="lengths")
@@ -87,7 +88,8 @@ class AudioVisualTranscriber(Transcriber):
             "audio": tf.cast(audio_lengths, tf.int32),
         }
         # config.decode.ctc_heads "all": joint decoding of both streams scores with both
-        # streams' CTC heads, not the primary stream's alone.
+        # streams' CTC heads (shares from config.decode.ctc_head_weights), not the primary
+        # stream's alone.
         every_head = len(streams) > 1 and self.ctc_heads == "all"
-        with reading_streams(self.model, streams, every_head) as view:
+        with reading_streams(self.model, streams, every_head, self.ctc_head_weights) as view:
             return self._search(view, inputs, input_lengths, mode, tf.shape(frames)[1])
