@@ -2,6 +2,7 @@
 replicas, where a training step spends its time, and the latency of transcribing a raw clip.
 
     python -m bench.lipreading_bench --output_dir=bench/results [--export=runs/grid/export]
+    python -m bench.lipreading_bench --pool_order_only  # pooling before/after batch norm
 
 Throughput runs a compiled training step on random clips of 75 frames, batch 16 (the GRID
 recipe's), every model in one process. Each figure is traced and warmed up first, outside the
@@ -297,6 +298,32 @@ def run(output_dir: str, export_dir: str | None, video: str | None) -> Path:
     return write_results("lipreading", results, output_dir)
 
 
+def pool_order(output_dir: str) -> Path:
+    """Writes <output_dir>/lipreading_pool_order.json: training throughput with pooling after
+    and before batch norm, at LipNet's size and on the GRID recipe, beside the plain replica
+    (the peer), all in one process, each traced and warmed up outside its timed rounds."""
+    vocab_size = CharVocabulary().size
+    throughput = {"keras_lipnet_replica": replica_throughput(vocab_size)}
+    for name, shape, size in (
+        ("lipnet_size", RGB, LIPNET_SIZE),
+        ("grid_recipe_72x36", GRAY80_CROPPED, {}),
+    ):
+        for order, option in (("pool_after_norm", NORM_FIRST), ("pool_before_norm", POOL_FIRST)):
+            throughput[f"{name}_{order}"] = ours_throughput(shape, vocab_size, **size, **option)
+    replica = throughput["keras_lipnet_replica"]["clips_per_second"]
+    for row in throughput.values():
+        row["ratio_to_replica"] = round(row["clips_per_second"] / replica, 2)
+    for name in ("lipnet_size", "grid_recipe_72x36"):
+        after = throughput[f"{name}_pool_after_norm"]["clips_per_second"]
+        before = throughput[f"{name}_pool_before_norm"]["clips_per_second"]
+        throughput[f"{name}_pool_before_norm"]["ratio_to_pool_after_norm"] = round(
+            before / after, 2
+        )
+    results = {"batch": BATCH, "frames": FRAMES, "throughput": throughput}
+    results["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return write_results("lipreading_pool_order", results, output_dir)
+
+
 def define_flags() -> None:
     """Defines this benchmark's flags (only when run as a program)."""
     flags.DEFINE_string("output_dir", "bench/results", "Where the JSON goes.")
@@ -306,11 +333,19 @@ def define_flags() -> None:
         "../shared/data/grid/s1/video/swwv6n.mp4",
         "A raw 3-second clip to transcribe (a GRID s1 test-split clip).",
     )
+    flags.DEFINE_bool(
+        "pool_order_only",
+        False,
+        "Only compare pooling before and after batch norm (lipreading_pool_order.json).",
+    )
 
 
 def main(argv: list[str]) -> None:
     del argv
-    print(run(FLAGS.output_dir, FLAGS.export, FLAGS.video))
+    if FLAGS.pool_order_only:
+        print(pool_order(FLAGS.output_dir))
+    else:
+        print(run(FLAGS.output_dir, FLAGS.export, FLAGS.video))
 
 
 if __name__ == "__main__":
