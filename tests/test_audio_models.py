@@ -152,44 +152,32 @@ def test_stream_dropout_zeroes_a_stream_for_some_examples_and_its_ctc_term():
         assert float(terms[f"ctc_{stream}"].count) == kept_labels[stream]
 
 
-def test_beam_search_runs_on_the_audio_visual_model():
+def _joint_beam_search(model, batch, ctc_weight):
+    """Joint CTC/attention beam search (beam 3, bos 2, eos 3, at most 6 labels)."""
     from models.search import beam_search
 
+    inputs, lengths, limits = batch["inputs"], batch["input_lengths"], tf.constant([6, 6])
+    return beam_search(model, inputs, lengths, 2, 3, limits, beam_size=3, ctc_weight=ctc_weight)
+
+
+def test_beam_search_runs_on_the_audio_visual_model():
     model = _audio_visual_model()
     batch = _audio_visual_batch()
-    out = beam_search(
-        model,
-        batch["inputs"],
-        batch["input_lengths"],
-        2,
-        3,
-        tf.constant([6, 6]),
-        beam_size=3,
-        ctc_weight=0.3,
-    )
+    out = _joint_beam_search(model, batch, ctc_weight=0.3)
     assert out["ids"].shape[0] == 2 and out["alignments"].shape[-1] == 25
     assert np.all(np.isfinite(out["scores"].numpy()))
 
 
 def test_joint_search_weighs_each_streams_ctc_head_by_its_configured_share():
     from models.multistream import StreamsView, reading_streams
-    from models.search import _prepare, beam_search
+    from models.search import _prepare
 
     model = _audio_visual_model()
     batch = _audio_visual_batch()
 
     def search(all_heads, weights=None):
         with reading_streams(model, ["video", "audio"], all_heads, weights) as view:
-            return beam_search(
-                view,
-                batch["inputs"],
-                batch["input_lengths"],
-                2,
-                3,
-                tf.constant([6, 6]),
-                beam_size=3,
-                ctc_weight=0.4,
-            )
+            return _joint_beam_search(view, batch, ctc_weight=0.4)
 
     primary_only, silenced_audio = search(False), search(True, {"audio": 0.0})
     # A head weighted 0 leaves the search reading the primary stream's head alone.
