@@ -2,7 +2,7 @@
 replicas, where a training step spends its time, and the latency of transcribing a raw clip.
 
     python -m bench.lipreading_bench --output_dir=bench/results [--export=runs/grid/export]
-    python -m bench.lipreading_bench --pool_order_only  # pooling before/after batch norm
+    python -m bench.lipreading_bench --pool_order_only  # pooling before/after batch norm alone
 
 Throughput runs a compiled training step on random clips of 75 frames, batch 16 (the GRID
 recipe's), every model in one process. Each figure is traced and warmed up first, outside the
@@ -252,20 +252,14 @@ def run(output_dir: str, export_dir: str | None, video: str | None) -> Path:
         "lipseq at LipNet's size (32/64/96, 2xbiGRU256, joint CTC/attention, 100x50x3)": (
             ours_throughput(RGB, vocab_size, **LIPNET_SIZE, **NORM_FIRST)
         ),
-        "lipseq at LipNet's size, pooling before batch norm (lipnet_pool_first)": (
-            ours_throughput(RGB, vocab_size, **LIPNET_SIZE, **POOL_FIRST)
-        ),
         "lipseq GRID recipe before (16/32/48, 2xbiGRU256, 100x50x3)": ours_throughput(
             RGB, vocab_size, **old_recipe
         ),
         "lipseq GRID recipe on whole 80x40x1 frames (16/32/48, 2xbiGRU192)": (
             ours_throughput(GRAY80, vocab_size, **NORM_FIRST)
         ),
-        "lipseq GRID recipe, 72x36 training crops of 80x40x1, pooling after batch norm": (
+        "lipseq GRID recipe (configs/grid_lipnet.py: 72x36 training crops of 80x40x1)": (
             ours_throughput(GRAY80_CROPPED, vocab_size, **NORM_FIRST)
-        ),
-        "lipseq GRID recipe, 72x36 training crops, pooling before batch norm": (
-            ours_throughput(GRAY80_CROPPED, vocab_size, **POOL_FIRST)
         ),
     }
     names = list(throughput)
@@ -286,9 +280,6 @@ def run(output_dir: str, export_dir: str | None, video: str | None) -> Path:
             ),
             "LipNet's size (100x50x3, 32/64/96, 2xbiGRU256)": step_breakdown(
                 RGB, vocab_size, **LIPNET_SIZE, **NORM_FIRST
-            ),
-            "LipNet's size, pooling before batch norm": step_breakdown(
-                RGB, vocab_size, **LIPNET_SIZE, **POOL_FIRST
             ),
         },
     }
