@@ -66,7 +66,7 @@ def _noisy(waveform, seed, options: AudioOptions, training: bool, bank=None):
     bank: the babble waveforms float32 [N, S'] (zero-padded)."""
     if options.noise == "none" or (not training and options.snr_db is None):
         return waveform
-    seeds = tf.random.experimental.stateless_split(seed, 3)
+    seeds = tf.random.experimental.stateless_split(seed, 2)
     length = tf.shape(waveform)[0]
     if options.noise == "white":
         noise = white_noise(length, seeds[0])
@@ -79,7 +79,9 @@ def _noisy(waveform, seed, options: AudioOptions, training: bool, bank=None):
         snr = tf.constant(options.snr_db, tf.float32)
     mixed = mix_at_snr(waveform, noise, snr)
     if training and options.snr_db is None and options.noise_fraction < 1.0:
-        noisy = tf.random.stateless_uniform([], seeds[2]) < options.noise_fraction
+        # Its own seed, so the noise and SNR drawn stay those of noise_fraction=1.
+        coin = tf.random.experimental.stateless_fold_in(seed, 2)
+        noisy = tf.random.stateless_uniform([], coin) < options.noise_fraction
         return tf.where(noisy, mixed, waveform)
     return mixed
 
