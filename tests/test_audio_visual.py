@@ -187,3 +187,18 @@ def test_a_lip_reading_model_warm_starts_the_video_stream(trained, tmp_path):
         np.testing.assert_array_equal(before, after.numpy())
     with pytest.raises(ConfigError, match="stream 'lips'"):
         load_initial_weights(model, tmp_path / "video", stream="lips")
+
+
+def test_the_two_stage_curriculum_fits_the_video_recipes_hour():
+    from configs import grid_lipnet
+
+    video = grid_lipnet.get_config()
+    lips = grid_wlas.get_config("lips_half_hour")
+    both = grid_wlas.get_config("both_half_hour")
+    assert lips.max_train_minutes + both.max_train_minutes == video.max_train_minutes
+    # The first stage is the video recipe itself, on the records the second stage reads.
+    assert lips.task == video.task and "streams" not in lips.model
+    assert lips.model.to_dict() == video.model.to_dict()
+    assert lips.data.prepared_dir == both.data.prepared_dir == grid_wlas.PREPARED_DIR
+    assert (both.task, both.init_stream) == ("audio_visual", "video")
+    assert both.init_from == "runs/grid/wlas_lips"
