@@ -30,6 +30,7 @@ def lipreading_config() -> ml_collections.ConfigDict:
     data.audio = False  # also store each clip's audio track (16 kHz mono), for audio tasks
     # Input pipeline and augmentation.
     data.crop_size = ()  # () keeps the stored crop; (88, 88) for the gray96 preset
+    data.crop_jitter_epochs = 0  # training windows reach from the centre to anywhere over N epochs
     data.flip = True
     data.brightness = 0.1
     data.contrast = 0.1

@@ -5,7 +5,14 @@ from data_prep.characters import CharVocabulary
 from data_prep.lipreading import LipreadingSettings, corpus_clips, prepare_lipreading
 from data_prep.records import read_manifest, split_files
 from data_prep.synthetic.faces import write_synthetic_corpus
-from pipelines.inputs.video import AudioOptions, VideoAugmentation, make_video_dataset
+from pipelines.inputs.video import (
+    AudioOptions,
+    VideoAugmentation,
+    _augment,
+    center_crop,
+    crop_jitter_at,
+    make_video_dataset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +77,37 @@ def test_training_augmentation_is_deterministic_per_seed(prepared):
     assert not all(
         a.shape == b.shape and np.array_equal(a, b) for a, b in zip(first, other, strict=False)
     )
+
+
+def test_window_jitter_grows_from_the_centre_window_to_the_whole_margin():
+    import tensorflow as tf
+
+    frames = tf.random.stateless_uniform([3, 40, 80, 1], [1, 2])
+    plain = dict(flip=False, brightness=0.0, contrast=0.0, time_masks=0)
+
+    def corners(jitter):
+        """The (top, left) each of 300 seeds puts a 36x72 window of the 40x80 frames at."""
+        augmentation = VideoAugmentation(crop_size=(36, 72), crop_jitter=jitter, **plain)
+        found = set()
+        for i in range(300):
+            window = _augment(frames, tf.constant([i, 5]), augmentation).numpy()
+            found |= {
+                (top, left)
+                for top in range(5)
+                for left in range(9)
+                if np.array_equal(window, frames[:, top : top + 36, left : left + 72].numpy())
+            }
+        return found
+
+    assert corners(0.0) == {(2, 4)}
+    assert np.array_equal(
+        _augment(frames, tf.constant([3, 5]), VideoAugmentation((36, 72), 0.0, **plain)),
+        center_crop(frames, (36, 72)),
+    )
+    assert corners(0.5) == {(t, lf) for t in (1, 2, 3) for lf in (2, 3, 4, 5, 6)}
+    assert corners(1.0) == {(t, lf) for t in range(5) for lf in range(9)}
+    assert [crop_jitter_at(e, 4) for e in (0, 1, 2, 4, 9)] == [0.0, 0.25, 0.5, 1.0, 1.0]
+    assert crop_jitter_at(0, 0) == 1.0
 
 
 def test_word_curriculum_cuts_single_aligned_words(prepared):

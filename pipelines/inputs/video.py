@@ -29,9 +29,12 @@ from pipelines.inputs.records import epoch_records, finish_pipeline
 
 @dataclasses.dataclass
 class VideoAugmentation:
-    """Training-time augmentation settings; crop_size None keeps the full frame."""
+    """Training-time augmentation settings; crop_size None keeps the full frame. crop_jitter:
+    the share of the free margin a training window may move by (0: the centre window, 1:
+    anywhere in the frame)."""
 
     crop_size: tuple[int, int] | None = None
+    crop_jitter: float = 1.0
     flip: bool = True
     brightness: float = 0.1
     contrast: float = 0.1
@@ -137,14 +140,30 @@ def _word_segment(example, seed):
     return {**example, "frames": frames, "text": text}
 
 
+def crop_jitter_at(epoch: int, ramp_epochs: int) -> float:
+    """The window jitter of a training epoch when it grows from the centre window (epoch 0)
+    to the whole margin over ramp_epochs (0: the whole margin from the start)."""
+    return min(1.0, epoch / ramp_epochs) if ramp_epochs > 0 else 1.0
+
+
+def _window_start(margin, jitter: float, seed) -> tf.Tensor:
+    """A window's first row (or column) given the free margin: anywhere in [0, margin] at
+    jitter 1, within jitter x half the margin of the centre below."""
+    if jitter >= 1.0:
+        return tf.random.stateless_uniform([], seed, 0, margin + 1, tf.int32)
+    centre = margin // 2
+    reach = tf.cast(tf.round(jitter * tf.cast(margin, tf.float32) / 2), tf.int32)
+    return tf.random.stateless_uniform([], seed, centre - reach, centre + reach + 1, tf.int32)
+
+
 def _augment(frames, seed, augmentation: VideoAugmentation):
     """frames float32 [T, H, W, C] in [0, 1] -> augmented frames (same T)."""
     seeds = tf.random.experimental.stateless_split(seed, 6)
     if augmentation.crop_size:
         height, width = augmentation.crop_size
         shape = tf.shape(frames)
-        top = tf.random.stateless_uniform([], seeds[0], 0, shape[1] - height + 1, tf.int32)
-        left = tf.random.stateless_uniform([], seeds[1], 0, shape[2] - width + 1, tf.int32)
+        top = _window_start(shape[1] - height, augmentation.crop_jitter, seeds[0])
+        left = _window_start(shape[2] - width, augmentation.crop_jitter, seeds[1])
         frames = frames[:, top : top + height, left : left + width, :]
     if augmentation.flip:
         flip = tf.random.stateless_uniform([], seeds[2]) < 0.5

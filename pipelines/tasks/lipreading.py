@@ -74,11 +74,12 @@ class LipreadingTask(Task):
         }
 
     def train_dataset(self, epoch: int, batch_size=None, shard=None) -> tf.data.Dataset:
-        from pipelines.inputs.video import VideoAugmentation, make_video_dataset
+        from pipelines.inputs.video import VideoAugmentation, crop_jitter_at, make_video_dataset
 
         data = self.config.data
         augmentation = VideoAugmentation(
             crop_size=tuple(data.crop_size) if data.get("crop_size") else None,
+            crop_jitter=crop_jitter_at(epoch, data.get("crop_jitter_epochs", 0)),
             flip=data.flip,
             brightness=data.brightness,
             contrast=data.contrast,
