@@ -30,10 +30,9 @@ def get_config(variant: str = ""):
     # the front-end sees 0.81x the pixels. Validation greedy CTC WER 14.2 against 20.8 after
     # the same hour (BUILD.md, learning efficiency).
     config.data.crop_size = (36, 72)
-    # The windows' reach grows from the centre one to the whole margin over the first
-    # 30 epochs:
-    # with full reach from the first step the first ~28,000 clips barely learn, and a
-    # 30-minute run on one core read 67.51 test WER against 30.59 with the ramp
+    # The windows' reach grows from the centre one to the whole margin over the first 30
+    # epochs: with full reach from the first step the first ~28,000 clips barely learn, and
+    # 30 minutes on one core read test WER 67.51 against 30.59 with the ramp
     # (bench/results/quality.json, BUILD.md).
     config.data.crop_jitter_epochs = 30
     # Filters halved from LipNet's 32/64/96 and 3x3 kernels after the first block: 2.4x the
