@@ -41,13 +41,17 @@ def guided_attention_penalty(
     target_lengths: tf.Tensor,
     memory_lengths: tf.Tensor,
     width: float = 0.2,
+    spans: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Attention mass far from the diagonal, summed over real output steps.
 
     alignments [B, N, T] (output step n attends to memory step t), target_lengths [B] (N_b),
     memory_lengths [B] (T_b) -> (penalty sum, number of real output steps). Each weight
-    costs 1 - exp(-(n/N_b - t/T_b)^2 / (2 width^2)) (Tachibana et al. 2017): a monotonic
-    prior that keeps the decoder reading the frames in order instead of the encoder's ends.
+    costs 1 - exp(-(n/N_b - u)^2 / (2 width^2)) (Tachibana et al. 2017), u the frame's place
+    in the span: a monotonic prior that keeps the decoder reading the frames in order instead
+    of the encoder's ends. spans [B, 2] (start, end as fractions of the clip, e.g. where its
+    first word starts and its last ends) lay the diagonal over the speech alone, so frames of
+    leading and trailing silence cost like any frame off the path; None: the whole clip.
     """
     alignments = tf.cast(alignments, tf.float32)
     steps, frames = tf.shape(alignments)[1], tf.shape(alignments)[2]
@@ -55,7 +59,12 @@ def guided_attention_penalty(
     t = tf.cast(tf.range(frames), tf.float32)[None, None, :]
     num_steps = tf.cast(tf.maximum(target_lengths, 1), tf.float32)[:, None, None]
     num_frames = tf.cast(tf.maximum(memory_lengths, 1), tf.float32)[:, None, None]
-    distance = (n + 0.5) / num_steps - (t + 0.5) / num_frames
+    place = (t + 0.5) / num_frames
+    if spans is not None:
+        spans = tf.cast(spans, tf.float32)
+        start, end = spans[:, 0, None, None], spans[:, 1, None, None]
+        place = (place - start) / tf.maximum(end - start, 1e-3)
+    distance = (n + 0.5) / num_steps - place
     cost = 1.0 - tf.exp(-tf.square(distance) / (2.0 * width**2))
     step_mask = tf.cast(sequence_mask(target_lengths, steps), tf.float32)
     penalty = tf.reduce_sum(alignments * cost, axis=-1) * step_mask

@@ -98,7 +98,8 @@ class Seq2Seq(keras.Model):
         The attention term is normalised by target tokens, the CTC term by its labels (the
         targets without eos). The first term's count is the number of target tokens. With
         guided_attention_weight > 0 a third term adds that weight times the attention mass
-        off the diagonal (models/losses.py: guided_attention_penalty), per target token.
+        off the diagonal (models/losses.py: guided_attention_penalty), per target token; the
+        diagonal spans the speech when the batch has `speech_span` [B, 2] (clip fractions).
         """
         terms = self.attention_terms(batch, outputs, label_smoothing)
         if self.ctc_weight > 0:
@@ -134,6 +135,7 @@ class Seq2Seq(keras.Model):
                 batch["target_lengths"],
                 outputs["memory_lengths"],
                 self.guided_attention_width,
+                batch.get("speech_span"),
             )
             terms.append(LossTerm("guided_attention", self.guided_attention_weight, penalty, steps))
         return terms

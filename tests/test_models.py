@@ -120,6 +120,30 @@ def test_guided_attention_penalty_known_answers():
     assert float(again) == pytest.approx(float(far)) and float(count) == steps
 
 
+def test_guided_attention_lays_its_diagonal_over_the_speech_span():
+    steps, frames = 4, 8
+    reads_the_words = np.zeros((1, steps, frames), np.float32)
+    for n in range(steps):
+        reads_the_words[0, n, 2 + n] = 1.0  # words spoken in frames 2-5, silence around them
+    lengths, num_frames = np.array([steps]), np.array([frames])
+    speech = np.array([[0.25, 0.75]], np.float32)
+    on_speech, _ = guided_attention_penalty(reads_the_words, lengths, num_frames, 0.2, speech)
+    whole_clip, _ = guided_attention_penalty(reads_the_words, lengths, num_frames, 0.2)
+    assert float(on_speech) == pytest.approx(0.0, abs=1e-6)
+    # Over the whole clip the same reading is off by (n - 1.5) / 8 at step n.
+    expected = sum(1 - np.exp(-(((n - 1.5) / 8) ** 2) / 0.08) for n in range(steps))
+    assert float(whole_clip) == pytest.approx(expected, rel=1e-5)
+    everything = np.array([[0.0, 1.0]], np.float32)
+    same, _ = guided_attention_penalty(reads_the_words, lengths, num_frames, 0.2, everything)
+    assert float(same) == pytest.approx(float(whole_clip))
+    # Attention resting on the leading silence costs more once the diagonal skips it.
+    on_silence = np.zeros_like(reads_the_words)
+    on_silence[0, 0, 0] = 1.0
+    silent_speech, _ = guided_attention_penalty(on_silence, lengths, num_frames, 0.2, speech)
+    silent_clip, _ = guided_attention_penalty(on_silence, lengths, num_frames, 0.2)
+    assert float(silent_speech) > float(silent_clip) + 0.3
+
+
 def test_guided_attention_is_a_loss_term_of_the_model():
     batch = {
         "inputs": tf.ones([2, 7], tf.int32),

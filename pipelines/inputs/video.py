@@ -3,7 +3,8 @@
 Each batch is a dict ready for the model:
     inputs float32 [B, T, H, W, C] normalised frames (zero beyond each clip's length),
     input_lengths [B], targets [B, L] bos + character ids, labels [B, L] ids + eos,
-    target_lengths [B], id [B], text [B].
+    target_lengths [B], id [B], text [B], speech_span [B, 2] (where the words are spoken, as
+    fractions of the clip; the guided-attention prior's diagonal runs over it).
 Augmentation (training only): random crop, horizontal flip, brightness/contrast jitter and
 time masking, drawn with stateless ops from per-example seeds, so a seeded run is
 deterministic. Records stream from disk: memory does not grow with the dataset.
@@ -137,7 +138,27 @@ def _word_segment(example, seed):
         return example["frames"][start:end], example["words"][index]
 
     frames, text = tf.cond(count > 0, pick, lambda: (example["frames"], example["text"]))
-    return {**example, "frames": frames, "text": text}
+    no_timings = tf.zeros([0], tf.int32)
+    return {
+        **example,
+        "frames": frames,
+        "text": text,
+        "word_start": no_timings,
+        "word_end": no_timings,
+    }
+
+
+def speech_span(example) -> tf.Tensor:
+    """Where the clip's words are spoken: (first word's start, last word's end) as fractions
+    of its frames, float32 [2]; (0, 1) for a clip without word timings."""
+    starts, ends = example["word_start"], example["word_end"]
+    num_frames = tf.cast(tf.maximum(tf.shape(example["frames"])[0], 1), tf.float32)
+
+    def timed():
+        span = tf.cast(tf.stack([tf.reduce_min(starts), tf.reduce_max(ends)]), tf.float32)
+        return tf.clip_by_value(span / num_frames, 0.0, 1.0)
+
+    return tf.cond(tf.size(starts) > 0, timed, lambda: tf.constant([0.0, 1.0]))
 
 
 def crop_jitter_at(epoch: int, ramp_epochs: int) -> float:
@@ -271,6 +292,7 @@ def make_video_dataset(
             "targets": tf.concat([[BOS_ID], ids], 0),
             "labels": tf.concat([ids, [EOS_ID]], 0),
             "target_lengths": tf.shape(ids)[0] + 1,
+            "speech_span": speech_span(example),
         }
 
     dataset = tf.data.Dataset.zip((dataset, seeds)).map(
