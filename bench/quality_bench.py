@@ -4,6 +4,10 @@ split (WER/CER from jiwer). Not part of CI: `make bench-quality` (30 minutes a m
 
     python -m bench.quality_bench --minutes=30 --models=lipseq,lipnet,lipnet_bn
 
+lipseq trains `configs/grid_lipnet.py:short_budget` by default (the recipe with its windows'
+reach grown over the first 30 epochs, which a half hour on one core needs; `--lipseq_variant=`
+trains the hour's recipe).
+
 Each model runs in its own process pinned to one core (os.sched_setaffinity; TensorFlow
 sizes its thread pools from the affinity mask), as many at once as there are cores, so every
 model gets the same compute whatever else the wave holds. Every budget counts the whole run:
@@ -209,8 +213,9 @@ def _recipe_config(variant: str = ""):
     return grid_lipnet.get_config(variant)
 
 
-def train_lipseq(minutes: float, workdir: Path) -> dict:
-    """lipseq's recipe through its own commands: train for `minutes`, export, evaluate."""
+def train_lipseq(minutes: float, workdir: Path, variant: str = "") -> dict:
+    """lipseq's recipe (a variant of it) through its own commands: train for `minutes`,
+    export, evaluate."""
     lipseq = [sys.executable, "-m", "pipelines"]
     train = workdir / "train"
     export = workdir / "export"
@@ -219,7 +224,7 @@ def train_lipseq(minutes: float, workdir: Path) -> dict:
         [
             *lipseq,
             "train",
-            f"--config={RECIPE}",
+            f"--config={RECIPE}{':' + variant if variant else ''}",
             f"--workdir={train}",
             f"--config.max_train_minutes={minutes}",
             "--config.eval_every=200",
@@ -252,7 +257,7 @@ def train_lipseq(minutes: float, workdir: Path) -> dict:
     ]
     return {
         "model": "lipseq",
-        "config": str(RECIPE.relative_to(PROJECT_ROOT)),
+        "config": str(RECIPE.relative_to(PROJECT_ROOT)) + (f":{variant}" if variant else ""),
         "summary": summary,
         "test_clips": json.loads(report.read_text())["summary"]["num_clips"],
         "modes": {m: {"wer": v["wer"], "cer": v["cer"]} for m, v in modes.items()},
@@ -277,12 +282,12 @@ def _ensure_prepared(variant: str) -> Path:
     return prepared
 
 
-def run_one(name: str, minutes: float, workdir: Path) -> dict:
+def run_one(name: str, minutes: float, workdir: Path, variant: str = "") -> dict:
     """Trains and scores one model in this process (the child side of `run`)."""
     shutil.rmtree(workdir, ignore_errors=True)  # a fresh run: lipseq train would resume
     workdir.mkdir(parents=True, exist_ok=True)
     if name == "lipseq":
-        return train_lipseq(minutes, workdir)
+        return train_lipseq(minutes, workdir, variant)
     return train_replica(name, _ensure_prepared("rgb100"), minutes, workdir)
 
 
@@ -311,6 +316,7 @@ def run(models: list[str], minutes: float, output_dir: str, workdir: str) -> Pat
                 f"--replica_learning_rate={FLAGS.replica_learning_rate}",
                 f"--beam_width={FLAGS.beam_width}",
                 f"--eval_every_minutes={FLAGS.eval_every_minutes}",
+                f"--lipseq_variant={FLAGS.lipseq_variant}",
             ]
             child = subprocess.Popen(
                 command, cwd=PROJECT_ROOT, preexec_fn=lambda c=core: os.sched_setaffinity(0, {c})
@@ -343,6 +349,11 @@ def define_flags() -> None:
     flags.DEFINE_float("replica_learning_rate", 1e-4, "Adam rate of the replicas (LipNet's).")
     flags.DEFINE_integer("beam_width", 8, "Beam width of the replicas' CTC beam search.")
     flags.DEFINE_float("eval_every_minutes", 5.0, "Replicas: validation WER every N minutes.")
+    flags.DEFINE_string(
+        "lipseq_variant",
+        "short_budget",
+        "Variant of configs/grid_lipnet.py lipseq trains ('' for the hour's recipe).",
+    )
     flags.DEFINE_string("child", None, "Internal: train this one model in this process.")
 
 
@@ -350,7 +361,7 @@ def main(argv: list[str]) -> None:
     del argv
     if FLAGS.child:
         workdir = Path(FLAGS.workdir) / FLAGS.child
-        result = run_one(FLAGS.child, FLAGS.minutes, workdir)
+        result = run_one(FLAGS.child, FLAGS.minutes, workdir, FLAGS.lipseq_variant)
         result["machine"] = machine_info()
         result["core"] = sorted(os.sched_getaffinity(0))
         (workdir / "result.json").write_text(json.dumps(result, indent=1, default=_plain))

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from data_prep.characters import CharVocabulary
 from data_prep.lipreading import LipreadingSettings, corpus_clips, prepare_lipreading
-from data_prep.records import read_manifest, split_files
+from data_prep.records import parse_clip, read_manifest, split_files
 from data_prep.synthetic.faces import write_synthetic_corpus
 from pipelines.inputs.video import (
     AudioOptions,
@@ -124,6 +125,26 @@ def test_word_curriculum_cuts_single_aligned_words(prepared):
             assert batch["input_lengths"].numpy()[row] < frames[clip_id]
 
 
+def test_batches_say_where_the_words_are_spoken(prepared):
+    prep, manifest = prepared
+    expected = {}
+    for raw in tf.data.TFRecordDataset(split_files(prep, manifest, "train")):
+        clip = parse_clip(raw)
+        num_frames = int(tf.shape(clip["frames"])[0])
+        first, last = int(tf.reduce_min(clip["word_start"])), int(tf.reduce_max(clip["word_end"]))
+        expected[clip["id"].numpy().decode()] = (first / num_frames, last / num_frames)
+    seen = 0
+    for batch in _dataset(prepared, training=True, seed=2):
+        for clip_id, span in zip(batch["id"].numpy(), batch["speech_span"].numpy(), strict=True):
+            # The synthetic speakers pause before their first word and after their last.
+            assert 0.0 < span[0] < span[1] < 1.0
+            assert span == pytest.approx(expected[clip_id.decode()], abs=1e-6)
+            seen += 1
+    assert seen == 5
+    for batch in _dataset(prepared, training=True, seed=2, word_segments=True):
+        assert np.all(batch["speech_span"].numpy() == [0.0, 1.0])
+
+
 def test_shards_split_the_clips_between_input_pipelines(prepared):
     _, manifest = prepared
 
@@ -226,3 +247,18 @@ def test_noise_fraction_leaves_the_other_training_examples_clean(prepared_with_a
     assert 0 < sum(mixed) < len(mixed)
     with pytest.raises(ValueError, match="noise_fraction"):
         AudioOptions(noise="white", noise_fraction=1.5)
+
+
+def test_the_short_budget_recipe_differs_from_the_hours_only_in_ramp_and_guidance():
+    from configs import grid_lipnet
+
+    hour = grid_lipnet.get_config().to_dict()
+    short = grid_lipnet.get_config("short_budget").to_dict()
+    assert (hour["data"]["crop_jitter_epochs"], hour["model"]["guided_attention_weight"]) == (0, 0)
+    assert (short["data"]["crop_jitter_epochs"], short["model"]["guided_attention_weight"]) == (
+        30,
+        1.0,
+    )
+    for recipe in (hour, short):
+        del recipe["data"]["crop_jitter_epochs"], recipe["model"]["guided_attention_weight"]
+    assert short == hour
