@@ -6,7 +6,7 @@ a log-mel audio stream, one encoder and one attention each, modality dropout, ba
 
 The export reads lips only, sound only or both: `<modality>_<mode>` signatures. "tiny" serves
 the tests. The curriculum in two stages inside the video recipe's hour: "lips_half_hour" is
-the video-only recipe (without its window ramp) for 30 minutes on the same records, and
+the video-only recipe for 30 minutes on the same records, and
 "both_half_hour" starts the video stream from it (`init_from`, its best checkpoint) and
 trains both streams for the other 30 minutes, half of the examples losing a stream so the
 fresh audio stream and the decoder learn to lean on the lips too:
