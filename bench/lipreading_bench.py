@@ -70,8 +70,7 @@ def replica_throughput(vocab_size: int, batch_norm: bool = False, part: str = "a
     times lipseq's front-end."""
     model = lipnet_replica(vocab_size, batch_norm)
     if part == "frontend":
-        # The flattened convolution features: the layer before the two GRUs and the projection.
-        model = keras.Model(model.input, model.layers[-4].output)
+        model = keras.Model(model.input, model.get_layer("features").output)
     optimizer = keras.optimizers.Adam(1e-4)
 
     @tf.function

@@ -58,7 +58,7 @@ def lipnet_replica(vocab_size: int, batch_norm: bool = False):
         if batch_norm:
             x = keras.layers.SpatialDropout3D(0.5)(x)
         x = keras.layers.MaxPooling3D((1, 2, 2))(x)
-    x = keras.layers.TimeDistributed(keras.layers.Flatten())(x)
+    x = keras.layers.TimeDistributed(keras.layers.Flatten(), name="features")(x)
     for _ in range(2):
         x = keras.layers.Bidirectional(keras.layers.GRU(256, return_sequences=True))(x)
     return keras.Model(inputs, keras.layers.Dense(vocab_size)(x))
