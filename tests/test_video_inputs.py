@@ -10,6 +10,7 @@ from pipelines.inputs.video import (
     AudioOptions,
     VideoAugmentation,
     _augment,
+    _frame_jitter,
     center_crop,
     crop_jitter_at,
     make_video_dataset,
@@ -29,9 +30,11 @@ def prepared(tmp_path_factory):
     return root / "prep", read_manifest(root / "prep", "lipreading")
 
 
-def _dataset(prepared, training, seed=0, crop=(44, 88), **options):
+def _dataset(prepared, training, seed=0, crop=(44, 88), augmentation=None, **options):
     prep, manifest = prepared
     stats = manifest["normalisation"]
+    augmentation = augmentation or VideoAugmentation()
+    augmentation.crop_size = crop
     return make_video_dataset(
         split_files(prep, manifest, "train"),
         mean=stats["mean"],
@@ -39,7 +42,7 @@ def _dataset(prepared, training, seed=0, crop=(44, 88), **options):
         batch_size=2,
         training=training,
         seed=seed,
-        augmentation=VideoAugmentation(crop_size=crop),
+        augmentation=augmentation,
         **options,
     )
 
@@ -143,6 +146,53 @@ def test_batches_say_where_the_words_are_spoken(prepared):
     assert seen == 5
     for batch in _dataset(prepared, training=True, seed=2, word_segments=True):
         assert np.all(batch["speech_span"].numpy() == [0.0, 1.0])
+
+
+def test_frame_jitter_drops_and_doubles_frames_and_moves_word_timings_with_them():
+    # Frame i holds the value i, so the jittered clip says which original frame each one is.
+    frames = tf.reshape(tf.range(75, dtype=tf.float32), [75, 1, 1, 1])
+    starts, ends = tf.constant([5, 20, 41]), tf.constant([19, 40, 75])
+    example = {"frames": frames, "word_start": starts, "word_end": ends}
+    counts_seen = set()
+    for seed in range(20):
+        jittered = _frame_jitter(example, tf.constant([seed, 1]), 0.1)
+        values = jittered["frames"].numpy().ravel().astype(int)
+        counts = np.bincount(values, minlength=75)
+        counts_seen |= set(counts.tolist())
+        assert np.all(np.diff(values) >= 0) and counts.max() <= 2
+        for old, new in zip(
+            np.concatenate([starts, ends]),
+            np.concatenate([jittered["word_start"], jittered["word_end"]]),
+            strict=True,
+        ):
+            # Everything before a word's new boundary came from before its old one.
+            assert np.all(values[:new] < old) and np.all(values[new:] >= old)
+    assert counts_seen == {0, 1, 2}
+    again = _frame_jitter(example, tf.constant([7, 1]), 0.1)["frames"]
+    assert np.array_equal(again, _frame_jitter(example, tf.constant([7, 1]), 0.1)["frames"])
+    assert np.array_equal(_frame_jitter(example, tf.constant([7, 1]), 0.0)["frames"], frames)
+    everything_dropped = _frame_jitter(example, tf.constant([7, 1]), 1.0)
+    assert np.array_equal(everything_dropped["frames"], frames)
+
+
+def test_frame_jitter_changes_training_clip_lengths_only(prepared, prepared_with_audio):
+    _, manifest = prepared
+    frames = {c["id"]: c["num_frames"] for c in manifest["splits"]["train"]["clips"]}
+    options = dict(crop=None, training=True, seed=5)
+    jitter = VideoAugmentation(frame_jitter=0.2)
+    changed = 0
+    for batch in _dataset(prepared, **options, augmentation=jitter):
+        lengths = batch["input_lengths"].numpy()
+        for clip_id, length in zip(batch["id"].numpy(), lengths, strict=True):
+            changed += int(length != frames[clip_id.decode()])
+            assert 0.6 * frames[clip_id.decode()] < length < 1.4 * frames[clip_id.decode()]
+    assert changed >= 3
+    for batch in _dataset(prepared, crop=None, training=False, augmentation=jitter):
+        lengths = batch["input_lengths"].numpy()
+        for clip_id, length in zip(batch["id"].numpy(), lengths, strict=True):
+            assert length == frames[clip_id.decode()]
+    with pytest.raises(ValueError, match="frame_jitter"):
+        _dataset(prepared_with_audio, **options, augmentation=jitter, audio=AudioOptions())
 
 
 def test_shards_split_the_clips_between_input_pipelines(prepared):

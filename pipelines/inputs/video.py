@@ -5,9 +5,10 @@ Each batch is a dict ready for the model:
     input_lengths [B], targets [B, L] bos + character ids, labels [B, L] ids + eos,
     target_lengths [B], id [B], text [B], speech_span [B, 2] (where the words are spoken, as
     fractions of the clip; the guided-attention prior's diagonal runs over it).
-Augmentation (training only): random crop, horizontal flip, brightness/contrast jitter and
-time masking, drawn with stateless ops from per-example seeds, so a seeded run is
-deterministic. Records stream from disk: memory does not grow with the dataset.
+Augmentation (training only): random crop, horizontal flip, brightness/contrast jitter, time
+masking and frame jitter (frames dropped or doubled, word timings following), drawn with
+stateless ops from per-example seeds, so a seeded run is deterministic. Records stream from
+disk: memory does not grow with the dataset.
 
 With an audio stream (`audio=AudioOptions(...)`) clips without an audio track are left out
 and inputs / input_lengths become {"video": ..., "audio": ...}: the waveform float32 [B, S]
@@ -41,6 +42,9 @@ class VideoAugmentation:
     contrast: float = 0.1
     time_masks: int = 1
     max_time_mask: int = 6
+    # Each frame is dropped with this probability and, as often, shown twice: the pace of
+    # speech varies a little within a clip (LipNet trained with such frame-level jitter).
+    frame_jitter: float = 0.0
 
 
 @dataclasses.dataclass
@@ -148,6 +152,27 @@ def _word_segment(example, seed):
     }
 
 
+def _frame_jitter(example, seed, probability: float):
+    """The clip with each frame dropped with `probability` and doubled as often (at least one
+    frame kept); word timings move with their frames."""
+    frames = example["frames"]
+    draws = tf.random.stateless_uniform([tf.shape(frames)[0]], seed)
+    counts = tf.where(draws < probability, 0, tf.where(draws >= 1.0 - probability, 2, 1))
+    counts = tf.cond(tf.reduce_sum(counts) > 0, lambda: counts, lambda: tf.ones_like(counts))
+    # new_position[i]: where original frame i (or the end, i = T) lands in the jittered clip.
+    new_position = tf.concat([[0], tf.cumsum(counts)], 0)
+
+    def moved(times):
+        return tf.gather(new_position, tf.clip_by_value(times, 0, tf.size(counts)))
+
+    return {
+        **example,
+        "frames": tf.repeat(frames, counts, axis=0),
+        "word_start": moved(example["word_start"]),
+        "word_end": moved(example["word_end"]),
+    }
+
+
 def speech_span(example) -> tf.Tensor:
     """Where the clip's words are spoken: (first word's start, last word's end) as fractions
     of its frames, float32 [2]; (0, 1) for a clip without word timings."""
@@ -240,6 +265,8 @@ def make_video_dataset(
     """
     vocabulary = vocabulary or CharVocabulary()
     augmentation = augmentation or VideoAugmentation()
+    if audio is not None and augmentation.frame_jitter:
+        raise ValueError("frame_jitter would move frames off their audio; use it on video alone")
     table = char_table(vocabulary)
     dataset = epoch_records(
         files,
@@ -267,6 +294,10 @@ def make_video_dataset(
         example_seed = tf.cast(example_seed, tf.int32)
         if word_segments:
             example = _word_segment(example, tf.reverse(example_seed, [0]))
+        if training and augmentation.frame_jitter:
+            example = _frame_jitter(
+                example, tf.reverse(example_seed, [0]) + 3, augmentation.frame_jitter
+            )
         if training:
             frames = _augment(unit_frames(example["frames"]), example_seed, augmentation)
             frames = normalise(frames, mean, std)

@@ -85,6 +85,7 @@ class LipreadingTask(Task):
             contrast=data.contrast,
             time_masks=data.time_masks,
             max_time_mask=data.max_time_mask,
+            frame_jitter=data.get("frame_jitter", 0.0),
         )
         stats = self.manifest["normalisation"]
         return make_video_dataset(
