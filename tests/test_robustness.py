@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import ml_collections
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -278,6 +279,44 @@ def test_mixed_precision_trains_with_a_loss_scale(prepared, tmp_path):
         if x and "loss" in x
     ]
     assert all(math.isfinite(r["loss"]) for r in records)
+
+
+def test_weight_decay_shrinks_kernels_only_and_keeps_adam_checkpoints_loadable(tmp_path):
+    import keras
+
+    from pipelines.training.loop import make_optimizer
+
+    def model():
+        keras.utils.set_random_seed(0)
+        net = keras.Sequential([keras.layers.Dense(3), keras.layers.BatchNormalization()])
+        net.build((None, 2))
+        net.layers[1].gamma.assign([2.0, 2.0, 2.0])
+        net.layers[1].beta.assign([1.0, 1.0, 1.0])
+        net.layers[0].bias.assign([1.0, 1.0, 1.0])
+        return net
+
+    def one_step_without_gradient(weight_decay):
+        config = ml_collections.ConfigDict({"weight_decay": weight_decay})
+        net = model()
+        optimizer = make_optimizer(config, 0.5)
+        before = [v.numpy() for v in net.trainable_variables]
+        optimizer.apply_gradients([(tf.zeros_like(v), v) for v in net.trainable_variables])
+        return optimizer, net, before, [v.numpy() for v in net.trainable_variables]
+
+    adam, net, before, after = one_step_without_gradient(0.0)
+    assert type(adam) is keras.optimizers.Adam
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    adamw, _, before, after = one_step_without_gradient(0.1)
+    assert isinstance(adamw, keras.optimizers.AdamW)
+    kernel, bias, gamma, beta = zip(before, after, strict=True)
+    np.testing.assert_allclose(kernel[1], kernel[0] * (1 - 0.5 * 0.1), rtol=1e-6)
+    for unchanged in (bias, gamma, beta):
+        assert np.array_equal(*unchanged)
+    saved = tf.train.Checkpoint(model=net, optimizer=adam).save(str(tmp_path / "adam"))
+    fresh = model()
+    switched = make_optimizer(ml_collections.ConfigDict({"weight_decay": 0.1}), 0.5)
+    switched.build(fresh.trainable_variables)
+    tf.train.Checkpoint(model=fresh, optimizer=switched).restore(saved).assert_consumed()
 
 
 def test_budgeted_schedule_follows_the_larger_of_steps_and_time():

@@ -32,6 +32,19 @@ class NonFiniteLossError(RuntimeError):
     """Raised when the training loss becomes NaN or Inf."""
 
 
+def make_optimizer(config: ml_collections.ConfigDict, learning_rate) -> keras.optimizers.Optimizer:
+    """Adam, or AdamW when config.weight_decay > 0 (the same slots, so checkpoints carry over
+    between the two)."""
+    weight_decay = float(config.get("weight_decay", 0.0))
+    if weight_decay <= 0.0:
+        return keras.optimizers.Adam(learning_rate)
+    optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    # Biases and batch-norm offsets and scales set levels, not features; decaying them to zero
+    # would only fight the normalisation.
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer
+
+
 def train(
     config: ml_collections.ConfigDict,
     workdir: str | Path,
@@ -79,7 +92,7 @@ def _train(config, workdir, strategy) -> dict:
         lr_scale = tf.Variable(1.0, dtype=tf.float64, trainable=False)
         budget_fraction = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         schedule = budgeted_learning_rate_schedule(config, budget_fraction)
-        optimizer = keras.optimizers.Adam(ScaledSchedule(schedule, lr_scale))
+        optimizer = make_optimizer(config, ScaledSchedule(schedule, lr_scale))
         optimizer.build(model.trainable_variables)
         progress = {
             "epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
