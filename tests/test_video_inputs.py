@@ -193,6 +193,8 @@ def test_frame_jitter_changes_training_clip_lengths_only(prepared, prepared_with
             assert length == frames[clip_id.decode()]
     with pytest.raises(ValueError, match="frame_jitter"):
         _dataset(prepared_with_audio, **options, augmentation=jitter, audio=AudioOptions())
+    with pytest.raises(ValueError, match=r"frame_jitter 0.6 is not within \[0, 0.5\]"):
+        VideoAugmentation(frame_jitter=0.6)
 
 
 def test_shards_split_the_clips_between_input_pipelines(prepared):

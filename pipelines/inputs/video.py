@@ -46,6 +46,13 @@ class VideoAugmentation:
     # speech varies a little within a clip (LipNet trained with such frame-level jitter).
     frame_jitter: float = 0.0
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.frame_jitter <= 0.5:
+            raise ValueError(
+                f"frame_jitter {self.frame_jitter} is not within [0, 0.5] (the chance of dropping"
+                " a frame, and as well of doubling one)"
+            )
+
 
 @dataclasses.dataclass
 class AudioOptions:
