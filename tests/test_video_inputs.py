@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -33,8 +35,7 @@ def prepared(tmp_path_factory):
 def _dataset(prepared, training, seed=0, crop=(44, 88), augmentation=None, **options):
     prep, manifest = prepared
     stats = manifest["normalisation"]
-    augmentation = augmentation or VideoAugmentation()
-    augmentation.crop_size = crop
+    augmentation = dataclasses.replace(augmentation or VideoAugmentation(), crop_size=crop)
     return make_video_dataset(
         split_files(prep, manifest, "train"),
         mean=stats["mean"],

@@ -301,11 +301,10 @@ def make_video_dataset(
         example_seed = tf.cast(example_seed, tf.int32)
         if word_segments:
             example = _word_segment(example, tf.reverse(example_seed, [0]))
-        if training and augmentation.frame_jitter:
-            example = _frame_jitter(
-                example, tf.reverse(example_seed, [0]) + 3, augmentation.frame_jitter
-            )
         if training:
+            if augmentation.frame_jitter:
+                seed = tf.reverse(example_seed, [0]) + 3
+                example = _frame_jitter(example, seed, augmentation.frame_jitter)
             frames = _augment(unit_frames(example["frames"]), example_seed, augmentation)
             frames = normalise(frames, mean, std)
         else:
