@@ -58,8 +58,8 @@ def get_config(variant: str = ""):
         config.data.crop_jitter_epochs = 30
         # Attention guided along the speech span: test joint WER 18.78 against 22.15 without,
         # 30 minutes on one core each, side by side (guided_attention_speech_span_ab.json);
-        # over the hour it costs accuracy (test joint 9.07 against 6.75, BUILD.md), so the
-        # hour's recipe leaves it off.
+        # over the hour it read test joint 9.07, between two runs without it (6.75 and 11.18,
+        # BUILD.md): not shown better there, so the hour's recipe leaves it off.
         config.model.guided_attention_weight = 1.0
     elif variant == "rgb100":
         config.data.preset = "lipnet"
