@@ -3,6 +3,7 @@ replicas, where a training step spends its time, and the latency of transcribing
 
     python -m bench.lipreading_bench --output_dir=bench/results [--export=runs/grid/export]
     python -m bench.lipreading_bench --pool_order_only  # pooling before/after batch norm alone
+    python -m bench.lipreading_bench --decoder_only  # the attention decoder's pass alone
 
 Throughput runs a compiled training step on random clips of 75 frames, batch 16 (the GRID
 recipe's), every model in one process. Each figure is traced and warmed up first, outside the
@@ -335,6 +336,63 @@ def pool_order(output_dir: str) -> Path:
     return write_results("lipreading_pool_order", results, output_dir)
 
 
+DECODER_VARIANTS = {
+    "recipe: location-aware attention, input feeding": {},
+    "additive attention without location features": {"attention": "bahdanau"},
+    "multiplicative attention": {"attention": "luong"},
+    "location-aware attention, no input feeding": {"input_feeding": False},
+}
+
+
+def decoder_pass(output_dir: str, rounds: int = 5, steps: int = 10) -> Path:
+    """Writes <output_dir>/lipreading_decoder.json: seconds of the attention decoder's
+    teacher-forced training pass (forward, backward, Adam update) on GRID recipe shapes
+    (encoder memory [16, 75, 384], 28 characters), with the recipe's decoder and with each
+    cheaper choice, the variants' timed rounds interleaved so all see the same machine."""
+    vocab_size = CharVocabulary().size
+    rng = np.random.default_rng(0)
+    memory = tf.constant(rng.normal(size=(BATCH, FRAMES, 384)).astype(np.float32))
+    lengths = tf.fill([BATCH], FRAMES)
+    batch = random_batch(GRAY80_CROPPED, vocab_size)
+    steps_by_name = {}
+    for name, overrides in DECODER_VARIANTS.items():
+        decoder = _model(GRAY80_CROPPED, vocab_size, **overrides).decoder
+        optimizer = keras.optimizers.Adam(1e-4)
+
+        @tf.function
+        def step(decoder=decoder, optimizer=optimizer):
+            with tf.GradientTape() as tape:
+                prepared = decoder.prepare_memory(memory, lengths)
+                state = decoder.initial_state(memory[:, -1], prepared)
+                out = decoder(batch["targets"], prepared, state, training=True)
+                loss = tf.reduce_mean(tf.square(out["logits"])) + tf.reduce_mean(out["alignments"])
+            variables = decoder.trainable_variables
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+            return loss
+
+        for _ in range(3):
+            step()
+        steps_by_name[name] = step
+    seconds = {name: [] for name in steps_by_name}
+    for _ in range(rounds):
+        for name, step in steps_by_name.items():
+            started = time.perf_counter()
+            for _ in range(steps):
+                step().numpy()
+            seconds[name].append((time.perf_counter() - started) / steps)
+    recipe = float(np.median(seconds[next(iter(seconds))]))
+    results = {
+        "batch": BATCH,
+        "frames": FRAMES,
+        "characters": LABEL_LENGTH,
+        "seconds_per_pass": {
+            name: {**spread(values), "ratio_to_recipe": round(float(np.median(values)) / recipe, 2)}
+            for name, values in seconds.items()
+        },
+    }
+    return write_results("lipreading_decoder", results, output_dir)
+
+
 def define_flags() -> None:
     """Defines this benchmark's flags (only when run as a program)."""
     flags.DEFINE_string("output_dir", "bench/results", "Where the JSON goes.")
@@ -349,12 +407,19 @@ def define_flags() -> None:
         False,
         "Only compare pooling before and after batch norm (lipreading_pool_order.json).",
     )
+    flags.DEFINE_bool(
+        "decoder_only",
+        False,
+        "Only time the attention decoder's training pass (lipreading_decoder.json).",
+    )
 
 
 def main(argv: list[str]) -> None:
     del argv
     if FLAGS.pool_order_only:
         print(pool_order(FLAGS.output_dir))
+    elif FLAGS.decoder_only:
+        print(decoder_pass(FLAGS.output_dir))
     else:
         print(run(FLAGS.output_dir, FLAGS.export, FLAGS.video))
 
