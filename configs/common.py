@@ -52,6 +52,9 @@ def base_config(task: str) -> ml_collections.ConfigDict:
     # fraction of the sequence (models/losses.py: guided_attention_penalty).
     config.model.guided_attention_weight = 0.0
     config.model.guided_attention_width = 0.2
+    # "diagonal", or "words": each label's attention kept on the frames where its word is
+    # spoken (corpora with word timings; models/losses.py: word_window_penalty).
+    config.model.guided_attention_prior = "diagonal"
 
     # Training (lipseq train).
     config.batch_size = 64

@@ -69,3 +69,35 @@ def guided_attention_penalty(
     step_mask = tf.cast(sequence_mask(target_lengths, steps), tf.float32)
     penalty = tf.reduce_sum(alignments * cost, axis=-1) * step_mask
     return tf.reduce_sum(penalty), tf.reduce_sum(step_mask)
+
+
+def word_window_penalty(
+    alignments: tf.Tensor,
+    target_lengths: tf.Tensor,
+    memory_lengths: tf.Tensor,
+    windows: tf.Tensor,
+    width: float = 0.03,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Attention mass outside the frames where each output's word is spoken.
+
+    alignments [B, N, T], target_lengths [B], memory_lengths [B], windows [B, N, 2] (start,
+    end of each output step's word as fractions of the clip; start < 0: the step is free,
+    as spaces and eos are) -> (penalty sum, number of constrained output steps). A weight at
+    distance d outside its window costs 1 - exp(-d^2 / (2 width^2)), so the frames just
+    beside a word cost little (word timings are approximate) and the far ones cost 1. Where
+    the diagonal prior only says "read in order", this one says where, which the diagonal
+    cannot when words are spoken at uneven rates.
+    """
+    alignments = tf.cast(alignments, tf.float32)
+    steps, frames = tf.shape(alignments)[1], tf.shape(alignments)[2]
+    windows = tf.cast(windows[:, :steps], tf.float32)
+    start, end = windows[..., 0:1], windows[..., 1:2]
+    num_frames = tf.cast(tf.maximum(memory_lengths, 1), tf.float32)[:, None, None]
+    place = (tf.cast(tf.range(frames), tf.float32)[None, None, :] + 0.5) / num_frames
+    outside = tf.maximum(tf.maximum(start - place, place - end), 0.0)
+    cost = 1.0 - tf.exp(-tf.square(outside) / (2.0 * width**2))
+    constrained = tf.cast(sequence_mask(target_lengths, steps), tf.float32) * tf.cast(
+        start[..., 0] >= 0.0, tf.float32
+    )
+    penalty = tf.reduce_sum(alignments * cost, axis=-1) * constrained
+    return tf.reduce_sum(penalty), tf.reduce_sum(constrained)

@@ -22,7 +22,12 @@ from models.losses import (
     guided_attention_penalty,
     sampled_sequence_loss,
     sequence_cross_entropy,
+    word_window_penalty,
 )
+
+# "diagonal": read the frames in order (over the speech span when the batch has one);
+# "words": read each label's own word (needs word timings in the batch).
+GUIDED_ATTENTION_PRIORS = ("diagonal", "words")
 
 
 class LossTerm(NamedTuple):
@@ -51,11 +56,18 @@ class Seq2Seq(keras.Model):
         ctc_weight: float = 0.0,
         guided_attention_weight: float = 0.0,
         guided_attention_width: float = 0.2,
+        guided_attention_prior: str = "diagonal",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if guided_attention_prior not in GUIDED_ATTENTION_PRIORS:
+            raise ValueError(
+                f"unknown guided_attention_prior {guided_attention_prior!r}; "
+                f"known: {', '.join(GUIDED_ATTENTION_PRIORS)}"
+            )
         self.guided_attention_weight = float(guided_attention_weight)
         self.guided_attention_width = float(guided_attention_width)
+        self.guided_attention_prior = guided_attention_prior
         self.frontend = frontend
         self.encoder = encoder
         self.decoder = decoder
@@ -100,6 +112,8 @@ class Seq2Seq(keras.Model):
         guided_attention_weight > 0 a third term adds that weight times the attention mass
         off the diagonal (models/losses.py: guided_attention_penalty), per target token; the
         diagonal spans the speech when the batch has `speech_span` [B, 2] (clip fractions).
+        With guided_attention_prior "words" the term is instead the mass outside each label's
+        word (word_window_penalty; the batch's `label_windows` [B, L, 2]), per timed label.
         """
         terms = self.attention_terms(batch, outputs, label_smoothing)
         if self.ctc_weight > 0:
@@ -129,7 +143,15 @@ class Seq2Seq(keras.Model):
                 outputs["logits"], batch["labels"], batch["target_lengths"], label_smoothing
             )
         terms = [LossTerm("attention", 1.0 - self.ctc_weight, attention_sum, num_tokens)]
-        if self.guided_attention_weight > 0:
+        if self.guided_attention_weight > 0 and self.guided_attention_prior == "words":
+            penalty, steps = word_window_penalty(
+                outputs["alignments"],
+                batch["target_lengths"],
+                outputs["memory_lengths"],
+                batch["label_windows"],
+            )
+            terms.append(LossTerm("guided_attention", self.guided_attention_weight, penalty, steps))
+        elif self.guided_attention_weight > 0:
             penalty, steps = guided_attention_penalty(
                 outputs["alignments"],
                 batch["target_lengths"],
@@ -177,6 +199,7 @@ def build_model(model_config, input_vocab_size: int | None, target_vocab_size: i
         ctc_weight,
         guided_attention_weight=float(model_config.get("guided_attention_weight", 0.0)),
         guided_attention_width=float(model_config.get("guided_attention_width", 0.2)),
+        guided_attention_prior=str(model_config.get("guided_attention_prior", "diagonal")),
         name="seq2seq",
     )
     model.build()

@@ -342,3 +342,29 @@ def test_a_character_language_model_is_fused_into_the_export(trained, tmp_path):
         np.testing.assert_array_equal(plain["scores"].numpy(), zero["scores"].numpy())
         fused = signature(loaded, export, f"{mode}_lm")(**inputs)
         assert not np.array_equal(plain["scores"].numpy(), fused["scores"].numpy()), mode
+
+
+@pytest.mark.parametrize("prior", ["diagonal", "words"])
+def test_the_training_step_sees_what_guided_attention_reads(trained, prior):
+    # The loop keeps only the task's batch_signature keys: a guidance input left out of it
+    # would silently fall back (the diagonal to the whole clip) or fail.
+    from pipelines.tasks import task_for
+
+    _, config, _ = trained
+    config = config.copy_and_resolve_references()
+    config.model.guided_attention_weight = 1.0
+    config.model.guided_attention_prior = prior
+    task = task_for(config)
+    model = task.build_model()
+    batch = next(iter(task.train_dataset(epoch=0)))
+    kept = {key: batch[key] for key in task.batch_signature()}
+    outputs = model(kept, training=False)
+    guidance = {t.name: t for t in model.loss_terms(kept, outputs)}["guided_attention"]
+    assert float(guidance.count) > 0
+    if prior == "diagonal":
+        without_span = {k: v for k, v in kept.items() if k != "speech_span"}
+        whole_clip = {t.name: t for t in model.loss_terms(without_span, outputs)}
+        # The synthetic speakers pause around their words, so the span moves the diagonal.
+        assert float(whole_clip["guided_attention"].total) != pytest.approx(
+            float(guidance.total), rel=1e-4
+        )

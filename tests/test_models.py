@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from configs.common import translation_config
-from models.losses import guided_attention_penalty, sequence_cross_entropy
+from models.losses import guided_attention_penalty, sequence_cross_entropy, word_window_penalty
 from models.search import beam_search, greedy_search, max_decode_lengths
 from models.seq2seq import build_model
 
@@ -142,6 +142,40 @@ def test_guided_attention_lays_its_diagonal_over_the_speech_span():
     silent_speech, _ = guided_attention_penalty(on_silence, lengths, num_frames, 0.2, speech)
     silent_clip, _ = guided_attention_penalty(on_silence, lengths, num_frames, 0.2)
     assert float(silent_speech) > float(silent_clip) + 0.3
+
+
+def test_word_windows_cost_attention_outside_each_labels_word():
+    # Two words: frames 2-3 and 5-7 of 10; labels "ab cd" + eos, the space and eos free.
+    frames = 10
+    windows = np.array(
+        [[[0.2, 0.4], [0.2, 0.4], [-1, -1], [0.5, 0.8], [0.5, 0.8], [-1, -1]]], np.float32
+    )
+    lengths, num_frames = np.array([6]), np.array([frames])
+    reads_the_words = np.zeros((1, 6, frames), np.float32)
+    for step, frame in enumerate([2, 3, 0, 5, 7, 9]):
+        reads_the_words[0, step, frame] = 1.0  # the space and eos look anywhere
+    inside, count = word_window_penalty(reads_the_words, lengths, num_frames, windows)
+    assert float(inside) == pytest.approx(0.0, abs=1e-6) and float(count) == 4
+    swapped = reads_the_words[:, [3, 4, 2, 0, 1, 5]]  # each word's letters on the other word
+    outside, _ = word_window_penalty(swapped, lengths, num_frames, windows)
+    assert float(outside) > 3.0
+    # Just beside a word costs less than far from it.
+    near = np.zeros_like(reads_the_words)
+    near[0, 0, 4] = 1.0
+    far = np.zeros_like(reads_the_words)
+    far[0, 0, 9] = 1.0
+    near_cost, _ = word_window_penalty(near, lengths, num_frames, windows, width=0.05)
+    far_cost, _ = word_window_penalty(far, lengths, num_frames, windows, width=0.05)
+    assert 0.0 < float(near_cost) < 0.5 < float(far_cost)
+    # Padded steps cost nothing, and an untimed clip is free.
+    padded = np.zeros((1, 8, frames), np.float32)
+    padded[0, :6] = swapped[0]
+    padded[0, 6:, 0] = 1.0
+    more_windows = np.concatenate([windows, np.full((1, 2, 2), 0.9, np.float32)], axis=1)
+    again, _ = word_window_penalty(padded, lengths, num_frames, more_windows)
+    assert float(again) == pytest.approx(float(outside))
+    free, none = word_window_penalty(swapped, lengths, num_frames, np.full_like(windows, -1.0))
+    assert float(free) == 0.0 and float(none) == 0.0
 
 
 def test_guided_attention_is_a_loss_term_of_the_model():

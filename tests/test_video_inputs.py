@@ -315,3 +315,37 @@ def test_the_short_budget_recipe_differs_from_the_hours_only_in_ramp_and_guidanc
     for recipe in (hour, short):
         del recipe["data"]["crop_jitter_epochs"], recipe["model"]["guided_attention_weight"]
     assert short == hour
+
+
+def test_each_label_knows_where_its_word_is_spoken(prepared):
+    prep, manifest = prepared
+    timings = {}
+    for raw in tf.data.TFRecordDataset(split_files(prep, manifest, "train")):
+        clip = parse_clip(raw)
+        num_frames = int(tf.shape(clip["frames"])[0])
+        starts, ends = clip["word_start"].numpy(), clip["word_end"].numpy()
+        timings[clip["id"].numpy().decode()] = [
+            (s / num_frames, e / num_frames) for s, e in zip(starts, ends, strict=True)
+        ]
+    vocabulary = CharVocabulary()
+    seen = 0
+    for batch in _dataset(prepared, training=True, seed=3):
+        for row, clip_id in enumerate(batch["id"].numpy()):
+            text = batch["text"].numpy()[row].decode()
+            windows = batch["label_windows"].numpy()[row]
+            expected = []
+            for index, word in enumerate(text.split(" ")):
+                if index:
+                    expected.append((-1.0, -1.0))  # the space before it
+                expected.extend([timings[clip_id.decode()][index]] * len(word))
+            expected.append((-1.0, -1.0))  # eos
+            length = batch["target_lengths"].numpy()[row]
+            assert length == len(expected) == len(vocabulary.encode(text)) + 1
+            np.testing.assert_allclose(windows[:length], expected, atol=1e-6)
+            seen += 1
+    assert seen == 5
+    # Single-word segments carry no timings: every label is free.
+    for batch in _dataset(prepared, training=True, seed=3, word_segments=True):
+        lengths = batch["target_lengths"].numpy()
+        for row, length in enumerate(lengths):
+            assert np.all(batch["label_windows"].numpy()[row, :length] == -1.0)

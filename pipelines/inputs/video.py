@@ -4,7 +4,9 @@ Each batch is a dict ready for the model:
     inputs float32 [B, T, H, W, C] normalised frames (zero beyond each clip's length),
     input_lengths [B], targets [B, L] bos + character ids, labels [B, L] ids + eos,
     target_lengths [B], id [B], text [B], speech_span [B, 2] (where the words are spoken, as
-    fractions of the clip; the guided-attention prior's diagonal runs over it).
+    fractions of the clip; the guided-attention prior's diagonal runs over it), label_windows
+    [B, L, 2] (where each label's word is spoken, as fractions; -1 for spaces, eos and clips
+    without word timings; the word-window prior reads it).
 Augmentation (training only): random crop, horizontal flip, brightness/contrast jitter, time
 masking and frame jitter (frames dropped or doubled, word timings following), drawn with
 stateless ops from per-example seeds, so a seeded run is deterministic. Records stream from
@@ -193,6 +195,24 @@ def speech_span(example) -> tf.Tensor:
     return tf.cond(tf.size(starts) > 0, timed, lambda: tf.constant([0.0, 1.0]))
 
 
+def label_windows(example, ids, space_id: int) -> tf.Tensor:
+    """Where each label's word is spoken: float32 [L + 1, 2] (start, end) as fractions of
+    the clip's frames for the character ids [L] and eos; (-1, -1) for spaces, eos, and every
+    label of a clip whose timed words do not match its text's words (or that has none)."""
+    starts, ends = example["word_start"], example["word_end"]
+    num_frames = tf.cast(tf.maximum(tf.shape(example["frames"])[0], 1), tf.float32)
+    is_space = tf.equal(ids, space_id)
+    word_index = tf.cumsum(tf.cast(is_space, tf.int32))
+    num_words = tf.reduce_sum(tf.cast(is_space, tf.int32)) + 1
+    timed = tf.logical_and(tf.size(starts) > 0, tf.equal(tf.size(starts), num_words))
+    spans = tf.cast(tf.stack([starts, ends], axis=1), tf.float32) / num_frames
+    spans = tf.concat([spans, [[-1.0, -1.0]]], 0)  # a row to gather when untimed
+    last = tf.shape(spans)[0] - 1
+    # With matching timings a character's word index is below `last`.
+    windows = tf.gather(spans, tf.where(timed & tf.logical_not(is_space), word_index, last))
+    return tf.concat([windows, [[-1.0, -1.0]]], 0)
+
+
 def crop_jitter_at(epoch: int, ramp_epochs: int) -> float:
     """The window jitter of a training epoch when it grows from the centre window (epoch 0)
     to the whole margin over ramp_epochs (0: the whole margin from the start)."""
@@ -275,6 +295,7 @@ def make_video_dataset(
     if audio is not None and augmentation.frame_jitter:
         raise ValueError("frame_jitter would move frames off their audio; use it on video alone")
     table = char_table(vocabulary)
+    space_id = vocabulary.ids[" "]
     dataset = epoch_records(
         files,
         training=training,
@@ -330,6 +351,7 @@ def make_video_dataset(
             "labels": tf.concat([ids, [EOS_ID]], 0),
             "target_lengths": tf.shape(ids)[0] + 1,
             "speech_span": speech_span(example),
+            "label_windows": label_windows(example, ids, space_id),
         }
 
     dataset = tf.data.Dataset.zip((dataset, seeds)).map(

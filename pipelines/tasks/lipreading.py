@@ -71,6 +71,9 @@ class LipreadingTask(Task):
             "targets": tf.TensorSpec([None, None], tf.int32),
             "labels": tf.TensorSpec([None, None], tf.int32),
             "target_lengths": tf.TensorSpec([None], tf.int32),
+            # Guided attention's priors read these; a key missing here never reaches the loss.
+            "speech_span": tf.TensorSpec([None, 2], tf.float32),
+            "label_windows": tf.TensorSpec([None, None, 2], tf.float32),
         }
 
     def train_dataset(self, epoch: int, batch_size=None, shard=None) -> tf.data.Dataset:
