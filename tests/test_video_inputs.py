@@ -307,13 +307,14 @@ def test_the_short_budget_recipe_differs_from_the_hours_only_in_ramp_and_guidanc
 
     hour = grid_lipnet.get_config().to_dict()
     short = grid_lipnet.get_config("short_budget").to_dict()
-    assert (hour["data"]["crop_jitter_epochs"], hour["model"]["guided_attention_weight"]) == (0, 0)
-    assert (short["data"]["crop_jitter_epochs"], short["model"]["guided_attention_weight"]) == (
-        30,
-        1.0,
-    )
-    for recipe in (hour, short):
-        del recipe["data"]["crop_jitter_epochs"], recipe["model"]["guided_attention_weight"]
+
+    def differences(recipe):
+        model = recipe["model"]
+        guidance = (model.pop("guided_attention_weight"), model.pop("guided_attention_prior"))
+        return recipe["data"].pop("crop_jitter_epochs"), guidance
+
+    assert differences(hour) == (0, (0.0, "diagonal"))
+    assert differences(short) == (30, (1.0, "words"))
     assert short == hour
 
 
