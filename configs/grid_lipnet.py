@@ -60,7 +60,7 @@ def get_config(variant: str = ""):
         # minutes on one core each, side by side, test attention WER 5.70 against 8.44 with
         # the diagonal over the speech span, attention in words 99.5 % against 97.8 %
         # (guided_attention_words_ab.json). The diagonal over the whole clip, all that
-        # guidance was before a69e1fa, read test joint 18.78 against 22.15 unguided in 30.
+        # guidance was before d2499b2, read test joint 18.78 against 22.15 unguided in 30.
         config.model.guided_attention_weight = 1.0
         config.model.guided_attention_prior = "words"
     elif variant == "rgb100":
