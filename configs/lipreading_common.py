@@ -71,6 +71,9 @@ def lipreading_config() -> ml_collections.ConfigDict:
     config.decode.max_length = 64
     config.decode.ctc_weight = 0.3  # weight of CTC prefix scores in joint decoding
     config.decode.grammar = ""  # "grid": only sentences of GRID's six word slots
+    # The export's serving_default (and so transcribe's and the service's default mode):
+    # "" is joint CTC/attention when the model has a CTC head, attention otherwise.
+    config.decode.serving_default = ""
     return config
 
 

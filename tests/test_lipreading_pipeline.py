@@ -368,3 +368,21 @@ def test_the_training_step_sees_what_guided_attention_reads(trained, prior):
         assert float(whole_clip["guided_attention"].total) != pytest.approx(
             float(guidance.total), rel=1e-4
         )
+
+
+def test_the_config_names_the_exports_default_mode(trained):
+    from pipelines.tasks import task_for
+
+    root, config, _ = trained
+    _, task, model, _ = restore_model(root / "train", "latest")
+    _, signatures, info = task.serving_module(model)
+    assert info["serving_default"] == "joint"
+    assert signatures["serving_default"] is signatures["joint"]
+    config = config.copy_and_resolve_references()
+    config.decode.serving_default = "attention"
+    _, signatures, info = task_for(config).serving_module(model)
+    assert info["serving_default"] == "attention"
+    assert signatures["serving_default"] is signatures["attention"]
+    config.decode.serving_default = "beam"
+    with pytest.raises(Exception, match="serving_default 'beam' is not a mode"):
+        task_for(config).serving_module(model)

@@ -166,7 +166,14 @@ class LipreadingTask(Task):
             module.grammar = self.transcriber(model, grammar=True)
             for mode, function in module.grammar.functions.items():
                 signatures[f"{mode}_grammar"] = function.get_concrete_function()
-        default = "joint" if module.plain.has_ctc else "attention"
+        default = self.config.decode.get("serving_default") or (
+            "joint" if module.plain.has_ctc else "attention"
+        )
+        if default not in signatures:
+            raise ConfigError(
+                f"decode.serving_default {default!r} is not a mode of this export; "
+                f"known: {', '.join(sorted(signatures))}"
+            )
         signatures["serving_default"] = signatures[default]
         info = {
             "prep": self.manifest["settings"],
