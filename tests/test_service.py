@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from data_prep.corpora.grid import GRID_GRAMMAR
-from pipelines.serving.saved_model import released_models
+from pipelines.serving.saved_model import read_export_info, released_models
 
 pytestmark = pytest.mark.skipif(
     "grid_s1" not in released_models(), reason="no grid_s1 release in models/releases"
@@ -69,7 +69,9 @@ def post(client, upload, **options):
 def test_health_and_model_list(client):
     assert client.get("/healthz").json()["status"] == "ok"
     (model,) = client.get("/v1/models").json()["models"]
-    assert model["task"] == "lipreading" and model["default_mode"] == "joint"
+    # The service's default mode is the export's own (the release serves attention).
+    assert model["task"] == "lipreading" and model["default_mode"] == "attention"
+    assert model["default_mode"] == read_export_info("grid_s1")["serving_default"]
     assert {"ctc_greedy", "ctc_beam", "attention", "joint"} <= set(model["modes"])
 
 
