@@ -143,22 +143,20 @@ class Seq2Seq(keras.Model):
                 outputs["logits"], batch["labels"], batch["target_lengths"], label_smoothing
             )
         terms = [LossTerm("attention", 1.0 - self.ctc_weight, attention_sum, num_tokens)]
-        if self.guided_attention_weight > 0 and self.guided_attention_prior == "words":
-            penalty, steps = word_window_penalty(
-                outputs["alignments"],
-                batch["target_lengths"],
-                outputs["memory_lengths"],
-                batch["label_windows"],
-            )
-            terms.append(LossTerm("guided_attention", self.guided_attention_weight, penalty, steps))
-        elif self.guided_attention_weight > 0:
-            penalty, steps = guided_attention_penalty(
-                outputs["alignments"],
-                batch["target_lengths"],
-                outputs["memory_lengths"],
-                self.guided_attention_width,
-                batch.get("speech_span"),
-            )
+        if self.guided_attention_weight > 0:
+            alignments, target_lengths = outputs["alignments"], batch["target_lengths"]
+            if self.guided_attention_prior == "words":
+                penalty, steps = word_window_penalty(
+                    alignments, target_lengths, outputs["memory_lengths"], batch["label_windows"]
+                )
+            else:
+                penalty, steps = guided_attention_penalty(
+                    alignments,
+                    target_lengths,
+                    outputs["memory_lengths"],
+                    self.guided_attention_width,
+                    batch.get("speech_span"),
+                )
             terms.append(LossTerm("guided_attention", self.guided_attention_weight, penalty, steps))
         return terms
 
