@@ -10,7 +10,63 @@ import tensorflow as tf
 
 from models.masking import sequence_mask
 
-RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+
+@keras.saving.register_keras_serializable("lipseq")
+class ProjectedInputGRU(keras.layers.GRU):
+    """keras.layers.GRU with the same variables and arithmetic whose loop, off the GPU, takes
+    the input kernel's product for the whole sequence in one matmul before stepping.
+
+    Keras' own CPU loop multiplies each frame by the input kernel inside the time loop, and its
+    gradient adds one small product per frame; on a lip-reading front-end's wide features that
+    product is most of the encoder's arithmetic, and one [B*T, D] product keeps the cores far
+    busier than T [B, D] ones. Written by hand because Keras has no such GRU off cuDNN; on a
+    GPU (and for the options this loop does not cover) Keras' own path, cuDNN, runs.
+    """
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        if (
+            tf.config.list_logical_devices("GPU")
+            or cell.dropout
+            or cell.recurrent_dropout
+            or not cell.reset_after
+            or not cell.use_bias
+            or self.unroll
+        ):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
+        mask = mask[0] if isinstance(mask, (list, tuple)) else mask
+        dtype = sequences.dtype
+        kernel = tf.cast(cell.kernel, dtype)
+        recurrent_kernel = tf.cast(cell.recurrent_kernel, dtype)
+        input_bias, recurrent_bias = tf.unstack(tf.cast(cell.bias, dtype))
+        projected = tf.einsum("btd,dk->tbk", sequences, kernel) + input_bias
+        if mask is None:
+            keep = tf.ones(tf.shape(projected)[:2], tf.bool)
+        else:
+            keep = tf.transpose(tf.cast(mask, tf.bool))
+        if self.go_backwards:
+            projected, keep = tf.reverse(projected, [0]), tf.reverse(keep, [0])
+        activation, gate = cell.activation, cell.recurrent_activation
+
+        def step(h, frame):
+            x, keep_t = frame
+            x_z, x_r, x_h = tf.split(x, 3, axis=-1)
+            h_z, h_r, h_h = tf.split(tf.matmul(h, recurrent_kernel) + recurrent_bias, 3, axis=-1)
+            z = gate(x_z + h_z)
+            r = gate(x_r + h_r)
+            new = z * h + (1.0 - z) * activation(x_h + r * h_h)
+            return tf.where(keep_t[:, None], new, h)
+
+        states = tf.scan(step, (projected, keep), initializer=state)
+        last = states[-1]
+        outputs = states
+        if self.zero_output_for_mask and mask is not None:
+            outputs = tf.where(keep[:, :, None], states, tf.zeros_like(states))
+        return last, tf.transpose(outputs, [1, 0, 2]), [last]
+
+
+RNN_LAYERS = {"gru": ProjectedInputGRU, "lstm": keras.layers.LSTM}
 
 
 def make_rnn(cell: str, units: int, **kwargs) -> keras.layers.Layer:
