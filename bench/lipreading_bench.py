@@ -4,6 +4,7 @@ replicas, where a training step spends its time, and the latency of transcribing
     python -m bench.lipreading_bench --output_dir=bench/results [--export=runs/grid/export]
     python -m bench.lipreading_bench --pool_order_only  # pooling before/after batch norm alone
     python -m bench.lipreading_bench --decoder_only  # the attention decoder's pass alone
+    python -m bench.lipreading_bench --equal_size_only  # the replica beside lipseq at its size
 
 Throughput runs a compiled training step on random clips of 75 frames, batch 16 (the GRID
 recipe's), every model in one process. Each figure is traced and warmed up first, outside the
@@ -12,6 +13,7 @@ timed window, then timed in `repeats` rounds of `steps` steps: median, min and m
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from bench.common import peak_rss_mb, write_results
 from bench.quality_bench import lipnet_replica
 from configs import grid_lipnet
 from data_prep.characters import CharVocabulary
+from models import encoders
 from models.ctc import ctc_loss_sum
 from models.frontends import FusedBatchNormalization
 from models.seq2seq import build_model
@@ -36,12 +39,18 @@ RGB, GRAY80, GRAY80_CROPPED = (50, 100, 3), (40, 80, 1), (36, 72, 1)
 def random_batch(frame_shape, vocab_size, seed=0):
     rng = np.random.default_rng(seed)
     labels = rng.integers(4, vocab_size, size=(BATCH, LABEL_LENGTH)).astype(np.int32)
+    starts = np.arange(LABEL_LENGTH) / LABEL_LENGTH
     return {
         "inputs": tf.constant(rng.random((BATCH, FRAMES, *frame_shape), dtype=np.float32)),
         "input_lengths": tf.fill([BATCH], FRAMES),
         "targets": tf.constant(np.concatenate([np.full((BATCH, 1), 2), labels[:, :-1]], 1)),
         "labels": tf.constant(labels),
         "target_lengths": tf.fill([BATCH], LABEL_LENGTH),
+        # The recipe's guided attention reads each label's word span (clip fractions); here
+        # label i is spoken over the i-th of LABEL_LENGTH equal parts of the clip.
+        "label_windows": tf.constant(
+            np.tile(np.stack([starts, starts + 1 / LABEL_LENGTH], -1), (BATCH, 1, 1)), tf.float32
+        ),
     }
 
 
@@ -65,10 +74,10 @@ def measure_step(step, batch, warmup: int = 2, steps: int = 4, repeats: int = 3)
     }
 
 
-def replica_throughput(vocab_size: int, batch_norm: bool = False, part: str = "all") -> dict:
-    """The plain Keras LipNet (bench/quality_bench.py) with CTC, 100x50 RGB; part="frontend"
-    times its 3D CNN alone, with the features' mean square as the loss, as step_breakdown
-    times lipseq's front-end."""
+def replica_training_step(vocab_size: int, batch_norm: bool = False, part: str = "all"):
+    """The plain Keras LipNet (bench/quality_bench.py) with CTC, 100x50 RGB, and a compiled
+    training step of it; part="frontend" steps its 3D CNN alone, with the features' mean square
+    as the loss, as step_breakdown times lipseq's front-end."""
     model = lipnet_replica(vocab_size, batch_norm)
     if part == "frontend":
         model = keras.Model(model.input, model.get_layer("features").output)
@@ -91,6 +100,12 @@ def replica_throughput(vocab_size: int, batch_norm: bool = False, part: str = "a
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
+    return model, step
+
+
+def replica_throughput(vocab_size: int, batch_norm: bool = False, part: str = "all") -> dict:
+    """Clips/s of the replica's training step (see replica_training_step)."""
+    model, step = replica_training_step(vocab_size, batch_norm, part)
     return {"parameters": model.count_params(), **measure_step(step, random_batch(RGB, vocab_size))}
 
 
@@ -216,6 +231,10 @@ LIPNET_SIZE = {
     "encoder_units": 256,
 }
 NORM_FIRST, POOL_FIRST = {"lipnet_pool_first": False}, {"lipnet_pool_first": True}
+# The replica's parameter count (4,581,642) with lipseq's decoder and CTC head on top of
+# LipNet's front-end: the encoder narrows to 2xbi-GRU 214 (4,588,722 parameters), so the
+# attention decoder's ~0.92M parameters come out of the encoder, not on top of the replica.
+REPLICA_PARAMETERS = {**LIPNET_SIZE, "encoder_units": 214}
 
 
 def transcription_latency(
@@ -336,6 +355,99 @@ def pool_order(output_dir: str) -> Path:
     return write_results("lipreading_pool_order", results, output_dir)
 
 
+@contextlib.contextmanager
+def keras_gru():
+    """Models built inside use Keras' own GRU in their encoder (what lipseq used before
+    ProjectedInputGRU), so the bench can show what that layer buys in the same run."""
+    saved = encoders.RNN_LAYERS["gru"]
+    encoders.RNN_LAYERS["gru"] = keras.layers.GRU
+    try:
+        yield
+    finally:
+        encoders.RNN_LAYERS["gru"] = saved
+
+
+def equal_size(output_dir: str, rounds: int = 5, steps: int = 4) -> Path:
+    """Writes <output_dir>/lipreading_equal_size.json: training throughput of the replica and
+    of lipseq at LipNet's layers (5.57M parameters: the replica's plus a decoder) and at the
+    replica's parameter count (REPLICA_PARAMETERS), each pooling after and before batch norm;
+    beside them lipseq's LipNet-layers model and the GRID recipe with Keras' own GRU.
+    Every step is traced and warmed up first; then the rounds are interleaved, each model
+    timed once per round, so a host that speeds up or slows down during the run moves all rows
+    alike and the ratios are taken within each round."""
+    vocab_size = CharVocabulary().size
+    batches = {RGB: random_batch(RGB, vocab_size)}
+    batches[GRAY80_CROPPED] = random_batch(GRAY80_CROPPED, vocab_size)
+    steps_by_name, parameters, shapes = {}, {}, {}
+    for name, batch_norm in (
+        ("keras_lipnet_replica", False),
+        ("keras_lipnet_replica_bn_dropout", True),
+    ):
+        model, steps_by_name[name] = replica_training_step(vocab_size, batch_norm)
+        parameters[name], shapes[name] = model.count_params(), RGB
+    ours = [
+        (f"lipseq_{name}_{order}", RGB, {**size, **option}, False)
+        for name, size in (
+            ("lipnet_layers", LIPNET_SIZE),
+            ("replica_parameters", REPLICA_PARAMETERS),
+        )
+        for order, option in (("pool_after_norm", NORM_FIRST), ("pool_before_norm", POOL_FIRST))
+    ]
+    ours += [
+        (
+            "lipseq_lipnet_layers_pool_after_norm_keras_gru",
+            RGB,
+            {**LIPNET_SIZE, **NORM_FIRST},
+            True,
+        ),
+        ("lipseq_grid_recipe_72x36", GRAY80_CROPPED, NORM_FIRST, False),
+        ("lipseq_grid_recipe_72x36_keras_gru", GRAY80_CROPPED, NORM_FIRST, True),
+    ]
+    for name, shape, overrides, stock_gru in ours:
+        with keras_gru() if stock_gru else contextlib.nullcontext():
+            model = _model(shape, vocab_size, **overrides)
+        steps_by_name[name] = training_step(model)
+        parameters[name], shapes[name] = count_parameters(model), shape
+    for name, step in steps_by_name.items():
+        for _ in range(2):
+            step(batches[shapes[name]]).numpy()
+    rates = {name: [] for name in steps_by_name}
+    for _ in range(rounds):
+        for name, step in steps_by_name.items():
+            started = time.perf_counter()
+            for _ in range(steps):
+                step(batches[shapes[name]]).numpy()
+            rates[name].append(steps * BATCH / (time.perf_counter() - started))
+    replica = rates["keras_lipnet_replica"]
+    throughput = {}
+    for name, values in rates.items():
+        ratios = [value / base for value, base in zip(values, replica, strict=True)]
+        throughput[name] = {
+            "parameters": parameters[name],
+            "clips_per_second": round(float(np.median(values)), 2),
+            "clips_per_second_min": round(min(values), 2),
+            "clips_per_second_max": round(max(values), 2),
+            "ratio_to_replica": round(float(np.median(ratios)), 3),
+            "ratio_to_replica_min": round(min(ratios), 3),
+            "ratio_to_replica_max": round(max(ratios), 3),
+        }
+    for name in [name for name in rates if name.endswith("_keras_gru")]:
+        projected = name.removesuffix("_keras_gru")
+        gains = [a / b for a, b in zip(rates[projected], rates[name], strict=True)]
+        throughput[projected]["ratio_to_keras_gru"] = round(float(np.median(gains)), 3)
+        throughput[projected]["ratio_to_keras_gru_min"] = round(min(gains), 3)
+        throughput[projected]["ratio_to_keras_gru_max"] = round(max(gains), 3)
+    results = {
+        "batch": BATCH,
+        "frames": FRAMES,
+        "rounds": rounds,
+        "steps_per_round": steps,
+        "throughput": throughput,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    return write_results("lipreading_equal_size", results, output_dir)
+
+
 DECODER_VARIANTS = {
     "recipe: location-aware attention, input feeding": {},
     "additive attention without location features": {"attention": "bahdanau"},
@@ -408,6 +520,12 @@ def define_flags() -> None:
         "Only compare pooling before and after batch norm (lipreading_pool_order.json).",
     )
     flags.DEFINE_bool(
+        "equal_size_only",
+        False,
+        "Only the replica beside lipseq at LipNet's layers and at the replica's parameter "
+        "count, rounds interleaved (lipreading_equal_size.json).",
+    )
+    flags.DEFINE_bool(
         "decoder_only",
         False,
         "Only time the attention decoder's training pass (lipreading_decoder.json).",
@@ -418,6 +536,8 @@ def main(argv: list[str]) -> None:
     del argv
     if FLAGS.pool_order_only:
         print(pool_order(FLAGS.output_dir))
+    elif FLAGS.equal_size_only:
+        print(equal_size(FLAGS.output_dir))
     elif FLAGS.decoder_only:
         print(decoder_pass(FLAGS.output_dir))
     else:

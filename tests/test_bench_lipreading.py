@@ -1,0 +1,34 @@
+"""The lip-reading throughput bench compares models of the size it says they are."""
+
+import numpy as np
+
+from bench.lipreading_bench import (
+    GRAY80_CROPPED,
+    LIPNET_SIZE,
+    REPLICA_PARAMETERS,
+    RGB,
+    _model,
+    count_parameters,
+    random_batch,
+    training_step,
+)
+from bench.quality_bench import lipnet_replica
+from data_prep.characters import CharVocabulary
+
+
+def test_the_equal_size_row_has_the_replicas_parameter_count():
+    vocab_size = CharVocabulary().size
+    replica = lipnet_replica(vocab_size).count_params()
+    equal = count_parameters(_model(RGB, vocab_size, **REPLICA_PARAMETERS))
+    layers_only = count_parameters(_model(RGB, vocab_size, **LIPNET_SIZE))
+    # Within half a percent of the replica; LipNet's layers plus a decoder are a fifth larger.
+    assert abs(equal - replica) / replica < 0.005
+    assert layers_only > 1.15 * replica
+
+
+def test_the_recipe_trains_on_the_bench_batch():
+    # The bench times the recipe's own objective, guided attention included, so its batch
+    # carries every input that objective reads.
+    vocab_size = CharVocabulary().size
+    step = training_step(_model(GRAY80_CROPPED, vocab_size))
+    assert np.isfinite(step(random_batch(GRAY80_CROPPED, vocab_size)).numpy())
