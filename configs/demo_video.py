@@ -51,6 +51,11 @@ def get_config(variant: str = ""):
     config.log_every = 25
     config.decode.beam_size = 4
     config.decode.grammar = "grid"
+    # Each letter's attention kept on the frames where its word is spoken, as the GRID recipe
+    # (the rendered faces carry word timings): without it the demo's decoder read the clip's
+    # ends (BUILD.md, "Attention that follows the frames").
+    config.model.guided_attention_weight = 1.0
+    config.model.guided_attention_prior = "words"
     if variant == "tiny":
         tiny(config)
         config.data.workers = 1
