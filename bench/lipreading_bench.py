@@ -14,6 +14,7 @@ timed window, then timed in `repeats` rounds of `steps` steps: median, min and m
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from pathlib import Path
 
@@ -355,6 +356,19 @@ def pool_order(output_dir: str) -> Path:
     return write_results("lipreading_pool_order", results, output_dir)
 
 
+def interleaved_seconds(calls: dict, rounds: int, steps: int) -> dict[str, list[float]]:
+    """Seconds per call of each already-warmed function, timed `steps` calls at a time, the
+    functions taking turns within each of `rounds` rounds, so all see the same machine."""
+    seconds = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            for _ in range(steps):
+                call().numpy()
+            seconds[name].append((time.perf_counter() - started) / steps)
+    return seconds
+
+
 @contextlib.contextmanager
 def keras_gru():
     """Models built inside use Keras' own GRU in their encoder (what lipseq used before
@@ -411,13 +425,11 @@ def equal_size(output_dir: str, rounds: int = 5, steps: int = 4) -> Path:
     for name, step in steps_by_name.items():
         for _ in range(2):
             step(batches[shapes[name]]).numpy()
-    rates = {name: [] for name in steps_by_name}
-    for _ in range(rounds):
-        for name, step in steps_by_name.items():
-            started = time.perf_counter()
-            for _ in range(steps):
-                step(batches[shapes[name]]).numpy()
-            rates[name].append(steps * BATCH / (time.perf_counter() - started))
+    calls = {
+        name: functools.partial(step, batches[shapes[name]]) for name, step in steps_by_name.items()
+    }
+    seconds = interleaved_seconds(calls, rounds, steps)
+    rates = {name: [BATCH / value for value in values] for name, values in seconds.items()}
     replica = rates["keras_lipnet_replica"]
     throughput = {}
     for name, values in rates.items():
@@ -485,13 +497,7 @@ def decoder_pass(output_dir: str, rounds: int = 5, steps: int = 10) -> Path:
         for _ in range(3):
             step()
         steps_by_name[name] = step
-    seconds = {name: [] for name in steps_by_name}
-    for _ in range(rounds):
-        for name, step in steps_by_name.items():
-            started = time.perf_counter()
-            for _ in range(steps):
-                step().numpy()
-            seconds[name].append((time.perf_counter() - started) / steps)
+    seconds = interleaved_seconds(steps_by_name, rounds, steps)
     recipe = float(np.median(seconds[next(iter(seconds))]))
     results = {
         "batch": BATCH,

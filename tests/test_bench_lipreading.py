@@ -1,6 +1,7 @@
 """The lip-reading throughput bench compares models of the size it says they are."""
 
 import numpy as np
+import tensorflow as tf
 
 from bench.lipreading_bench import (
     GRAY80_CROPPED,
@@ -32,3 +33,20 @@ def test_the_recipe_trains_on_the_bench_batch():
     vocab_size = CharVocabulary().size
     step = training_step(_model(GRAY80_CROPPED, vocab_size))
     assert np.isfinite(step(random_batch(GRAY80_CROPPED, vocab_size)).numpy())
+
+
+def test_interleaved_timing_takes_turns_within_each_round():
+    from bench.lipreading_bench import interleaved_seconds
+
+    order = []
+
+    def call(name):
+        order.append(name)
+        return tf.constant(0.0)
+
+    seconds = interleaved_seconds(
+        {"a": lambda: call("a"), "b": lambda: call("b")}, rounds=3, steps=2
+    )
+    assert order == ["a", "a", "b", "b"] * 3
+    assert {name: len(values) for name, values in seconds.items()} == {"a": 3, "b": 3}
+    assert all(value >= 0 for values in seconds.values() for value in values)
