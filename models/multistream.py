@@ -16,6 +16,7 @@ beam search, joint CTC/attention and grammars work unchanged on the primary stre
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import keras
 import tensorflow as tf
@@ -211,6 +212,14 @@ def build_multistream_model(model_config, target_vocab_size: int) -> MultiStream
     """A model over `model_config.streams` ({name: front-end config}), e.g. video + audio;
     `model_config.primary_stream` (default: the first name in order) is the one whose CTC
     and alignments searches read."""
+    guidance = float(model_config.get("guided_attention_weight", 0.0))
+    if guidance > 0:
+        # Warn rather than fail: workdirs written before the audio-visual configs zeroed it
+        # must still restore and export.
+        logging.getLogger(__name__).warning(
+            "guided_attention_weight=%s is not applied: multi-stream models train unguided",
+            guidance,
+        )
     names = sorted(model_config.streams)
     primary = model_config.get("primary_stream") or names[0]
     if primary not in names:
