@@ -5,6 +5,7 @@ replicas, where a training step spends its time, and the latency of transcribing
     python -m bench.lipreading_bench --pool_order_only  # pooling before/after batch norm alone
     python -m bench.lipreading_bench --decoder_only  # the attention decoder's pass alone
     python -m bench.lipreading_bench --equal_size_only  # the replica beside lipseq at its size
+    python -m bench.lipreading_bench --encoder_only  # lipseq's GRU/LSTM against Keras' own
 
 Throughput runs a compiled training step on random clips of 75 frames, batch 16 (the GRID
 recipe's), every model in one process. Each figure is traced and warmed up first, outside the
@@ -511,6 +512,71 @@ def decoder_pass(output_dir: str, rounds: int = 5, steps: int = 10) -> Path:
     return write_results("lipreading_decoder", results, output_dir)
 
 
+ENCODER_SHAPES = {
+    "lip-reading features (batch 16, 75 frames, 1,728 wide)": (16, 75, 1728),
+    "token embeddings (batch 64, 30 tokens, 256 wide)": (64, 30, 256),
+}
+
+
+def encoder_cells(output_dir: str, rounds: int = 5, steps: int = 5, units: int = 256) -> Path:
+    """Writes <output_dir>/encoder_cells.json: the training pass (forward and backward) of a
+    2-layer bidirectional encoder with lipseq's projected-input GRU and LSTM against Keras'
+    own layers, on lip-reading and text shapes, rounds interleaved, ratio within each round."""
+    calls = {}
+    for shape_name, shape in ENCODER_SHAPES.items():
+        features = tf.random.stateless_normal(shape, seed=(0, 1))
+        lengths = tf.fill([shape[0]], shape[1])
+        for cell in ("gru", "lstm"):
+            for own in (True, False):
+                saved = encoders.RNN_LAYERS[cell]
+                if not own:
+                    encoders.RNN_LAYERS[cell] = {
+                        "gru": keras.layers.GRU,
+                        "lstm": keras.layers.LSTM,
+                    }[cell]
+                try:
+                    encoder = encoders.BidirectionalRNNEncoder(cell=cell, units=units, num_layers=2)
+                    encoder.build(shape)
+                finally:
+                    encoders.RNN_LAYERS[cell] = saved
+
+                @tf.function
+                def step(encoder=encoder, features=features, lengths=lengths):
+                    with tf.GradientTape() as tape:
+                        outputs, _, _ = encoder(features, lengths, training=True)
+                        loss = tf.reduce_mean(outputs**2)
+                    gradients = tape.gradient(loss, encoder.trainable_variables)
+                    return tf.add_n([tf.reduce_sum(g) for g in gradients])
+
+                for _ in range(2):
+                    step().numpy()
+                calls[(shape_name, cell, "lipseq" if own else "keras")] = step
+    seconds = interleaved_seconds(calls, rounds, steps)
+    results = {
+        "rounds": rounds,
+        "steps_per_round": steps,
+        "units": units,
+        "layers": 2,
+        "shapes": {},
+    }
+    for (shape_name, cell, kind), values in seconds.items():
+        entry = results["shapes"].setdefault(shape_name, {}).setdefault(cell, {})
+        entry[f"{kind}_seconds"] = spread(values)
+    for shape_name, cells in results["shapes"].items():
+        for cell, entry in cells.items():
+            gains = [
+                keras_value / own_value
+                for own_value, keras_value in zip(
+                    seconds[(shape_name, cell, "lipseq")],
+                    seconds[(shape_name, cell, "keras")],
+                    strict=True,
+                )
+            ]
+            entry["speedup_over_keras"] = spread(gains)
+    results["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return write_results("encoder_cells", results, output_dir)
+
+
 def define_flags() -> None:
     """Defines this benchmark's flags (only when run as a program)."""
     flags.DEFINE_string("output_dir", "bench/results", "Where the JSON goes.")
@@ -532,6 +598,11 @@ def define_flags() -> None:
         "count, rounds interleaved (lipreading_equal_size.json).",
     )
     flags.DEFINE_bool(
+        "encoder_only",
+        False,
+        "Only the encoder's training pass, lipseq's GRU/LSTM against Keras' (encoder_cells.json).",
+    )
+    flags.DEFINE_bool(
         "decoder_only",
         False,
         "Only time the attention decoder's training pass (lipreading_decoder.json).",
@@ -544,6 +615,8 @@ def main(argv: list[str]) -> None:
         print(pool_order(FLAGS.output_dir))
     elif FLAGS.equal_size_only:
         print(equal_size(FLAGS.output_dir))
+    elif FLAGS.encoder_only:
+        print(encoder_cells(FLAGS.output_dir))
     elif FLAGS.decoder_only:
         print(decoder_pass(FLAGS.output_dir))
     else:

@@ -66,7 +66,53 @@ class ProjectedInputGRU(keras.layers.GRU):
         return last, tf.transpose(outputs, [1, 0, 2]), [last]
 
 
-RNN_LAYERS = {"gru": ProjectedInputGRU, "lstm": keras.layers.LSTM}
+@keras.saving.register_keras_serializable("lipseq")
+class ProjectedInputLSTM(keras.layers.LSTM):
+    """keras.layers.LSTM with the same variables and arithmetic whose loop, off the GPU, takes
+    the input kernel's product for the whole sequence in one matmul before stepping (the
+    reason and the fallbacks are ProjectedInputGRU's)."""
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        if (
+            tf.config.list_logical_devices("GPU")
+            or cell.dropout
+            or cell.recurrent_dropout
+            or not cell.use_bias
+            or self.unroll
+        ):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        mask = mask[0] if isinstance(mask, (list, tuple)) else mask
+        dtype = sequences.dtype
+        kernel = tf.cast(cell.kernel, dtype)
+        recurrent_kernel = tf.cast(cell.recurrent_kernel, dtype)
+        projected = tf.einsum("btd,dk->tbk", sequences, kernel) + tf.cast(cell.bias, dtype)
+        if mask is None:
+            keep = tf.ones(tf.shape(projected)[:2], tf.bool)
+        else:
+            keep = tf.transpose(tf.cast(mask, tf.bool))
+        if self.go_backwards:
+            projected, keep = tf.reverse(projected, [0]), tf.reverse(keep, [0])
+        activation, gate = cell.activation, cell.recurrent_activation
+
+        def step(state, frame):
+            h, c = state
+            x, keep_t = frame
+            z_i, z_f, z_c, z_o = tf.split(x + tf.matmul(h, recurrent_kernel), 4, axis=-1)
+            new_c = gate(z_f) * c + gate(z_i) * activation(z_c)
+            new_h = gate(z_o) * activation(new_c)
+            keep_t = keep_t[:, None]
+            return tf.where(keep_t, new_h, h), tf.where(keep_t, new_c, c)
+
+        hs, cs = tf.scan(step, (projected, keep), initializer=tuple(initial_state[:2]))
+        last_h, last_c = hs[-1], cs[-1]
+        outputs = hs
+        if self.zero_output_for_mask and mask is not None:
+            outputs = tf.where(keep[:, :, None], hs, tf.zeros_like(hs))
+        return last_h, tf.transpose(outputs, [1, 0, 2]), [last_h, last_c]
+
+
+RNN_LAYERS = {"gru": ProjectedInputGRU, "lstm": ProjectedInputLSTM}
 
 
 def make_rnn(cell: str, units: int, **kwargs) -> keras.layers.Layer:

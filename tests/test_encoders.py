@@ -1,17 +1,23 @@
-"""The encoder's GRU computes what Keras' GRU computes, with the same variables."""
+"""The encoder's GRU and LSTM compute what Keras' layers compute, with the same variables."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.encoders import BidirectionalRNNEncoder, ProjectedInputGRU
+from models.encoders import BidirectionalRNNEncoder, ProjectedInputGRU, ProjectedInputLSTM
+
+PAIRS = {
+    "gru": (ProjectedInputGRU, keras.layers.GRU),
+    "lstm": (ProjectedInputLSTM, keras.layers.LSTM),
+}
 
 
-def _pair(units=6, go_backwards=False):
-    """Keras' GRU and the projected-input one, built with the same weights."""
+def _pair(units=6, go_backwards=False, cell="gru"):
+    """Keras' layer and the projected-input one, built with the same weights."""
     kwargs = dict(return_sequences=True, return_state=True, go_backwards=go_backwards)
-    ours, stock = ProjectedInputGRU(units, **kwargs), keras.layers.GRU(units, **kwargs)
+    ours_class, stock_class = PAIRS[cell]
+    ours, stock = ours_class(units, **kwargs), stock_class(units, **kwargs)
     ours.build((None, None, 5))
     stock.build((None, None, 5))
     rng = np.random.default_rng(0)
@@ -22,10 +28,11 @@ def _pair(units=6, go_backwards=False):
     return ours, stock
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("zero_output_for_mask", [False, True])
-def test_projected_gru_matches_keras_gru_with_padding(go_backwards, zero_output_for_mask):
-    ours, stock = _pair(go_backwards=go_backwards)
+def test_projected_rnn_matches_keras_with_padding(cell, go_backwards, zero_output_for_mask):
+    ours, stock = _pair(go_backwards=go_backwards, cell=cell)
     ours.zero_output_for_mask = stock.zero_output_for_mask = zero_output_for_mask
     inputs = tf.constant(np.random.default_rng(1).normal(size=(3, 7, 5)), tf.float32)
     mask = tf.sequence_mask([7, 4, 1], 7)
@@ -33,8 +40,8 @@ def test_projected_gru_matches_keras_gru_with_padding(go_backwards, zero_output_
         tape.watch(inputs)
         got = ours(inputs, mask=mask)
         want = stock(inputs, mask=mask)
-        got_loss = tf.reduce_sum(got[0] ** 2) + tf.reduce_sum(got[1])
-        want_loss = tf.reduce_sum(want[0] ** 2) + tf.reduce_sum(want[1])
+        got_loss = tf.reduce_sum(got[0] ** 2) + tf.reduce_sum(got[1]) + tf.reduce_sum(got[-1])
+        want_loss = tf.reduce_sum(want[0] ** 2) + tf.reduce_sum(want[1]) + tf.reduce_sum(want[-1])
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
     for a, b in zip(
@@ -56,3 +63,12 @@ def test_the_encoder_uses_it_and_keeps_keras_variable_layout():
     assert isinstance(layer.backward_layer, ProjectedInputGRU)
     assert layer.backward_layer.go_backwards
     assert [tuple(w.shape) for w in layer.forward_layer.weights] == [(5, 12), (4, 12), (2, 12)]
+
+
+def test_an_lstm_encoder_uses_the_projected_lstm_with_keras_variable_layout():
+    encoder = BidirectionalRNNEncoder(cell="lstm", units=4, num_layers=1)
+    encoder.build((None, None, 5))
+    layer = encoder.birnn_0
+    assert isinstance(layer.forward_layer, ProjectedInputLSTM)
+    assert isinstance(layer.backward_layer, ProjectedInputLSTM)
+    assert [tuple(w.shape) for w in layer.forward_layer.weights] == [(5, 16), (4, 16), (16,)]
