@@ -11,6 +11,42 @@ import tensorflow as tf
 from models.masking import sequence_mask
 
 
+def _keras_loop_needed(layer) -> bool:
+    """Whether Keras' own loop must run: on a GPU (cuDNN) or with options ours does not cover."""
+    cell = layer.cell
+    return bool(
+        tf.config.list_logical_devices("GPU")
+        or cell.dropout
+        or cell.recurrent_dropout
+        or not getattr(cell, "reset_after", True)
+        or not cell.use_bias
+        or layer.unroll
+    )
+
+
+def _projected_sequence(layer, sequences, mask, input_bias):
+    """Time-major input products [T, B, K] for the whole sequence, the time-major keep mask
+    [T, B], both in the layer's stepping order, and the recurrent kernel in their dtype."""
+    mask = mask[0] if isinstance(mask, (list, tuple)) else mask
+    dtype = sequences.dtype
+    kernel = tf.cast(layer.cell.kernel, dtype)
+    projected = tf.einsum("btd,dk->tbk", sequences, kernel) + tf.cast(input_bias, dtype)
+    if mask is None:
+        keep = tf.ones(tf.shape(projected)[:2], tf.bool)
+    else:
+        keep = tf.transpose(tf.cast(mask, tf.bool))
+    if layer.go_backwards:
+        projected, keep = tf.reverse(projected, [0]), tf.reverse(keep, [0])
+    return projected, keep, mask is not None, tf.cast(layer.cell.recurrent_kernel, dtype)
+
+
+def _batch_major(layer, states, keep, masked):
+    """[B, T, U] outputs of time-major states, zero past each end where the layer asks."""
+    if layer.zero_output_for_mask and masked:
+        states = tf.where(keep[:, :, None], states, tf.zeros_like(states))
+    return tf.transpose(states, [1, 0, 2])
+
+
 @keras.saving.register_keras_serializable("lipseq")
 class ProjectedInputGRU(keras.layers.GRU):
     """keras.layers.GRU with the same variables and arithmetic whose loop, off the GPU, takes
@@ -24,29 +60,15 @@ class ProjectedInputGRU(keras.layers.GRU):
     """
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        cell = self.cell
-        if (
-            tf.config.list_logical_devices("GPU")
-            or cell.dropout
-            or cell.recurrent_dropout
-            or not cell.reset_after
-            or not cell.use_bias
-            or self.unroll
-        ):
+        if _keras_loop_needed(self):
             return super().inner_loop(sequences, initial_state, mask, training=training)
+        cell = self.cell
         state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
-        mask = mask[0] if isinstance(mask, (list, tuple)) else mask
-        dtype = sequences.dtype
-        kernel = tf.cast(cell.kernel, dtype)
-        recurrent_kernel = tf.cast(cell.recurrent_kernel, dtype)
-        input_bias, recurrent_bias = tf.unstack(tf.cast(cell.bias, dtype))
-        projected = tf.einsum("btd,dk->tbk", sequences, kernel) + input_bias
-        if mask is None:
-            keep = tf.ones(tf.shape(projected)[:2], tf.bool)
-        else:
-            keep = tf.transpose(tf.cast(mask, tf.bool))
-        if self.go_backwards:
-            projected, keep = tf.reverse(projected, [0]), tf.reverse(keep, [0])
+        input_bias, recurrent_bias = tf.unstack(cell.bias)
+        projected, keep, masked, recurrent_kernel = _projected_sequence(
+            self, sequences, mask, input_bias
+        )
+        recurrent_bias = tf.cast(recurrent_bias, sequences.dtype)
         activation, gate = cell.activation, cell.recurrent_activation
 
         def step(h, frame):
@@ -60,10 +82,7 @@ class ProjectedInputGRU(keras.layers.GRU):
 
         states = tf.scan(step, (projected, keep), initializer=state)
         last = states[-1]
-        outputs = states
-        if self.zero_output_for_mask and mask is not None:
-            outputs = tf.where(keep[:, :, None], states, tf.zeros_like(states))
-        return last, tf.transpose(outputs, [1, 0, 2]), [last]
+        return last, _batch_major(self, states, keep, masked), [last]
 
 
 @keras.saving.register_keras_serializable("lipseq")
@@ -73,26 +92,12 @@ class ProjectedInputLSTM(keras.layers.LSTM):
     reason and the fallbacks are ProjectedInputGRU's)."""
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        cell = self.cell
-        if (
-            tf.config.list_logical_devices("GPU")
-            or cell.dropout
-            or cell.recurrent_dropout
-            or not cell.use_bias
-            or self.unroll
-        ):
+        if _keras_loop_needed(self):
             return super().inner_loop(sequences, initial_state, mask, training=training)
-        mask = mask[0] if isinstance(mask, (list, tuple)) else mask
-        dtype = sequences.dtype
-        kernel = tf.cast(cell.kernel, dtype)
-        recurrent_kernel = tf.cast(cell.recurrent_kernel, dtype)
-        projected = tf.einsum("btd,dk->tbk", sequences, kernel) + tf.cast(cell.bias, dtype)
-        if mask is None:
-            keep = tf.ones(tf.shape(projected)[:2], tf.bool)
-        else:
-            keep = tf.transpose(tf.cast(mask, tf.bool))
-        if self.go_backwards:
-            projected, keep = tf.reverse(projected, [0]), tf.reverse(keep, [0])
+        cell = self.cell
+        projected, keep, masked, recurrent_kernel = _projected_sequence(
+            self, sequences, mask, cell.bias
+        )
         activation, gate = cell.activation, cell.recurrent_activation
 
         def step(state, frame):
@@ -105,11 +110,7 @@ class ProjectedInputLSTM(keras.layers.LSTM):
             return tf.where(keep_t, new_h, h), tf.where(keep_t, new_c, c)
 
         hs, cs = tf.scan(step, (projected, keep), initializer=tuple(initial_state[:2]))
-        last_h, last_c = hs[-1], cs[-1]
-        outputs = hs
-        if self.zero_output_for_mask and mask is not None:
-            outputs = tf.where(keep[:, :, None], hs, tf.zeros_like(hs))
-        return last_h, tf.transpose(outputs, [1, 0, 2]), [last_h, last_c]
+        return hs[-1], _batch_major(self, hs, keep, masked), [hs[-1], cs[-1]]
 
 
 RNN_LAYERS = {"gru": ProjectedInputGRU, "lstm": ProjectedInputLSTM}
