@@ -370,16 +370,19 @@ def interleaved_seconds(calls: dict, rounds: int, steps: int) -> dict[str, list[
     return seconds
 
 
+KERAS_RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+
+
 @contextlib.contextmanager
-def keras_gru():
-    """Models built inside use Keras' own GRU in their encoder (what lipseq used before
-    ProjectedInputGRU), so the bench can show what that layer buys in the same run."""
-    saved = encoders.RNN_LAYERS["gru"]
-    encoders.RNN_LAYERS["gru"] = keras.layers.GRU
+def keras_rnn(cell: str = "gru"):
+    """Models built inside use Keras' own GRU or LSTM in their encoder (what lipseq used before
+    its projected-input layers), so the bench can show what those layers buy in the same run."""
+    saved = encoders.RNN_LAYERS[cell]
+    encoders.RNN_LAYERS[cell] = KERAS_RNN_LAYERS[cell]
     try:
         yield
     finally:
-        encoders.RNN_LAYERS["gru"] = saved
+        encoders.RNN_LAYERS[cell] = saved
 
 
 def equal_size(output_dir: str, rounds: int = 5, steps: int = 4) -> Path:
@@ -419,7 +422,7 @@ def equal_size(output_dir: str, rounds: int = 5, steps: int = 4) -> Path:
         ("lipseq_grid_recipe_72x36_keras_gru", GRAY80_CROPPED, NORM_FIRST, True),
     ]
     for name, shape, overrides, stock_gru in ours:
-        with keras_gru() if stock_gru else contextlib.nullcontext():
+        with keras_rnn() if stock_gru else contextlib.nullcontext():
             model = _model(shape, vocab_size, **overrides)
         steps_by_name[name] = training_step(model)
         parameters[name], shapes[name] = count_parameters(model), shape
@@ -528,17 +531,9 @@ def encoder_cells(output_dir: str, rounds: int = 5, steps: int = 5, units: int =
         lengths = tf.fill([shape[0]], shape[1])
         for cell in ("gru", "lstm"):
             for own in (True, False):
-                saved = encoders.RNN_LAYERS[cell]
-                if not own:
-                    encoders.RNN_LAYERS[cell] = {
-                        "gru": keras.layers.GRU,
-                        "lstm": keras.layers.LSTM,
-                    }[cell]
-                try:
+                with contextlib.nullcontext() if own else keras_rnn(cell):
                     encoder = encoders.BidirectionalRNNEncoder(cell=cell, units=units, num_layers=2)
                     encoder.build(shape)
-                finally:
-                    encoders.RNN_LAYERS[cell] = saved
 
                 @tf.function
                 def step(encoder=encoder, features=features, lengths=lengths):
