@@ -78,7 +78,8 @@ def base_config(task: str) -> ml_collections.ConfigDict:
     config.nan_policy = "stop"  # stop | rollback (to the last checkpoint, with a lower LR)
     config.nan_rollback_lr_factor = 0.5
     config.max_nan_rollbacks = 3
-    config.mixed_precision = False  # float16 compute with dynamic loss scaling (GPU)
+    # "" float32 | float16 (loss-scaled) | bfloat16 | auto: pipelines/training/precision.py
+    config.mixed_precision = ""
     config.deterministic = False  # tf.config.experimental.enable_op_determinism()
     config.record_batch_ids = False  # append each step's example ids to batch_ids.jsonl
     # Fine-tuning / warm start: a training workdir or an export with the same model config.

@@ -85,7 +85,7 @@ def test_mixed_precision_skips_an_overflowing_step_and_halves_the_scale(
 ):
     _poison(monkeypatch, [8], gradient=True)
     config = tiny_config(prepared)
-    config.mixed_precision = True
+    config.mixed_precision = "float16"
     config.checkpoint_every, config.keep_checkpoints = 1, 20
     summary = train(config, tmp_path / "run")
     assert summary["final_step"] == 12  # an overflow is not an error in mixed precision
@@ -259,7 +259,7 @@ def test_mixed_precision_trains_with_a_loss_scale(prepared, tmp_path):
     import keras
 
     config = tiny_config(prepared)
-    config.mixed_precision = True
+    config.mixed_precision = "float16"
     config.num_train_steps = 4
     summary = train(config, tmp_path / "run")
     assert summary["final_step"] == 4

@@ -25,6 +25,7 @@ from pipelines.tasks import task_for
 from pipelines.training.checkpoints import load_initial_weights, save_config
 from pipelines.training.distribute import global_batch_size, is_chief, local_replicas
 from pipelines.training.metrics import MetricsLog, format_duration
+from pipelines.training.precision import KERAS_POLICIES, compute_dtype
 from pipelines.training.schedules import ScaledSchedule, budgeted_learning_rate_schedule
 
 
@@ -52,8 +53,10 @@ def train(
 ) -> dict:
     """Runs (or resumes) training; returns a summary dict (also written to workdir).
 
-    config.mixed_precision=True computes in float16 (variables stay float32) with a dynamic
-    loss scale: overflowing steps are skipped and halve the scale, 2000 good steps double it.
+    config.mixed_precision (pipelines/training/precision.py) picks the compute type; variables
+    stay float32. In float16 a dynamic loss scale guards the gradients: overflowing steps are
+    skipped and halve the scale, 2000 good steps double it. bfloat16 has float32's range and
+    needs no scale.
 
     With a distribution strategy the global batch (config.batch_size) is split over the
     replicas, every input pipeline reads its own shard of the records, gradients are summed
@@ -61,15 +64,15 @@ def train(
     (other workers checkpoint under workdir/workers/<id>, as collective saves require).
     """
     previous_policy = keras.config.dtype_policy()
-    if config.get("mixed_precision", False):
-        keras.config.set_dtype_policy("mixed_float16")
+    dtype = compute_dtype(config.get("mixed_precision", ""))
+    keras.config.set_dtype_policy(KERAS_POLICIES[dtype])
     try:
-        return _train(config, workdir, strategy)
+        return _train(config, workdir, strategy, dtype)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
 
-def _train(config, workdir, strategy) -> dict:
+def _train(config, workdir, strategy, dtype: str) -> dict:
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
     # The task reads its prepared data first: missing data fails before the workdir is made.
@@ -86,7 +89,12 @@ def _train(config, workdir, strategy) -> dict:
     if config.get("deterministic", False):
         tf.config.experimental.enable_op_determinism()
 
-    mixed = bool(config.get("mixed_precision", False))
+    logging.info(
+        "training computes in %s (config.mixed_precision=%r)",
+        dtype,
+        config.get("mixed_precision", ""),
+    )
+    mixed = dtype == "float16"  # the loss-scaled type
     with strategy.scope():
         model = task.build_model()
         lr_scale = tf.Variable(1.0, dtype=tf.float64, trainable=False)
@@ -422,6 +430,7 @@ def _train(config, workdir, strategy) -> dict:
         "run_train_minutes": float(progress["train_seconds"].numpy()) / 60.0,
         "examples_seen": int(progress["examples_seen"].numpy()),
         "epoch": int(progress["epoch"].numpy()),
+        "compute_dtype": dtype,
         f"best_{metric_name}": float(progress["best_metric"].numpy()),
         "latest_checkpoint": manager.latest_checkpoint,
         "best_checkpoint": best_manager.latest_checkpoint,
