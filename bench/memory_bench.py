@@ -17,9 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from bench.common import spread, write_results
+from configs import grid_lipnet, multi30k_gru_attention
 
 FLAGS = flags.FLAGS
 
@@ -114,36 +115,58 @@ def streaming_memory(
     return {**runs[0], "peak_rss_mb": spread([r["peak_rss_mb"] for r in runs])}
 
 
-def run(
-    output_dir: str, multi30k_dir: str = "runs/multi30k/data", grid_dir: str = "runs/grid/data"
-) -> Path:
-    """Writes <output_dir>/memory.json."""
-    results: dict = {"repeats": REPEATS, "training": [], "video_streaming": None}
-    if (Path(multi30k_dir) / "manifest.json").is_file():
-        results["training"].append(
-            training_memory("configs/multi30k_gru_attention.py", multi30k_dir, 30)
-        )
-    if (Path(grid_dir) / "manifest.json").is_file():
-        results["training"].append(training_memory("configs/grid_lipnet.py", grid_dir, 20))
-        # 200 clips, then 2,400 (three epochs and more of GRID s1's 732 training clips).
-        results["video_streaming"] = {}
-        for allocator in ("lipseq", "glibc"):
-            small = streaming_memory(grid_dir, 200, allocator)
-            large = streaming_memory(grid_dir, 2400, allocator)
-            growth = large["peak_rss_mb"]["median"] - small["peak_rss_mb"]["median"]
-            results["video_streaming"][allocator] = {
-                "small": small,
-                "large": large,
-                "growth_mb": round(growth, 1),
-            }
+TRAINING_RUNS = (
+    # (config, module whose prepared_dir it trains on, steps)
+    ("configs/multi30k_gru_attention.py", multi30k_gru_attention, 30),
+    ("configs/grid_lipnet.py", grid_lipnet, 20),
+)
+
+
+def _missing(prepared_dir: str, config: str) -> str | None:
+    """Why `config` cannot be measured on `prepared_dir`, or None when it can."""
+    if (Path(prepared_dir) / "manifest.json").is_file():
+        return None
+    return f"{config}: no prepared data at {prepared_dir} (lipseq prepare --config={config})"
+
+
+def run(output_dir: str, multi30k_dir: str = "", grid_dir: str = "") -> Path | None:
+    """Writes <output_dir>/memory.json; each config trains on its own prepared_dir unless a
+    directory is given. Without any prepared data it measures nothing and writes nothing (the
+    figures there stay), saying why."""
+    results: dict = {"repeats": REPEATS, "training": [], "video_streaming": None, "skipped": []}
+    given = {grid_lipnet: grid_dir, multi30k_gru_attention: multi30k_dir}
+    for config, module, steps in TRAINING_RUNS:
+        prepared_dir = given[module] or module.get_config().data.prepared_dir
+        reason = _missing(prepared_dir, config)
+        if reason:
+            results["skipped"].append(reason)
+            continue
+        results["training"].append(training_memory(config, prepared_dir, steps))
+        if module is grid_lipnet:
+            # 200 clips, then 2,400 (three epochs and more of GRID s1's 732 training clips).
+            results["video_streaming"] = {}
+            for allocator in ("lipseq", "glibc"):
+                small = streaming_memory(prepared_dir, 200, allocator)
+                large = streaming_memory(prepared_dir, 2400, allocator)
+                growth = large["peak_rss_mb"]["median"] - small["peak_rss_mb"]["median"]
+                results["video_streaming"][allocator] = {
+                    "small": small,
+                    "large": large,
+                    "growth_mb": round(growth, 1),
+                }
+    for reason in results["skipped"]:
+        logging.warning("memory bench skips %s", reason)
+    if not results["training"]:
+        logging.warning("memory bench measured nothing; %s/memory.json left as it was", output_dir)
+        return None
     return write_results("memory", results, output_dir)
 
 
 def define_flags() -> None:
     """Defines this benchmark's flags (only when run as a program)."""
     flags.DEFINE_string("output_dir", "bench/results", "Where the JSON goes.")
-    flags.DEFINE_string("multi30k_dir", "runs/multi30k/data", "Prepared Multi30k.")
-    flags.DEFINE_string("grid_dir", "runs/grid/data", "Prepared GRID (lip reading).")
+    flags.DEFINE_string("multi30k_dir", "", "Prepared Multi30k (default: its config's).")
+    flags.DEFINE_string("grid_dir", "", "Prepared GRID (default: configs/grid_lipnet.py's).")
 
 
 def main(argv: list[str]) -> None:

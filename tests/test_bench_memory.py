@@ -30,3 +30,29 @@ def test_a_child_of_a_large_process_reports_its_own_peak():
     # benches report does not.
     assert child["ru_maxrss"] >= 768
     assert child["peak"] < 200
+
+
+def test_without_prepared_data_nothing_is_measured_and_the_figures_stay(tmp_path, caplog):
+    from bench import memory_bench
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "memory.json").write_text('{"kept": true}')
+    written = memory_bench.run(
+        str(results), str(tmp_path / "no_multi30k"), str(tmp_path / "no_grid")
+    )
+    assert written is None
+    assert json.loads((results / "memory.json").read_text()) == {"kept": True}
+    assert "no prepared data at " + str(tmp_path / "no_grid") in caplog.text
+    assert "lipseq prepare --config=configs/grid_lipnet.py" in caplog.text
+
+
+def test_each_config_is_looked_for_in_its_own_prepared_dir(monkeypatch, tmp_path):
+    from bench import memory_bench
+    from configs import grid_lipnet
+
+    looked = []
+    monkeypatch.setattr(memory_bench, "_missing", lambda d, c: looked.append(d) or "absent")
+    memory_bench.run(str(tmp_path))
+    assert grid_lipnet.get_config().data.prepared_dir in looked
+    assert "runs/multi30k/data" in looked
