@@ -32,6 +32,7 @@ from models import encoders
 from models.ctc import ctc_loss_sum
 from models.frontends import FusedBatchNormalization
 from models.seq2seq import build_model
+from pipelines.training.precision import CPU_BFLOAT16_FLAGS, compute_dtype, cpu_flags
 
 FLAGS = flags.FLAGS
 FRAMES, LABEL_LENGTH, BATCH = 75, 28, 16
@@ -572,6 +573,60 @@ def encoder_cells(output_dir: str, rounds: int = 5, steps: int = 5, units: int =
     return write_results("encoder_cells", results, output_dir)
 
 
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Keras layers built inside compute in `name` (e.g. mixed_bfloat16); variables float32."""
+    saved = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(saved)
+
+
+PRECISION_MODELS = {
+    "GRID recipe (72x36 windows of 80x40 gray, 16/32/48, 2xbiGRU192)": (GRAY80_CROPPED, {}),
+    "lipseq at LipNet's layers (100x50 RGB, 32/64/96, 2xbiGRU256)": (RGB, LIPNET_SIZE),
+}
+
+
+def precision(output_dir: str, rounds: int = 5, steps: int = 4) -> Path:
+    """Writes <output_dir>/lipreading_precision.json: a training step of the GRID recipe and of
+    lipseq at LipNet's layers computing in float32 and in bfloat16 (Keras' mixed_bfloat16,
+    float32 variables, as `config.mixed_precision="bfloat16"` trains), rounds interleaved,
+    the ratio taken within each round; beside them what "auto" picks on this machine."""
+    vocab_size = CharVocabulary().size
+    calls = {}
+    for name, (shape, overrides) in PRECISION_MODELS.items():
+        batch = random_batch(shape, vocab_size)
+        for policy in ("float32", "mixed_bfloat16"):
+            with dtype_policy(policy):
+                model = _model(shape, vocab_size, **NORM_FIRST, **overrides)
+                step = training_step(model)
+                for _ in range(2):
+                    step(batch).numpy()
+            calls[(name, policy)] = functools.partial(step, batch)
+    seconds = interleaved_seconds(calls, rounds, steps)
+    results = {
+        "batch": BATCH,
+        "frames": FRAMES,
+        "rounds": rounds,
+        "steps_per_round": steps,
+        "cpu_bfloat16_flags": sorted(cpu_flags() & set(CPU_BFLOAT16_FLAGS)),
+        "auto_computes_in": compute_dtype("auto"),
+        "models": {},
+    }
+    for name in PRECISION_MODELS:
+        float32, bfloat16 = seconds[(name, "float32")], seconds[(name, "mixed_bfloat16")]
+        results["models"][name] = {
+            "float32_clips_per_second": spread([BATCH / value for value in float32]),
+            "bfloat16_clips_per_second": spread([BATCH / value for value in bfloat16]),
+            "bfloat16_speedup": spread([a / b for a, b in zip(float32, bfloat16, strict=True)]),
+        }
+    results["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return write_results("lipreading_precision", results, output_dir)
+
+
 def define_flags() -> None:
     """Defines this benchmark's flags (only when run as a program)."""
     flags.DEFINE_string("output_dir", "bench/results", "Where the JSON goes.")
@@ -598,6 +653,11 @@ def define_flags() -> None:
         "Only the encoder's training pass, lipseq's GRU/LSTM against Keras' (encoder_cells.json).",
     )
     flags.DEFINE_bool(
+        "precision_only",
+        False,
+        "Only a training step in float32 against bfloat16 (lipreading_precision.json).",
+    )
+    flags.DEFINE_bool(
         "decoder_only",
         False,
         "Only time the attention decoder's training pass (lipreading_decoder.json).",
@@ -612,6 +672,8 @@ def main(argv: list[str]) -> None:
         print(equal_size(FLAGS.output_dir))
     elif FLAGS.encoder_only:
         print(encoder_cells(FLAGS.output_dir))
+    elif FLAGS.precision_only:
+        print(precision(FLAGS.output_dir))
     elif FLAGS.decoder_only:
         print(decoder_pass(FLAGS.output_dir))
     else:

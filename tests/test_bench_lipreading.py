@@ -50,3 +50,15 @@ def test_interleaved_timing_takes_turns_within_each_round():
     assert order == ["a", "a", "b", "b"] * 3
     assert {name: len(values) for name, values in seconds.items()} == {"a": 3, "b": 3}
     assert all(value >= 0 for values in seconds.values() for value in values)
+
+
+def test_layers_built_under_the_bench_policy_compute_in_it_and_the_policy_is_restored():
+    import keras
+
+    from bench.lipreading_bench import dtype_policy
+
+    before = keras.config.dtype_policy().name
+    with dtype_policy("mixed_bfloat16"):
+        layer = keras.layers.Dense(4)
+    assert keras.config.dtype_policy().name == before
+    assert layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32"

@@ -386,3 +386,58 @@ def test_the_config_names_the_exports_default_mode(trained):
     config.decode.serving_default = "beam"
     with pytest.raises(Exception, match="serving_default 'beam' is not a mode"):
         task_for(config).serving_module(model)
+
+
+def _joint_loss(model, batch) -> float:
+    outputs = model(batch, training=False)
+    terms = model.loss_terms(batch, outputs, 0.0)
+    return float(tf.add_n([t.weight * t.total / tf.maximum(t.count, 1.0) for t in terms]))
+
+
+def test_a_bfloat16_model_computes_the_float32_loss_closely(trained):
+    import keras
+
+    root, _, _ = trained
+    _, task, model, path = restore_model(root / "train")
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        low = task.build_model()
+        tf.train.Checkpoint(model=low).read(path).expect_partial()
+    finally:
+        keras.config.set_dtype_policy("float32")
+    batch = next(iter(task.train_dataset(0)))
+    batch = {key: batch[key] for key in task.batch_signature()}
+    expected, actual = _joint_loss(model, batch), _joint_loss(low, batch)
+    assert any(layer.compute_dtype == "bfloat16" for layer in low._flatten_layers())
+    floating = {tf.as_dtype(v.dtype) for v in low.variables if tf.as_dtype(v.dtype).is_floating}
+    assert floating == {tf.float32}
+    assert actual == pytest.approx(expected, rel=0.03)
+
+
+def test_bfloat16_training_keeps_float32_weights_that_export(trained, tmp_path):
+    import keras
+
+    root, config, _ = trained
+    config = config.copy_and_resolve_references()
+    config.mixed_precision = "bfloat16"
+    config.num_train_steps = 4
+    summary = train(config, tmp_path / "train")
+    assert summary["compute_dtype"] == "bfloat16" and summary["final_step"] == 4
+    assert keras.config.dtype_policy().name == "float32"  # restored after training
+    path = tf.train.latest_checkpoint(str(tmp_path / "train" / "checkpoints"))
+    weights = [name for name, _ in tf.train.list_variables(path) if name.startswith("model/")]
+    values = [tf.train.load_variable(path, name) for name in weights]
+    floating = [value.dtype for value in values if np.issubdtype(value.dtype, np.floating)]
+    assert floating and set(floating) == {np.dtype(np.float32)}
+    lines = (tmp_path / "train" / "metrics.jsonl").read_text().split("\n")
+    records = [json.loads(line) for line in lines if line]
+    assert all(np.isfinite(r["loss"]) for r in records if "loss" in r)
+    export = tf.saved_model.load(str(export_model(tmp_path / "train", tmp_path / "export")))
+    clips = _clips(root, 2)
+    frames = np.zeros((2, max(len(c) for c in clips), *clips[0].shape[1:]), np.uint8)
+    for i, clip in enumerate(clips):
+        frames[i, : len(clip)] = clip
+    out = export.signatures["ctc_greedy"](
+        frames=tf.constant(frames), lengths=tf.constant([len(c) for c in clips], tf.int32)
+    )
+    assert out["text"].dtype == tf.string and out["text"].shape == (2,)
