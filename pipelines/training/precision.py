@@ -7,7 +7,7 @@
                                          else float32 (CPU) or float16 (older GPUs)
 
 On a CPU with bfloat16 dot products (AVX-512 BF16 or AMX) oneDNN runs the GRID recipe's
-training step 1.34x as fast in bfloat16 (bench/results/lipreading_precision.json); without
+training step 1.36x as fast in bfloat16 (bench/results/lipreading_precision.json); without
 them the conversions cost more than they save, hence "auto".
 """
 
