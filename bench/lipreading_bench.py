@@ -32,7 +32,12 @@ from models import encoders
 from models.ctc import ctc_loss_sum
 from models.frontends import FusedBatchNormalization
 from models.seq2seq import build_model
-from pipelines.training.precision import CPU_BFLOAT16_FLAGS, compute_dtype, cpu_flags
+from pipelines.training.precision import (
+    CPU_BFLOAT16_FLAGS,
+    compute_dtype,
+    cpu_flags,
+    keras_policy,
+)
 
 FLAGS = flags.FLAGS
 FRAMES, LABEL_LENGTH, BATCH = 75, 28, 16
@@ -573,17 +578,6 @@ def encoder_cells(output_dir: str, rounds: int = 5, steps: int = 5, units: int =
     return write_results("encoder_cells", results, output_dir)
 
 
-@contextlib.contextmanager
-def dtype_policy(name: str):
-    """Keras layers built inside compute in `name` (e.g. mixed_bfloat16); variables float32."""
-    saved = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(saved)
-
-
 PRECISION_MODELS = {
     "GRID recipe (72x36 windows of 80x40 gray, 16/32/48, 2xbiGRU192)": (GRAY80_CROPPED, {}),
     "lipseq at LipNet's layers (100x50 RGB, 32/64/96, 2xbiGRU256)": (RGB, LIPNET_SIZE),
@@ -600,7 +594,7 @@ def precision(output_dir: str, rounds: int = 5, steps: int = 4) -> Path:
     for name, (shape, overrides) in PRECISION_MODELS.items():
         batch = random_batch(shape, vocab_size)
         for policy in ("float32", "mixed_bfloat16"):
-            with dtype_policy(policy):
+            with keras_policy(policy):
                 model = _model(shape, vocab_size, **NORM_FIRST, **overrides)
                 step = training_step(model)
                 for _ in range(2):

@@ -55,10 +55,10 @@ def test_interleaved_timing_takes_turns_within_each_round():
 def test_layers_built_under_the_bench_policy_compute_in_it_and_the_policy_is_restored():
     import keras
 
-    from bench.lipreading_bench import dtype_policy
+    from pipelines.training.precision import keras_policy
 
     before = keras.config.dtype_policy().name
-    with dtype_policy("mixed_bfloat16"):
+    with keras_policy("mixed_bfloat16"):
         layer = keras.layers.Dense(4)
     assert keras.config.dtype_policy().name == before
     assert layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32"

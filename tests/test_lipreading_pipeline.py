@@ -395,16 +395,13 @@ def _joint_loss(model, batch) -> float:
 
 
 def test_a_bfloat16_model_computes_the_float32_loss_closely(trained):
-    import keras
+    from pipelines.training.precision import keras_policy
 
     root, _, _ = trained
     _, task, model, path = restore_model(root / "train")
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
+    with keras_policy("mixed_bfloat16"):
         low = task.build_model()
         tf.train.Checkpoint(model=low).read(path).expect_partial()
-    finally:
-        keras.config.set_dtype_policy("float32")
     batch = next(iter(task.train_dataset(0)))
     batch = {key: batch[key] for key in task.batch_signature()}
     expected, actual = _joint_loss(model, batch), _joint_loss(low, batch)

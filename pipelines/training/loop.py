@@ -25,7 +25,7 @@ from pipelines.tasks import task_for
 from pipelines.training.checkpoints import load_initial_weights, save_config
 from pipelines.training.distribute import global_batch_size, is_chief, local_replicas
 from pipelines.training.metrics import MetricsLog, format_duration
-from pipelines.training.precision import KERAS_POLICIES, compute_dtype
+from pipelines.training.precision import KERAS_POLICIES, compute_dtype, keras_policy
 from pipelines.training.schedules import ScaledSchedule, budgeted_learning_rate_schedule
 
 
@@ -63,13 +63,9 @@ def train(
     over replicas before global-norm clipping, and only the chief writes the shared outputs
     (other workers checkpoint under workdir/workers/<id>, as collective saves require).
     """
-    previous_policy = keras.config.dtype_policy()
     dtype = compute_dtype(config.get("mixed_precision", ""))
-    keras.config.set_dtype_policy(KERAS_POLICIES[dtype])
-    try:
+    with keras_policy(KERAS_POLICIES[dtype]):
         return _train(config, workdir, strategy, dtype)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
 
 
 def _train(config, workdir, strategy, dtype: str) -> dict:

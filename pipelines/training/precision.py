@@ -13,8 +13,10 @@ them the conversions cost more than they save, hence "auto".
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
+import keras
 import tensorflow as tf
 
 from data_prep.errors import ConfigError
@@ -66,3 +68,15 @@ def compute_dtype(setting, gpus=None, flags=None) -> str:
         return "bfloat16" if min(gpus) >= (8, 0) else "float16"
     flags = cpu_flags() if flags is None else flags
     return "bfloat16" if flags & set(CPU_BFLOAT16_FLAGS) else "float32"
+
+
+@contextlib.contextmanager
+def keras_policy(name: str):
+    """Keras layers built inside compute as the dtype policy `name` says (e.g. mixed_bfloat16,
+    variables float32); the previous global policy comes back on exit."""
+    saved = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(saved)
