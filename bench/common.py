@@ -22,6 +22,8 @@ def machine_info() -> dict:
         "gpus": [gpu.name for gpu in gpus],
         "tensorflow": tf.__version__,
         "python": platform.python_version(),
+        # TensorFlow's oneDNN CPU kernels: "1" wherever lipseq's runtime set it.
+        "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
     }
 
 

@@ -6,6 +6,7 @@ replicas, where a training step spends its time, and the latency of transcribing
     python -m bench.lipreading_bench --decoder_only  # the attention decoder's pass alone
     python -m bench.lipreading_bench --equal_size_only  # the replica beside lipseq at its size
     python -m bench.lipreading_bench --encoder_only  # lipseq's GRU/LSTM against Keras' own
+    python -m bench.lipreading_bench --onednn_only  # TensorFlow's oneDNN CPU kernels on and off
 
 Throughput runs a compiled training step on random clips of 75 frames, batch 16 (the GRID
 recipe's), every model in one process. Each figure is traced and warmed up first, outside the
@@ -16,13 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import app, flags, logging
 
 from bench.common import peak_rss_mb, write_results
 from bench.quality_bench import lipnet_replica
@@ -32,6 +37,7 @@ from models import encoders
 from models.ctc import ctc_loss_sum
 from models.frontends import FusedBatchNormalization
 from models.seq2seq import build_model
+from pipelines.runtime import ONEDNN_ENV
 from pipelines.training.precision import (
     CPU_BFLOAT16_FLAGS,
     compute_dtype,
@@ -621,6 +627,74 @@ def precision(output_dir: str, rounds: int = 5, steps: int = 4) -> Path:
     return write_results("lipreading_precision", results, output_dir)
 
 
+# The CPU features with which TensorFlow turns oneDNN on by itself (it leaves it off elsewhere).
+ONEDNN_DEFAULT_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def recipe_step() -> dict:
+    """Clips/s of the GRID recipe's training step in this process, and whether this process's
+    TensorFlow runs oneDNN kernels (its own report, None where it has none)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        onednn = bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        onednn = None
+    step = ours_throughput(GRAY80_CROPPED, CharVocabulary().size, **NORM_FIRST)
+    return {"onednn_enabled": onednn, **step}
+
+
+def _recipe_step_in_child(enabled: bool) -> dict:
+    """recipe_step in a fresh process: TensorFlow reads the oneDNN setting once, at import."""
+    env = {**os.environ, ONEDNN_ENV: "1" if enabled else "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    code = "import json, bench.lipreading_bench as b; print(json.dumps(b.recipe_step()))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    if out.returncode:
+        raise RuntimeError(f"oneDNN={enabled} child failed: {out.stderr[-800:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def onednn(output_dir: str, rounds: int = 3) -> Path:
+    """Writes <output_dir>/onednn.json: the GRID recipe's training step with TensorFlow's
+    oneDNN CPU kernels off and on, a fresh process per measurement, rounds interleaved, the
+    speed-up taken within each round; beside them the CPU features that make TensorFlow choose
+    oneDNN by itself, and so whether `lipseq` (which asks for it) changes anything here."""
+    measured = {False: [], True: []}
+    for round_index in range(rounds):
+        for setting in (False, True):
+            measured[setting].append(_recipe_step_in_child(setting))
+            logging.info(
+                "round %d/%d oneDNN %s: %.2f clips/s",
+                round_index + 1,
+                rounds,
+                "on" if setting else "off",
+                measured[setting][-1]["clips_per_second"],
+            )
+    off, on = ([m["clips_per_second"] for m in measured[s]] for s in (False, True))
+    flags_here = sorted(cpu_flags() & set(ONEDNN_DEFAULT_FLAGS))
+    results = {
+        "model": "GRID recipe (configs/grid_lipnet.py: 72x36 gray crops, 16/32/48, 2xbiGRU192, "
+        "attention decoder + CTC), batch 16, 75 frames, random clips",
+        "rounds": rounds,
+        "each_measurement": "a fresh process: trace, 2 warm-up steps, median of 3 x 4 steps",
+        "cpu_flags_that_turn_onednn_on_by_default": flags_here,
+        "tensorflow_default_here": "on" if flags_here else "off",
+        "onednn_enabled_in_children": {
+            "off": sorted({m["onednn_enabled"] for m in measured[False]}, key=str),
+            "on": sorted({m["onednn_enabled"] for m in measured[True]}, key=str),
+        },
+        "clips_per_second_onednn_off": spread(off),
+        "clips_per_second_onednn_on": spread(on),
+        "seconds_per_step_onednn_off": spread([BATCH / value for value in off]),
+        "seconds_per_step_onednn_on": spread([BATCH / value for value in on]),
+        "onednn_speedup": spread([b / a for a, b in zip(off, on, strict=True)]),
+    }
+    return write_results("onednn", results, output_dir)
+
+
 def define_flags() -> None:
     """Defines this benchmark's flags (only when run as a program)."""
     flags.DEFINE_string("output_dir", "bench/results", "Where the JSON goes.")
@@ -652,6 +726,11 @@ def define_flags() -> None:
         "Only a training step in float32 against bfloat16 (lipreading_precision.json).",
     )
     flags.DEFINE_bool(
+        "onednn_only",
+        False,
+        "Only the GRID recipe's step with TensorFlow's oneDNN kernels off and on (onednn.json).",
+    )
+    flags.DEFINE_bool(
         "decoder_only",
         False,
         "Only time the attention decoder's training pass (lipreading_decoder.json).",
@@ -670,6 +749,8 @@ def main(argv: list[str]) -> None:
         print(precision(FLAGS.output_dir))
     elif FLAGS.decoder_only:
         print(decoder_pass(FLAGS.output_dir))
+    elif FLAGS.onednn_only:
+        print(onednn(FLAGS.output_dir))
     else:
         print(run(FLAGS.output_dir, FLAGS.export, FLAGS.video))
 

@@ -6,6 +6,7 @@ import ctypes
 import os
 import sys
 
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 HEAP_MMAP_THRESHOLD = 128 * 1024
 
@@ -26,3 +27,18 @@ def keep_large_buffers_off_the_heap() -> bool:
         return bool(libc.mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD))
     except (OSError, AttributeError):
         return False
+
+
+def use_onednn_kernels() -> bool:
+    """Has TensorFlow load its oneDNN CPU kernels, unless the environment already says.
+
+    TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; elsewhere
+    (AVX2-only hosts of the same VM kind) it runs its Eigen kernels, whose 3D convolutions took
+    the GRID recipe's training step from 1.83 to 4.28 s on a 2-core AVX2 EPYC
+    (bench/results/onednn.json). It only counts before TensorFlow is imported; returns whether
+    this process's TensorFlow will see the setting it made.
+    """
+    if ONEDNN_ENV in os.environ:
+        return False
+    os.environ[ONEDNN_ENV] = "1"
+    return "tensorflow" not in sys.modules

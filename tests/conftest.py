@@ -2,6 +2,10 @@ import pytest
 from hypothesis import settings
 
 from data_prep.paths import DATA_DIR_ENV, shared_data_dir
+from pipelines.runtime import use_onednn_kernels
+
+# The suite runs on the CPU kernels the lipseq command runs on (before any test loads TensorFlow).
+use_onednn_kernels()
 
 # Property tests draw the same examples on every run, so a red CI run can be reproduced.
 settings.register_profile("lipseq", derandomize=True)

@@ -1,11 +1,15 @@
-"""Process settings every lipseq verb applies: large buffers go back to the system when freed."""
+"""Process settings every lipseq verb applies: large buffers go back to the system when freed,
+TensorFlow's oneDNN CPU kernels."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from pipelines.runtime import ONEDNN_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,3 +52,51 @@ def test_freed_large_buffers_leave_the_process():
     # glibc's defaults keep the freed 100 MiB in the heap behind the one block still held.
     assert _held_after_free("glibc") > 60
     assert _held_after_free("lipseq") < 5
+
+
+_ONEDNN_CHILD = """
+import json, os, sys
+from pipelines.runtime import use_onednn_kernels
+took = use_onednn_kernels()
+from tensorflow.python.util import _pywrap_util_port
+print(json.dumps({"took": took, "env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+                  "tensorflow_says": bool(_pywrap_util_port.IsMklEnabled())}))
+"""
+
+
+def _onednn_child(env_value: str | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != ONEDNN_ENV}
+    if env_value is not None:
+        env[ONEDNN_ENV] = env_value
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    out = subprocess.run(
+        [sys.executable, "-c", _ONEDNN_CHILD], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert out.returncode == 0, out.stderr[-800:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_onednn_kernels_are_asked_for_before_tensorflow_loads():
+    # TensorFlow alone leaves them off on CPUs without AVX-512 VNNI/BF16 or AMX; lipseq asks.
+    assert _onednn_child(None) == {"took": True, "env": "1", "tensorflow_says": True}
+
+
+def test_a_users_onednn_choice_stands():
+    assert _onednn_child("0") == {"took": False, "env": "0", "tensorflow_says": False}
+    assert _onednn_child("1")["took"] is False
+
+
+def test_every_lipseq_verb_asks_for_onednn():
+    # The verb's own work is replaced by a report of the environment it would have run in.
+    code = (
+        "import os, pipelines.cli.common as common\n"
+        "common.run = lambda *a, **k: print('ONEDNN=' + os.environ.get('TF_ENABLE_ONEDNN_OPTS'))\n"
+        "from pipelines.cli import main\n"
+        "main(['lipseq', 'export'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != ONEDNN_ENV}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert out.returncode == 0, out.stderr[-800:]
+    assert "ONEDNN=1" in out.stdout.splitlines()

@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     # TensorFlow's start-up INFO lines would bury the verb's own output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    from pipelines.runtime import keep_large_buffers_off_the_heap
+    from pipelines.runtime import keep_large_buffers_off_the_heap, use_onednn_kernels
 
     keep_large_buffers_off_the_heap()
+    use_onednn_kernels()
     from absl import flags
 
     from pipelines.cli.common import run

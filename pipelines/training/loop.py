@@ -11,6 +11,7 @@ model supplies its loss (`loss_terms`).
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from absl import logging
 
 from data_prep.atomic import write_json_atomic
 from pipelines.plots import plot_training_curves
+from pipelines.runtime import ONEDNN_ENV
 from pipelines.tasks import task_for
 from pipelines.training.checkpoints import load_initial_weights, save_config
 from pipelines.training.distribute import global_batch_size, is_chief, local_replicas
@@ -427,6 +429,8 @@ def _train(config, workdir, strategy, dtype: str) -> dict:
         "examples_seen": int(progress["examples_seen"].numpy()),
         "epoch": int(progress["epoch"].numpy()),
         "compute_dtype": dtype,
+        # Hosts of one VM kind differ 2x in speed by this setting alone (pipelines/runtime.py).
+        ONEDNN_ENV.lower(): os.environ.get(ONEDNN_ENV, "unset"),
         f"best_{metric_name}": float(progress["best_metric"].numpy()),
         "latest_checkpoint": manager.latest_checkpoint,
         "best_checkpoint": best_manager.latest_checkpoint,
