@@ -33,10 +33,11 @@ def use_onednn_kernels() -> bool:
     """Has TensorFlow load its oneDNN CPU kernels, unless the environment already says.
 
     TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; elsewhere
-    (AVX2-only hosts of the same VM kind) it runs its Eigen kernels, whose 3D convolutions took
-    the GRID recipe's training step from 1.83 to 4.28 s on a 2-core AVX2 EPYC
-    (bench/results/onednn.json). It only counts before TensorFlow is imported; returns whether
-    this process's TensorFlow will see the setting it made.
+    (AVX2-only hosts of the same VM kind) it runs its Eigen kernels, with which the GRID
+    recipe's training step took 4.06 s against 1.51 s with oneDNN on a 2-core AVX2 EPYC, the
+    3D convolutions most of the gap (bench/results/onednn.json). It only counts before
+    TensorFlow is imported; returns whether this process's TensorFlow will see the setting it
+    made.
     """
     if ONEDNN_ENV in os.environ:
         return False

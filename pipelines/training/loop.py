@@ -429,7 +429,7 @@ def _train(config, workdir, strategy, dtype: str) -> dict:
         "examples_seen": int(progress["examples_seen"].numpy()),
         "epoch": int(progress["epoch"].numpy()),
         "compute_dtype": dtype,
-        # Hosts of one VM kind differ 2x in speed by this setting alone (pipelines/runtime.py).
+        # This setting alone made a 2.7x difference on AVX2 hosts (pipelines/runtime.py).
         ONEDNN_ENV.lower(): os.environ.get(ONEDNN_ENV, "unset"),
         f"best_{metric_name}": float(progress["best_metric"].numpy()),
         "latest_checkpoint": manager.latest_checkpoint,
