@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 
 from data_prep.atomic import write_json_atomic
+from pipelines.runtime import ONEDNN_ENV
 
 
 def machine_info() -> dict:
@@ -23,7 +24,7 @@ def machine_info() -> dict:
         "tensorflow": tf.__version__,
         "python": platform.python_version(),
         # TensorFlow's oneDNN CPU kernels: "1" wherever lipseq's runtime set it.
-        "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
+        ONEDNN_ENV.lower(): os.environ.get(ONEDNN_ENV, "unset"),
     }
 
 

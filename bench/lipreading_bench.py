@@ -30,6 +30,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from bench.common import peak_rss_mb, write_results
+from bench.common import spread as common_spread
 from bench.quality_bench import lipnet_replica
 from configs import grid_lipnet
 from data_prep.characters import CharVocabulary
@@ -37,7 +38,7 @@ from models import encoders
 from models.ctc import ctc_loss_sum
 from models.frontends import FusedBatchNormalization
 from models.seq2seq import build_model
-from pipelines.runtime import ONEDNN_ENV
+from pipelines.runtime import ONEDNN_DEFAULT_CPU_FLAGS, ONEDNN_ENV, onednn_in_use
 from pipelines.training.precision import (
     CPU_BFLOAT16_FLAGS,
     compute_dtype,
@@ -278,13 +279,8 @@ def transcription_latency(
     return results
 
 
-def spread(values) -> dict:
-    """Median, min and max of repeated measurements (3 decimals)."""
-    return {
-        "median": round(float(np.median(values)), 3),
-        "min": round(float(min(values)), 3),
-        "max": round(float(max(values)), 3),
-    }
+# Median, min and max of repeated measurements, to 3 decimals.
+spread = functools.partial(common_spread, digits=3)
 
 
 def run(output_dir: str, export_dir: str | None, video: str | None) -> Path:
@@ -627,22 +623,14 @@ def precision(output_dir: str, rounds: int = 5, steps: int = 4) -> Path:
     return write_results("lipreading_precision", results, output_dir)
 
 
-# The CPU features with which TensorFlow turns oneDNN on by itself (it leaves it off elsewhere).
-ONEDNN_DEFAULT_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def recipe_step() -> dict:
     """Clips/s of the GRID recipe's training step in this process, and whether this process's
     TensorFlow runs oneDNN kernels (its own report, None where it has none)."""
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-
-        onednn = bool(_pywrap_util_port.IsMklEnabled())
-    except (ImportError, AttributeError):
-        onednn = None
     step = ours_throughput(GRAY80_CROPPED, CharVocabulary().size, **NORM_FIRST)
-    return {"onednn_enabled": onednn, **step}
+    return {"onednn_enabled": onednn_in_use(), **step}
 
 
 def _recipe_step_in_child(enabled: bool) -> dict:
@@ -674,7 +662,7 @@ def onednn(output_dir: str, rounds: int = 3) -> Path:
                 measured[setting][-1]["clips_per_second"],
             )
     off, on = ([m["clips_per_second"] for m in measured[s]] for s in (False, True))
-    flags_here = sorted(cpu_flags() & set(ONEDNN_DEFAULT_FLAGS))
+    flags_here = sorted(cpu_flags() & set(ONEDNN_DEFAULT_CPU_FLAGS))
     results = {
         "model": "GRID recipe (configs/grid_lipnet.py: 72x36 gray crops, 16/32/48, 2xbiGRU192, "
         "attention decoder + CTC), batch 16, 75 frames, random clips",

@@ -7,6 +7,8 @@ import os
 import sys
 
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+# The CPU features with which TensorFlow turns oneDNN on by itself (it leaves it off elsewhere).
+ONEDNN_DEFAULT_CPU_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 HEAP_MMAP_THRESHOLD = 128 * 1024
 
@@ -43,3 +45,14 @@ def use_onednn_kernels() -> bool:
         return False
     os.environ[ONEDNN_ENV] = "1"
     return "tensorflow" not in sys.modules
+
+
+def onednn_in_use() -> bool | None:
+    """Whether this process's TensorFlow runs oneDNN kernels, by its own report (None where
+    it gives none). Imports TensorFlow, so it settles the choice use_onednn_kernels makes."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    is_enabled = getattr(_pywrap_util_port, "IsMklEnabled", None)
+    return None if is_enabled is None else bool(is_enabled())

@@ -56,11 +56,10 @@ def test_freed_large_buffers_leave_the_process():
 
 _ONEDNN_CHILD = """
 import json, os, sys
-from pipelines.runtime import use_onednn_kernels
+from pipelines.runtime import onednn_in_use, use_onednn_kernels
 took = use_onednn_kernels()
-from tensorflow.python.util import _pywrap_util_port
 print(json.dumps({"took": took, "env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-                  "tensorflow_says": bool(_pywrap_util_port.IsMklEnabled())}))
+                  "tensorflow_says": onednn_in_use()}))
 """
 
 
