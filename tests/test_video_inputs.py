@@ -318,8 +318,9 @@ def test_the_short_budget_recipe_differs_from_the_hours_only_in_its_ramp():
 
     hour = grid_lipnet.get_config().to_dict()
     short = grid_lipnet.get_config("short_budget").to_dict()
-    assert hour["data"].pop("crop_jitter_epochs") == 0
-    assert short["data"].pop("crop_jitter_epochs") == 30
+    assert hour["data"].pop("crop_jitter_ramp_below_epochs") == 100
+    assert short["data"].pop("crop_jitter_ramp_below_epochs") == 0
+    assert hour["data"]["crop_jitter_epochs"] == 30
     assert short == hour
     guidance = (hour["model"]["guided_attention_weight"], hour["model"]["guided_attention_prior"])
     assert guidance == (1.0, "words") and hour["decode"]["serving_default"] == "attention"

@@ -39,6 +39,8 @@ class Task(abc.ABC):
 
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
+        # Choices plan_for_epochs made for this run; the training loop sets them.
+        self.budget_plan: dict[str, Any] = {}
 
     # --- Prepared data -------------------------------------------------------------------
 
@@ -90,6 +92,14 @@ class Task(abc.ABC):
         self, epoch: int, batch_size: int | None = None, shard: tuple[int, int] | None = None
     ) -> tf.data.Dataset:
         """One epoch of training batches; the order depends only on (config.seed, epoch)."""
+
+    def plan_for_epochs(self, projected_epochs: float) -> dict[str, Any]:
+        """Training choices that depend on how many epochs the run will last, made once by
+        the training loop after the second epoch, from the measured step rate and the time
+        budget (pipelines/training/budget_plan.py). The loop keeps them in `budget_plan`
+        for train_dataset to read, and in the workdir for resumes. None here."""
+        del projected_epochs
+        return {}
 
     @abc.abstractmethod
     def make_validator(self, model) -> Validator | None:

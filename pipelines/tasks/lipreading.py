@@ -82,7 +82,7 @@ class LipreadingTask(Task):
         data = self.config.data
         augmentation = VideoAugmentation(
             crop_size=tuple(data.crop_size) if data.get("crop_size") else None,
-            crop_jitter=crop_jitter_at(epoch, data.get("crop_jitter_epochs", 0)),
+            crop_jitter=crop_jitter_at(epoch, self.crop_jitter_epochs),
             flip=data.flip,
             brightness=data.brightness,
             contrast=data.contrast,
@@ -107,6 +107,22 @@ class LipreadingTask(Task):
             word_segments=epoch < data.get("curriculum_word_epochs", 0),
             **self.dataset_options(training=True),
         )
+
+    @property
+    def crop_jitter_epochs(self) -> int:
+        """Epochs over which the training windows' reach grows (0: full reach throughout)."""
+        return int(self.budget_plan.get("crop_jitter_epochs", self.config.data.crop_jitter_epochs))
+
+    def plan_for_epochs(self, projected_epochs: float) -> dict:
+        """With config.data.crop_jitter_ramp_below_epochs set, the windows' reach ramps over
+        crop_jitter_epochs only when the run will last fewer epochs than that; a longer run
+        has full reach from its third epoch on."""
+        data = self.config.data
+        ramp_below = data.get("crop_jitter_ramp_below_epochs", 0)
+        if not (ramp_below and data.crop_jitter_epochs):
+            return {}
+        ramp = int(data.crop_jitter_epochs) if projected_epochs < ramp_below else 0
+        return {"crop_jitter_epochs": ramp}
 
     def dataset_options(self, training: bool) -> dict:
         """More keyword arguments of make_video_dataset (other streams): none for video alone."""

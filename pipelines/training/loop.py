@@ -24,6 +24,7 @@ from data_prep.atomic import write_json_atomic
 from pipelines.plots import plot_training_curves
 from pipelines.runtime import ONEDNN_ENV
 from pipelines.tasks import task_for
+from pipelines.training.budget_plan import EpochRate, load_plan, make_plan
 from pipelines.training.checkpoints import load_initial_weights, save_config
 from pipelines.training.distribute import global_batch_size, is_chief, local_replicas
 from pipelines.training.metrics import MetricsLog, format_duration
@@ -288,13 +289,24 @@ def _train(config, workdir, strategy, dtype: str) -> dict:
             "train_minutes": round(float(progress["train_seconds"].numpy()) / 60.0, 3),
         }
 
+    rate = EpochRate()
+    plan = load_plan(workdir)
+    if plan:
+        task.budget_plan = plan["choices"]
+        logging.info("following the plan made at epoch %d: %s", plan["decided_at_epoch"], plan)
+
     account_time()
     if time_is_up():
         stop_reason = f"reached max_train_minutes={config.max_train_minutes} before this run"
     while step < config.num_train_steps and not time_is_up():
-        dataset = epoch_batches(
-            int(progress["epoch"].numpy()), int(progress["batch_in_epoch"].numpy())
-        )
+        epoch = int(progress["epoch"].numpy())
+        if plan is None:
+            seconds_left = budget_seconds - run_seconds() if budget_seconds else None
+            projected = rate.projected_epochs(epoch, step, config.num_train_steps, seconds_left)
+            if projected is not None:
+                plan = make_plan(task, workdir, projected_epochs=projected, epoch=epoch, rate=rate)
+                task.budget_plan = plan["choices"]
+        dataset = epoch_batches(epoch, int(progress["batch_in_epoch"].numpy()))
         batches_seen = 0
         for batch in dataset:
             batches_seen += 1
@@ -404,6 +416,7 @@ def _train(config, workdir, strategy, dtype: str) -> dict:
                     f"the {config.data.train_split!r} split in {task.prepared_dir} "
                     "yields no batches"
                 )
+            rate.epoch_done(step, int(progress["batch_in_epoch"].numpy()))
             progress["epoch"].assign_add(1)
             progress["batch_in_epoch"].assign(0)
             continue
@@ -429,6 +442,7 @@ def _train(config, workdir, strategy, dtype: str) -> dict:
         "examples_seen": int(progress["examples_seen"].numpy()),
         "epoch": int(progress["epoch"].numpy()),
         "compute_dtype": dtype,
+        "budget_plan": plan,
         # This setting alone made a 2.7x difference on AVX2 hosts (pipelines/runtime.py).
         ONEDNN_ENV.lower(): os.environ.get(ONEDNN_ENV, "unset"),
         f"best_{metric_name}": float(progress["best_metric"].numpy()),
