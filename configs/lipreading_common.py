@@ -31,7 +31,7 @@ def lipreading_config() -> ml_collections.ConfigDict:
     # Input pipeline and augmentation.
     data.crop_size = ()  # () keeps the stored crop; (88, 88) for the gray96 preset
     data.crop_jitter_epochs = 0  # training windows reach from the centre to anywhere over N epochs
-    # >0: that ramp only for runs projected, after their first epoch, to last fewer epochs.
+    # >0: that ramp only for runs projected, after their second epoch, to last fewer epochs.
     data.crop_jitter_ramp_below_epochs = 0
     data.flip = True
     data.brightness = 0.1

@@ -111,7 +111,8 @@ class LipreadingTask(Task):
     @property
     def crop_jitter_epochs(self) -> int:
         """Epochs over which the training windows' reach grows (0: full reach throughout)."""
-        return int(self.budget_plan.get("crop_jitter_epochs", self.config.data.crop_jitter_epochs))
+        configured = self.config.data.get("crop_jitter_epochs", 0)
+        return int(self.budget_plan.get("crop_jitter_epochs", configured))
 
     def plan_for_epochs(self, projected_epochs: float) -> dict:
         """With config.data.crop_jitter_ramp_below_epochs set, the windows' reach ramps over
@@ -119,9 +120,10 @@ class LipreadingTask(Task):
         has full reach from its third epoch on."""
         data = self.config.data
         ramp_below = data.get("crop_jitter_ramp_below_epochs", 0)
-        if not (ramp_below and data.crop_jitter_epochs):
+        configured = data.get("crop_jitter_epochs", 0)
+        if not (ramp_below and configured):
             return {}
-        ramp = int(data.crop_jitter_epochs) if projected_epochs < ramp_below else 0
+        ramp = int(configured) if projected_epochs < ramp_below else 0
         return {"crop_jitter_epochs": ramp}
 
     def dataset_options(self, training: bool) -> dict:
