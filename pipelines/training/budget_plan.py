@@ -67,13 +67,13 @@ def load_plan(workdir: Path) -> dict | None:
 
 
 def make_plan(task, workdir: Path, *, projected_epochs: float, epoch: int, rate: EpochRate) -> dict:
-    """Asks the task for its choices at `projected_epochs`; writes them, when there are any,
-    to workdir/budget_plan.json and returns the plan."""
+    """Asks the task for its choices at `projected_epochs` (the rate is measured by then);
+    writes them, when there are any, to workdir/budget_plan.json and returns the plan."""
     choices = task.plan_for_epochs(projected_epochs)
     plan = {
         "decided_at_epoch": epoch,
         "projected_epochs": round(projected_epochs, 1),
-        "steps_per_second": round(rate.steps_per_second or 0.0, 3),
+        "steps_per_second": round(rate.steps_per_second, 3),
         "steps_per_epoch": rate.steps_per_epoch,
         "choices": choices,
     }
