@@ -55,6 +55,10 @@ def base_config(task: str) -> ml_collections.ConfigDict:
     # "diagonal", or "words": each label's attention kept on the frames where its word is
     # spoken (corpora with word timings; models/losses.py: word_window_penalty).
     config.model.guided_attention_prior = "diagonal"
+    # Weight of a training-only loss that has each encoder frame inside a timed word name
+    # that word's letters (corpora with word timings; models/losses.py:
+    # word_frame_cross_entropy); 0: off.
+    config.model.frame_label_weight = 0.0
 
     # Training (lipseq train).
     config.batch_size = 64

@@ -101,3 +101,37 @@ def word_window_penalty(
     )
     penalty = tf.reduce_sum(alignments * cost, axis=-1) * constrained
     return tf.reduce_sum(penalty), tf.reduce_sum(constrained)
+
+
+def word_frame_cross_entropy(
+    logits: tf.Tensor,
+    memory_lengths: tf.Tensor,
+    labels: tf.Tensor,
+    target_lengths: tf.Tensor,
+    windows: tf.Tensor,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Each frame inside a timed word names that word's letters.
+
+    logits [B, T, V] (one row per encoder frame), memory_lengths [B], labels [B, L] with
+    target_lengths [B], windows [B, L, 2] (as in word_window_penalty) -> (cross-entropy sum,
+    number of frames inside a timed word). A frame's target spreads evenly over the labels
+    whose word window holds it, so a one-letter word (GRID's letter slot) is a one-hot target
+    and a longer word a bag of its letters. Unlike CTC it needs no alignment to be learnt
+    first, so the encoder is told what each frame shows from the first step.
+    """
+    logits = tf.cast(logits, tf.float32)
+    frames, steps = tf.shape(logits)[1], tf.shape(labels)[1]
+    windows = tf.cast(windows[:, :steps], tf.float32)
+    start, end = windows[:, None, :, 0], windows[:, None, :, 1]
+    num_frames = tf.cast(tf.maximum(memory_lengths, 1), tf.float32)[:, None, None]
+    place = (tf.cast(tf.range(frames), tf.float32)[None, :, None] + 0.5) / num_frames
+    timed = tf.logical_and(start >= 0.0, sequence_mask(target_lengths, steps)[:, None, :])
+    inside = tf.cast(timed & (place >= start) & (place < end), tf.float32)  # [B, T, L]
+    targets = tf.einsum("btl,blv->btv", inside, tf.one_hot(labels, tf.shape(logits)[-1]))
+    letters = tf.reduce_sum(targets, axis=-1)
+    targets = targets / tf.maximum(letters, 1.0)[..., None]
+    cross_entropy = -tf.reduce_sum(targets * tf.nn.log_softmax(logits, axis=-1), axis=-1)
+    counted = tf.cast(letters > 0, tf.float32) * tf.cast(
+        sequence_mask(memory_lengths, frames), tf.float32
+    )
+    return tf.reduce_sum(cross_entropy * counted), tf.reduce_sum(counted)

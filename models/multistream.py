@@ -220,6 +220,10 @@ def build_multistream_model(model_config, target_vocab_size: int) -> MultiStream
             "guided_attention_weight=%s is not applied: multi-stream models train unguided",
             guidance,
         )
+    if float(model_config.get("frame_label_weight", 0.0)) > 0:
+        logging.getLogger(__name__).warning(
+            "frame_label_weight is not applied: multi-stream models train without frame labels"
+        )
     names = sorted(model_config.streams)
     primary = model_config.get("primary_stream") or names[0]
     if primary not in names:
@@ -279,8 +283,7 @@ class StreamsView:
         unknown = set(head_weights) - set(model.streams)
         if unknown or any(w < 0 for w in head_weights.values()):
             raise ValueError(
-                f"CTC head weights {head_weights} must be >= 0 and name streams of "
-                f"{model.streams}"
+                f"CTC head weights {head_weights} must be >= 0 and name streams of {model.streams}"
             )
         self.model, self.streams = model, list(streams)
         self.decoder = model.decoder

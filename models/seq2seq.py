@@ -4,7 +4,8 @@
     outputs["logits"]: [B, T, V]; outputs["alignments"]: [B, T, S]
     (training with sampled softmax: outputs["vectors"] [B, T, U] in place of the logits)
     with a CTC head (config.model.ctc_weight > 0) also outputs["ctc_logits"]: [B, S, V] and
-    outputs["ctc_lengths"]: [B]
+    outputs["ctc_lengths"]: [B]; training with a frame-label head (config.model.frame_label_weight
+    > 0) also outputs["frame_label_logits"]: [B, S, V]
     loss = model.loss_terms(batch, outputs): the joint CTC/attention objective as weighted sums
 Lip reading and translation differ only in the front-end chosen by config.
 """
@@ -22,6 +23,7 @@ from models.losses import (
     guided_attention_penalty,
     sampled_sequence_loss,
     sequence_cross_entropy,
+    word_frame_cross_entropy,
     word_window_penalty,
 )
 
@@ -57,6 +59,7 @@ class Seq2Seq(keras.Model):
         guided_attention_weight: float = 0.0,
         guided_attention_width: float = 0.2,
         guided_attention_prior: str = "diagonal",
+        frame_label_weight: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -75,6 +78,12 @@ class Seq2Seq(keras.Model):
         self.ctc_head = (
             keras.layers.Dense(ctc_vocab_size, name="ctc_head") if ctc_vocab_size else None
         )
+        self.frame_label_weight = float(frame_label_weight)
+        self.frame_label_head = (
+            keras.layers.Dense(decoder.vocab_size, name="frame_label_head")
+            if self.frame_label_weight > 0
+            else None
+        )
 
     def build(self, input_shape=None):
         self.frontend.build(self.frontend.batch_input_shape)
@@ -82,6 +91,8 @@ class Seq2Seq(keras.Model):
         self.decoder.build()
         if self.ctc_head is not None:
             self.ctc_head.build((None, None, self.encoder.output_dim))
+        if self.frame_label_head is not None:
+            self.frame_label_head.build((None, None, self.encoder.output_dim))
         super().build(input_shape)
 
     def encode(self, inputs, input_lengths, training=False):
@@ -101,6 +112,8 @@ class Seq2Seq(keras.Model):
         if self.ctc_head is not None:
             outputs["ctc_logits"] = self.ctc_head(memory)
             outputs["ctc_lengths"] = memory_lengths
+        if self.frame_label_head is not None and training:
+            outputs["frame_label_logits"] = self.frame_label_head(memory)
         return outputs
 
     def loss_terms(self, batch, outputs, label_smoothing: float = 0.0) -> list[LossTerm]:
@@ -114,6 +127,8 @@ class Seq2Seq(keras.Model):
         diagonal spans the speech when the batch has `speech_span` [B, 2] (clip fractions).
         With guided_attention_prior "words" the term is instead the mass outside each label's
         word (word_window_penalty; the batch's `label_windows` [B, L, 2]), per timed label.
+        With frame_label_weight > 0 (training only) a last term has each encoder frame inside
+        a timed word name its letters (word_frame_cross_entropy), per such frame.
         """
         terms = self.attention_terms(batch, outputs, label_smoothing)
         if self.ctc_weight > 0:
@@ -123,6 +138,15 @@ class Seq2Seq(keras.Model):
             )
             ctc_tokens = tf.cast(tf.reduce_sum(label_lengths), tf.float32)
             terms.insert(1, LossTerm("ctc", self.ctc_weight, ctc_sum, ctc_tokens))
+        if "frame_label_logits" in outputs:
+            frame_sum, num_frames = word_frame_cross_entropy(
+                outputs["frame_label_logits"],
+                outputs["memory_lengths"],
+                batch["labels"],
+                batch["target_lengths"],
+                batch["label_windows"],
+            )
+            terms.append(LossTerm("frame_labels", self.frame_label_weight, frame_sum, num_frames))
         return terms
 
     def attention_terms(self, batch, outputs, label_smoothing: float = 0.0) -> list[LossTerm]:
@@ -198,6 +222,7 @@ def build_model(model_config, input_vocab_size: int | None, target_vocab_size: i
         guided_attention_weight=float(model_config.get("guided_attention_weight", 0.0)),
         guided_attention_width=float(model_config.get("guided_attention_width", 0.2)),
         guided_attention_prior=str(model_config.get("guided_attention_prior", "diagonal")),
+        frame_label_weight=float(model_config.get("frame_label_weight", 0.0)),
         name="seq2seq",
     )
     model.build()

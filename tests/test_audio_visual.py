@@ -204,8 +204,8 @@ def test_the_two_stage_curriculum_fits_the_video_recipes_hour():
     assert both.init_from == "runs/grid/wlas_lips"
     # The lips-only stage keeps the video recipe's word-window guidance; the multi-stream
     # stage, whose decoder has no guidance term, does not claim it.
-    assert lips.model.guided_attention_weight > 0
-    assert both.model.guided_attention_weight == 0.0
+    assert lips.model.guided_attention_weight > 0 and lips.model.frame_label_weight > 0
+    assert both.model.guided_attention_weight == both.model.frame_label_weight == 0.0
 
 
 def test_a_multistream_model_says_it_ignores_guidance(caplog):
@@ -213,6 +213,8 @@ def test_a_multistream_model_says_it_ignores_guidance(caplog):
 
     config = grid_wlas.get_config("tiny")
     config.model.guided_attention_weight = 1.0
+    config.model.frame_label_weight = 0.5
     with caplog.at_level("WARNING", logger="models.multistream"):
         build_multistream_model(config.model, 30)
     assert "guided_attention_weight=1.0 is not applied" in caplog.text
+    assert "frame_label_weight is not applied" in caplog.text

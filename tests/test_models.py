@@ -5,7 +5,12 @@ import pytest
 import tensorflow as tf
 
 from configs.common import translation_config
-from models.losses import guided_attention_penalty, sequence_cross_entropy, word_window_penalty
+from models.losses import (
+    guided_attention_penalty,
+    sequence_cross_entropy,
+    word_frame_cross_entropy,
+    word_window_penalty,
+)
 from models.search import beam_search, greedy_search, max_decode_lengths
 from models.seq2seq import build_model
 
@@ -197,6 +202,67 @@ def test_guided_attention_is_a_loss_term_of_the_model():
     )
     assert float(terms["guided_attention"].total) == pytest.approx(float(expected))
     assert float(terms["guided_attention"].count) == 8.0 and float(expected) > 0
+
+
+def test_word_frame_cross_entropy_known_answers():
+    # "ab c" + eos over 10 frames: "ab" spoken in frames 2-4, "c" in 6-7; the second clip is
+    # 8 frames long and untimed.
+    labels = np.array([[5, 6, 4, 7, 3], [5, 4, 6, 3, 0]], np.int32)
+    lengths = np.array([5, 4], np.int32)
+    free = [-1.0, -1.0]
+    windows = np.array([[[0.2, 0.5], [0.2, 0.5], free, [0.6, 0.8], free], [free] * 5], np.float32)
+    frames, vocab = 10, 9
+    memory_lengths = np.array([10, 8], np.int32)
+    # Logits that put all mass on the right letters: the word's own bag for frames 2-4.
+    certain = np.full((2, frames, vocab), -30.0, np.float32)
+    certain[0, 2:5, 5] = certain[0, 2:5, 6] = 0.0
+    certain[0, 6:8, 7] = 30.0
+    total, count = word_frame_cross_entropy(certain, memory_lengths, labels, lengths, windows)
+    assert float(count) == 5.0  # frames 2, 3, 4, 6, 7 of the timed clip; none of the other
+    assert float(total) == pytest.approx(3 * np.log(2.0), abs=1e-4)  # {a, b}: half each
+    # Uniform logits cost log(vocab) per counted frame, whatever the target.
+    uniform = np.zeros((2, frames, vocab), np.float32)
+    total, _ = word_frame_cross_entropy(uniform, memory_lengths, labels, lengths, windows)
+    assert float(total) == pytest.approx(5 * np.log(vocab), rel=1e-5)
+    # A frame past the clip's length is not counted even inside a window.
+    total, count = word_frame_cross_entropy(
+        uniform, np.array([7, 8], np.int32), labels, lengths, windows
+    )
+    assert float(count) == 4.0
+    # Labels past target_lengths (padding) name nothing.
+    total, count = word_frame_cross_entropy(
+        uniform, memory_lengths, labels, np.array([2, 4], np.int32), windows
+    )
+    assert float(count) == 3.0
+
+
+def test_frame_labels_are_a_training_only_loss_term_of_the_model():
+    batch = {
+        "inputs": tf.ones([2, 7], tf.int32),
+        "input_lengths": tf.constant([7, 4]),
+        "targets": tf.ones([2, 5], tf.int32),
+        "labels": tf.constant([[5, 6, 4, 7, 3], [5, 3, 0, 0, 0]], tf.int32),
+        "target_lengths": tf.constant([5, 2]),
+        "label_windows": tf.constant(
+            [
+                [[0.0, 0.5], [0.0, 0.5], [-1, -1], [0.5, 1.0], [-1, -1]],
+                [[0.0, 1.0]] + [[-1, -1]] * 4,
+            ],
+            tf.float32,
+        ),
+    }
+    model = tiny_model(frame_label_weight=0.3)
+    assert "frame_label_logits" not in model(batch)  # inference never pays for the head
+    out = model(batch, training=True)
+    terms = {t.name: t for t in model.loss_terms(batch, out)}
+    assert terms["frame_labels"].weight == 0.3
+    assert float(terms["frame_labels"].count) == 7.0 + 4.0  # every frame of both clips is in a word
+    head = model.frame_label_head
+    assert head.units == model.decoder.vocab_size and len(head.trainable_weights) == 2
+    plain = tiny_model()
+    assert "frame_labels" not in {
+        t.name for t in plain.loss_terms(batch, plain(batch, training=True))
+    }
 
 
 @pytest.mark.parametrize("attention,cell", [VARIANTS[0], VARIANTS[1], VARIANTS[4]])

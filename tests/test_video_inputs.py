@@ -324,6 +324,7 @@ def test_the_short_budget_recipe_differs_from_the_hours_only_in_its_ramp():
     assert short == hour
     guidance = (hour["model"]["guided_attention_weight"], hour["model"]["guided_attention_prior"])
     assert guidance == (1.0, "words") and hour["decode"]["serving_default"] == "attention"
+    assert hour["model"]["frame_label_weight"] == 0.5
 
 
 def test_each_label_knows_where_its_word_is_spoken(prepared):
