@@ -4,7 +4,7 @@
     outputs["logits"]: [B, T, V]; outputs["alignments"]: [B, T, S]
     (training with sampled softmax: outputs["vectors"] [B, T, U] in place of the logits)
     with a CTC head (config.model.ctc_weight > 0) also outputs["ctc_logits"]: [B, S, V] and
-    outputs["ctc_lengths"]: [B]; training with a frame-label head (config.model.frame_label_weight
+    outputs["ctc_lengths"]: [B]; in training with frame labels (config.model.frame_label_weight
     > 0) also outputs["frame_label_logits"]: [B, S, V]
     loss = model.loss_terms(batch, outputs): the joint CTC/attention objective as weighted sums
 Lip reading and translation differ only in the front-end chosen by config.
@@ -139,6 +139,11 @@ class Seq2Seq(keras.Model):
             ctc_tokens = tf.cast(tf.reduce_sum(label_lengths), tf.float32)
             terms.insert(1, LossTerm("ctc", self.ctc_weight, ctc_sum, ctc_tokens))
         if "frame_label_logits" in outputs:
+            if "label_windows" not in batch:
+                raise ValueError(
+                    "frame_label_weight > 0 needs word timings in the batch (label_windows); "
+                    "this task's batches have none: set config.model.frame_label_weight=0"
+                )
             frame_sum, num_frames = word_frame_cross_entropy(
                 outputs["frame_label_logits"],
                 outputs["memory_lengths"],

@@ -259,6 +259,9 @@ def test_frame_labels_are_a_training_only_loss_term_of_the_model():
     assert float(terms["frame_labels"].count) == 7.0 + 4.0  # every frame of both clips is in a word
     head = model.frame_label_head
     assert head.units == model.decoder.vocab_size and len(head.trainable_weights) == 2
+    untimed = {k: v for k, v in batch.items() if k != "label_windows"}
+    with pytest.raises(ValueError, match="needs word timings"):
+        model.loss_terms(untimed, model(untimed, training=True))
     plain = tiny_model()
     assert "frame_labels" not in {
         t.name for t in plain.loss_terms(batch, plain(batch, training=True))
