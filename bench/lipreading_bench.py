@@ -240,10 +240,13 @@ def batch_norm_comparison(frame_shape, filters) -> dict:
 
 # LipNet's own layout, the replica's: the third block's kernel is 3x3x3 (the recipe's default,
 # three 3x5x5 blocks, does 2.8x that block's work).
+# LipNet's layers; without the recipe's frame-label head, which is a training signal of GRID's
+# recipe (timed in the recipe's rows), not part of the model the replica is sized against.
 LIPNET_SIZE = {
     "lipnet_filters": (32, 64, 96),
     "lipnet_kernels": ((3, 5, 5), (3, 5, 5), (3, 3, 3)),
     "encoder_units": 256,
+    "frame_label_weight": 0.0,
 }
 NORM_FIRST, POOL_FIRST = {"lipnet_pool_first": False}, {"lipnet_pool_first": True}
 # The replica's parameter count (4,581,642) with lipseq's decoder and CTC head on top of
