@@ -36,6 +36,12 @@ def sampled_sequence_loss(projection, vectors, labels, lengths) -> tuple[tf.Tens
     return tf.reduce_sum(losses), tf.cast(tf.shape(losses)[0], tf.float32)
 
 
+def frame_places(memory_lengths: tf.Tensor, frames) -> tf.Tensor:
+    """Each frame's centre as a fraction of its clip: [B, frames], memory_lengths [B]."""
+    num_frames = tf.cast(tf.maximum(memory_lengths, 1), tf.float32)[:, None]
+    return (tf.cast(tf.range(frames), tf.float32)[None, :] + 0.5) / num_frames
+
+
 def guided_attention_penalty(
     alignments: tf.Tensor,
     target_lengths: tf.Tensor,
@@ -56,10 +62,8 @@ def guided_attention_penalty(
     alignments = tf.cast(alignments, tf.float32)
     steps, frames = tf.shape(alignments)[1], tf.shape(alignments)[2]
     n = tf.cast(tf.range(steps), tf.float32)[None, :, None]
-    t = tf.cast(tf.range(frames), tf.float32)[None, None, :]
     num_steps = tf.cast(tf.maximum(target_lengths, 1), tf.float32)[:, None, None]
-    num_frames = tf.cast(tf.maximum(memory_lengths, 1), tf.float32)[:, None, None]
-    place = (t + 0.5) / num_frames
+    place = frame_places(memory_lengths, frames)[:, None, :]
     if spans is not None:
         spans = tf.cast(spans, tf.float32)
         start, end = spans[:, 0, None, None], spans[:, 1, None, None]
@@ -92,8 +96,7 @@ def word_window_penalty(
     steps, frames = tf.shape(alignments)[1], tf.shape(alignments)[2]
     windows = tf.cast(windows[:, :steps], tf.float32)
     start, end = windows[..., 0:1], windows[..., 1:2]
-    num_frames = tf.cast(tf.maximum(memory_lengths, 1), tf.float32)[:, None, None]
-    place = (tf.cast(tf.range(frames), tf.float32)[None, None, :] + 0.5) / num_frames
+    place = frame_places(memory_lengths, frames)[:, None, :]
     outside = tf.maximum(tf.maximum(start - place, place - end), 0.0)
     cost = 1.0 - tf.exp(-tf.square(outside) / (2.0 * width**2))
     constrained = tf.cast(sequence_mask(target_lengths, steps), tf.float32) * tf.cast(
@@ -123,8 +126,7 @@ def word_frame_cross_entropy(
     frames, steps = tf.shape(logits)[1], tf.shape(labels)[1]
     windows = tf.cast(windows[:, :steps], tf.float32)
     start, end = windows[:, None, :, 0], windows[:, None, :, 1]
-    num_frames = tf.cast(tf.maximum(memory_lengths, 1), tf.float32)[:, None, None]
-    place = (tf.cast(tf.range(frames), tf.float32)[None, :, None] + 0.5) / num_frames
+    place = frame_places(memory_lengths, frames)[:, :, None]
     timed = tf.logical_and(start >= 0.0, sequence_mask(target_lengths, steps)[:, None, :])
     inside = tf.cast(timed & (place >= start) & (place < end), tf.float32)  # [B, T, L]
     targets = tf.einsum("btl,blv->btv", inside, tf.one_hot(labels, tf.shape(logits)[-1]))
