@@ -239,9 +239,8 @@ def batch_norm_comparison(frame_shape, filters) -> dict:
 
 
 # LipNet's own layout, the replica's: the third block's kernel is 3x3x3 (the recipe's default,
-# three 3x5x5 blocks, does 2.8x that block's work).
-# LipNet's layers; without the recipe's frame-label head, which is a training signal of GRID's
-# recipe (timed in the recipe's rows), not part of the model the replica is sized against.
+# three 3x5x5 blocks, does 2.8x that block's work). No frame-label head: it is a training
+# signal of GRID's recipe (timed in the recipe's rows), not part of the model sized against.
 LIPNET_SIZE = {
     "lipnet_filters": (32, 64, 96),
     "lipnet_kernels": ((3, 5, 5), (3, 5, 5), (3, 3, 3)),

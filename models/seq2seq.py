@@ -139,17 +139,12 @@ class Seq2Seq(keras.Model):
             ctc_tokens = tf.cast(tf.reduce_sum(label_lengths), tf.float32)
             terms.insert(1, LossTerm("ctc", self.ctc_weight, ctc_sum, ctc_tokens))
         if "frame_label_logits" in outputs:
-            if "label_windows" not in batch:
-                raise ValueError(
-                    "frame_label_weight > 0 needs word timings in the batch (label_windows); "
-                    "this task's batches have none: set config.model.frame_label_weight=0"
-                )
             frame_sum, num_frames = word_frame_cross_entropy(
                 outputs["frame_label_logits"],
                 outputs["memory_lengths"],
                 batch["labels"],
                 batch["target_lengths"],
-                batch["label_windows"],
+                word_timings(batch, "frame_label_weight > 0", "frame_label_weight=0"),
             )
             terms.append(LossTerm("frame_labels", self.frame_label_weight, frame_sum, num_frames))
         return terms
@@ -175,8 +170,11 @@ class Seq2Seq(keras.Model):
         if self.guided_attention_weight > 0:
             alignments, target_lengths = outputs["alignments"], batch["target_lengths"]
             if self.guided_attention_prior == "words":
+                windows = word_timings(
+                    batch, 'guided_attention_prior="words"', 'guided_attention_prior="diagonal"'
+                )
                 penalty, steps = word_window_penalty(
-                    alignments, target_lengths, outputs["memory_lengths"], batch["label_windows"]
+                    alignments, target_lengths, outputs["memory_lengths"], windows
                 )
             else:
                 penalty, steps = guided_attention_penalty(
@@ -188,6 +186,16 @@ class Seq2Seq(keras.Model):
                 )
             terms.append(LossTerm("guided_attention", self.guided_attention_weight, penalty, steps))
         return terms
+
+
+def word_timings(batch, setting: str, instead: str) -> tf.Tensor:
+    """The batch's `label_windows` [B, L, 2], or a one-line reason naming the setting that asked."""
+    if "label_windows" not in batch:
+        raise ValueError(
+            f"{setting} needs word timings in the batch (label_windows); this task's batches "
+            f"have none: set config.model.{instead}"
+        )
+    return batch["label_windows"]
 
 
 def decoder_options(model_config, target_vocab_size: int) -> dict:

@@ -266,6 +266,10 @@ def test_frame_labels_are_a_training_only_loss_term_of_the_model():
     assert "frame_labels" not in {
         t.name for t in plain.loss_terms(batch, plain(batch, training=True))
     }
+    # The words guidance reads the same timings and says so alike when they are missing.
+    guided = tiny_model(guided_attention_weight=1.0, guided_attention_prior="words")
+    with pytest.raises(ValueError, match='prior="words" needs word timings'):
+        guided.loss_terms(untimed, guided(untimed, training=True))
 
 
 @pytest.mark.parametrize("attention,cell", [VARIANTS[0], VARIANTS[1], VARIANTS[4]])
