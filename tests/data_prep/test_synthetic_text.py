@@ -9,7 +9,7 @@ import pytest
 
 from data_prep.synthetic import toy_language as st
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def words(sentence: str) -> list[str]:

@@ -13,7 +13,7 @@ import tensorflow as tf
 from data_prep import records
 from data_prep.lipreading import LipreadingSettings, corpus_clips, prepare_lipreading
 from data_prep.mouth import lips_present
-from tests.test_video import GRID_S1_DAMAGED
+from tests.data_prep.test_video import GRID_S1_DAMAGED
 
 pytestmark = pytest.mark.needs_shared_data
 

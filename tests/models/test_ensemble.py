@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from models.ensemble import Ensemble
 from models.search import beam_search, greedy_search, max_decode_lengths
-from tests.test_models import BOS, EOS, tiny_model
+from tests.models.test_models import BOS, EOS, tiny_model
 
 VOCAB = (30, 40)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench.common import peak_rss_mb
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 _CHILD = """
 import json, resource

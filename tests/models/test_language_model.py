@@ -12,7 +12,7 @@ import tensorflow as tf
 from models.ctc import ctc_prefix_beam_search
 from models.language_model import build_language_model, sequence_log_probs
 from models.search import beam_search
-from tests.test_models import BOS, EOS, tiny_model
+from tests.models.test_models import BOS, EOS, tiny_model
 
 
 def tiny_lm(vocab_size, cell="lstm", layers=2, seed=4, tie=False):

@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.runtime import ONEDNN_ENV
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Frees 200 blocks of 512 KiB but the last one, after glibc has seen (and raised its mmap
 # threshold past) a freed 1 MiB block; prints resident MiB before and after.

@@ -10,7 +10,7 @@ import tensorflow as tf
 from models.decoders import SampledSoftmaxProjection
 from models.losses import sequence_cross_entropy
 from models.search import beam_search, candidate_mask, greedy_search, max_decode_lengths
-from tests.test_models import BOS, EOS, tiny_model
+from tests.models.test_models import BOS, EOS, tiny_model
 
 VOCAB = (40, 600)
 

@@ -31,7 +31,7 @@ class PlanningReverseTask(tiny_task.ReverseTask):
 
 @pytest.fixture
 def planning_task():
-    register_task("reverse", "tests.test_budget_plan:PlanningReverseTask")
+    register_task("reverse", "tests.pipelines.training.test_budget_plan:PlanningReverseTask")
     PlanningReverseTask.asked.clear()
     PlanningReverseTask.epochs_seen.clear()
     yield
