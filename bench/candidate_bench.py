@@ -17,8 +17,8 @@ import time
 from absl import app, flags
 
 from bench.common import spread, write_results
+from pipelines.inference.translation import load_translate_modes, translate_all
 from pipelines.scoring import read_text_lines, score_translations
-from pipelines.serving.translator import load_translate_modes, translate_all
 
 FLAGS = flags.FLAGS
 MODES = ("beam", "beam_candidates")

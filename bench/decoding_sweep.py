@@ -14,9 +14,9 @@ from absl import app, flags
 
 from bench.common import write_results
 from pipelines.scoring import character_error_rate, word_error_rate
-from pipelines.serving.transcriber import transcribe_batches
+from pipelines.signatures.transcriber import transcribe_batches
 from pipelines.tasks.lipreading import read_prepared_clips
-from pipelines.training.checkpoints import restore_model
+from pipelines.training.restore import restore_model
 
 FLAGS = flags.FLAGS
 # (beam size, length penalty, GRID grammar)

@@ -262,7 +262,7 @@ def transcription_latency(
 
     modality: for an audio-visual export, which stream(s) to read (video, audio, audio_visual).
     """
-    from pipelines.serving.transcriber import VideoTranscriber
+    from pipelines.inference.lipreading import VideoTranscriber
 
     results = {"video": video, "repeats": repeats}
     for mode in ("ctc_greedy", "joint"):

@@ -19,9 +19,9 @@ from __future__ import annotations
 from absl import app, flags
 
 from bench.common import write_results
+from pipelines.artifacts.exports import load_export, signature
 from pipelines.scoring import character_error_rate, word_error_rate
-from pipelines.serving.saved_model import load_export, signature
-from pipelines.serving.transcriber import FUSED_MODES, transcribe_batches
+from pipelines.signatures.transcriber import FUSED_MODES, transcribe_batches
 from pipelines.tasks.lipreading import read_prepared_clips
 
 FLAGS = flags.FLAGS
@@ -75,8 +75,8 @@ def run(export_dir: str, prepared_dir: str, weights: list[float], name: str, out
 def run_translation(
     export_dir: str, prepared_dir: str, weights: list[float], name: str, output_dir: str, val_size
 ):
+    from pipelines.inference.translation import MODES, translate_all
     from pipelines.scoring import read_text_lines, score_translations
-    from pipelines.serving.translator import MODES, translate_all
 
     loaded, info = load_export(export_dir, task="translation")
     data = info["config"]["data"]

@@ -57,7 +57,7 @@ def bare_model(model: str, video: str, repeats: int = 10) -> dict:
     import tensorflow as tf
 
     from data_prep.lipreading import mouth_crops
-    from pipelines.serving.transcriber import VideoTranscriber
+    from pipelines.inference.lipreading import VideoTranscriber
 
     transcriber = VideoTranscriber(model)
     prepare = []

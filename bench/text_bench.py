@@ -25,11 +25,11 @@ from data_prep.paths import shared_data_dir
 from data_prep.records import read_manifest
 from data_prep.synthetic import toy_language
 from data_prep.translation import prepare_translation
+from pipelines.inference.translation import load_translate, translate_all
 from pipelines.inputs.text import make_config_dataset
 from pipelines.serving.export import export_model
-from pipelines.serving.translator import load_translate, translate_all
-from pipelines.training.checkpoints import restore_model
 from pipelines.training.loop import train
+from pipelines.training.restore import restore_model
 
 FLAGS = flags.FLAGS
 

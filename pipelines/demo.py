@@ -19,10 +19,10 @@ from data_prep.corpora.grid import GRID_GRAMMAR
 from data_prep.errors import ConfigError
 from data_prep.synthetic import toy_language
 from data_prep.synthetic.faces import write_synthetic_corpus
+from pipelines.inference.lipreading import transcribe_video
 from pipelines.plots import plot_alignment_over_frames
 from pipelines.scoring import word_error_rate, write_report
 from pipelines.serving.export import export_model
-from pipelines.serving.transcriber import transcribe_video
 from pipelines.tasks import task_for
 from pipelines.tasks.lipreading import evaluate_lipreading, read_prepared_clips
 from pipelines.training.loop import train

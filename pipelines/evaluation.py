@@ -7,10 +7,10 @@ import tempfile
 from pathlib import Path
 
 from data_prep.errors import ConfigError
+from pipelines.artifacts.exports import read_export_info, resolve_export
+from pipelines.artifacts.runs import config_from_dict
 from pipelines.serving.export import export_model
-from pipelines.serving.saved_model import read_export_info, resolve_export
 from pipelines.tasks import task_for
-from pipelines.training.checkpoints import config_from_dict
 
 
 def evaluate_export(

@@ -1,5 +1,6 @@
-"""The shape of the code: no import circles, models/ stands alone, no task names outside
-the task modules, and the package installs with its console script."""
+"""The shape of the code: folders layer (no import points up), no import circles, models/
+stands alone, no task names outside the task modules, and the package installs with its
+console script."""
 
 import ast
 import re
@@ -97,6 +98,54 @@ def test_no_import_circles():
     assert find_cycles(graph) == []
 
 
+# Bottom to top; a module may import its own layer and the ones below, never one above.
+# Within a layer the folders are peers (the circle test still applies).
+LAYERS = (
+    ("models", "data_prep", "configs"),
+    ("pipelines.runtime", "pipelines.scoring", "pipelines.plots", "pipelines.artifacts"),
+    ("pipelines.inputs", "pipelines.signatures"),
+    ("pipelines.inference",),
+    ("pipelines.tasks",),
+    ("pipelines.training",),
+    ("pipelines.serving",),
+    ("pipelines.evaluation", "pipelines.demo", "pipelines.cli", "pipelines.__main__", "pipelines"),
+)
+
+
+def layer_of(module: str) -> int:
+    """The layer of a module: that of the longest prefix in LAYERS naming it."""
+    matches = [
+        (len(prefix), level)
+        for level, prefixes in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    ]
+    assert matches, f"{module} belongs to no layer: add its folder to LAYERS"
+    return max(matches)[1]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return [
+        f"{name} (layer {layer_of(name)}) imports {target} (layer {layer_of(target)})"
+        for name, imported in sorted(graph.items())
+        for target in sorted(imported)
+        if layer_of(target) > layer_of(name)
+    ]
+
+
+def test_the_layer_check_finds_an_upward_import():
+    graph = {"pipelines.artifacts.runs": {"pipelines.tasks.base"}, "pipelines.tasks.base": set()}
+    assert upward_imports(graph) == [
+        "pipelines.artifacts.runs (layer 1) imports pipelines.tasks.base (layer 4)"
+    ]
+    assert layer_of("pipelines.cli.train") == layer_of("pipelines.evaluation") == len(LAYERS) - 1
+
+
+def test_folders_layer_bottom_to_top():
+    """Every project module has a layer and no import points up (BUILD.md: Layering)."""
+    assert upward_imports(import_graph()) == []
+
+
 def test_models_import_nothing_else_from_the_project():
     for name, imported in import_graph().items():
         if name.startswith("models"):
@@ -110,8 +159,8 @@ def test_shared_code_never_names_a_task():
     shared = [
         *(PROJECT_ROOT / "pipelines" / "cli").glob("*.py"),
         *(PROJECT_ROOT / "pipelines" / "training").glob("*.py"),
+        *(PROJECT_ROOT / "pipelines" / "artifacts").glob("*.py"),
         PROJECT_ROOT / "pipelines" / "serving" / "export.py",
-        PROJECT_ROOT / "pipelines" / "serving" / "saved_model.py",
         PROJECT_ROOT / "pipelines" / "evaluation.py",
     ]
     for path in shared:

@@ -17,7 +17,7 @@ from data_prep.atomic import write_json_atomic
 from data_prep.records import write_manifest
 from models.search import greedy_search
 from models.seq2seq import build_model
-from pipelines.serving.saved_model import load_export, signature
+from pipelines.artifacts.exports import load_export, signature
 from pipelines.tasks import Task
 
 PAD, BOS, EOS = 0, 1, 2

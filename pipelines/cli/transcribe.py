@@ -13,8 +13,9 @@ and crop.
 from absl import app, flags
 
 from pipelines.cli.common import no_arguments
+from pipelines.inference.lipreading import transcribe_video
 from pipelines.plots import plot_alignment_over_frames
-from pipelines.serving.transcriber import MODES, transcribe_video
+from pipelines.signatures.transcriber import MODES
 
 FLAGS = flags.FLAGS
 

@@ -9,8 +9,8 @@ from absl import flags
 
 from data_prep.atomic import write_text_atomic
 from pipelines.cli.common import no_arguments
+from pipelines.inference.translation import MODES, load_translate, translate_all
 from pipelines.scoring import read_text_lines
-from pipelines.serving.translator import MODES, load_translate, translate_all
 
 FLAGS = flags.FLAGS
 

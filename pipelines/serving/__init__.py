@@ -1,7 +1,7 @@
-"""What a trained model serves: export to SavedModel, and the inference wrappers.
+"""What users call on trained models: export a training run, batch transcription, the HTTP
+service and its page.
 
-saved_model: write and read exports (assets.extra/lipseq.json beside the graph).
 export: a training run -> an export, the task deciding the signatures.
-translator, transcriber: the in-graph wrappers (strings -> translations, frames -> text)
-and their use from Python on raw input (files of text, raw videos).
+batch: many raw videos -> JSON Lines and subtitles, through the export's front door.
+service: the FastAPI app (static/ holds its page).
 """

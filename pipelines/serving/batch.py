@@ -22,7 +22,7 @@ import numpy as np
 
 from data_prep.atomic import write_text_atomic
 from data_prep.errors import LipseqError
-from pipelines.serving.words import SUBTITLE_FORMATS, subtitles, word_times
+from pipelines.inference.words import SUBTITLE_FORMATS, subtitles, word_times
 
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 LONG_VIDEO_KEYS = ("text", "words", "pieces", "gaps", "num_frames", "fps")
@@ -83,7 +83,7 @@ def _manifest_videos(path: Path) -> list[Path]:
 def _prepare(task: tuple[str, dict]) -> dict:
     """Worker: one video -> crops and ROI confidence, or the reason it cannot be prepared."""
     from data_prep.lipreading import ClipSkipped, LipreadingSettings, mouth_crops
-    from pipelines.serving.long_video import is_long
+    from pipelines.inference.long_video import is_long
 
     path, settings = task
     if is_long(path):
@@ -129,8 +129,8 @@ def transcribe_many(
     from tqdm import tqdm
 
     from data_prep.video import VideoError
-    from pipelines.serving.long_video import transcribe_long
-    from pipelines.serving.transcriber import VideoTranscriber
+    from pipelines.inference.lipreading import VideoTranscriber
+    from pipelines.inference.long_video import transcribe_long
 
     if subtitle_format and subtitle_format not in SUBTITLE_FORMATS:
         raise ValueError(f"unknown subtitle format {subtitle_format!r}")

@@ -33,7 +33,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from pipelines.serving.words import word_times
+from pipelines.inference.words import word_times
 
 STATIC_DIR = Path(__file__).parent / "static"
 UPLOAD_CHUNK_BYTES = 1 << 20
@@ -116,7 +116,7 @@ class LipReadingModel:
 
     def __init__(self, export: str | Path):
         from data_prep.lipreading import LipreadingSettings
-        from pipelines.serving.saved_model import load_export
+        from pipelines.artifacts.exports import load_export
 
         self.name, self.export = str(export), export
         self.loaded, self.info = load_export(export, task="lipreading")
@@ -141,7 +141,7 @@ class LipReadingModel:
     def signature(self, mode: str | None, grammar: bool, **lm_options):
         """(mode, function of frames and lengths); lm_options (lm_weight, lm_length_bonus)
         set a fused mode's weights for this request (the export's own when None)."""
-        from pipelines.serving.saved_model import signature
+        from pipelines.artifacts.exports import signature
 
         mode = mode or self.default_mode
         if mode not in self.modes:
@@ -196,7 +196,7 @@ class TranslationModel:
     beam_lm or beam_candidates where the export was made with them)."""
 
     def __init__(self, export: str | Path):
-        from pipelines.serving.translator import load_translate_modes
+        from pipelines.inference.translation import load_translate_modes
 
         self.name = str(export)
         self.functions = load_translate_modes(export, None)
@@ -206,7 +206,7 @@ class TranslationModel:
         return {"name": self.name, "task": "translation", "modes": sorted(self.functions)}
 
     def translate(self, texts: list[str], mode: str) -> dict:
-        from pipelines.serving.translator import translate_all
+        from pipelines.inference.translation import translate_all
 
         if mode not in self.functions:
             raise ServiceError(

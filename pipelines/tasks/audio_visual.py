@@ -82,7 +82,7 @@ class AudioVisualTask(LipreadingTask):
         return tuple(bank)
 
     def transcriber(self, model, grammar: bool = False):
-        from pipelines.serving.av_transcriber import AudioVisualTranscriber
+        from pipelines.signatures.audio_visual import AudioVisualTranscriber
 
         return AudioVisualTranscriber(
             model,
@@ -119,7 +119,7 @@ class AudioVisualTask(LipreadingTask):
         one is configured); serving_default is audio_visual_joint (attention without CTC)."""
         if language_model is not None:
             raise ConfigError("audio-visual exports do not fuse a language model yet")
-        from pipelines.serving.av_transcriber import MODALITIES
+        from pipelines.signatures.audio_visual import MODALITIES
 
         module = tf.Module()
         module.model = model
@@ -168,10 +168,10 @@ class AudioVisualTask(LipreadingTask):
         from pathlib import Path
 
         from data_prep.errors import ConfigError
+        from pipelines.artifacts.exports import load_export
         from pipelines.plots import plot_wer_against_snr
         from pipelines.scoring import character_error_rate
-        from pipelines.serving.av_transcriber import MODALITIES
-        from pipelines.serving.saved_model import load_export
+        from pipelines.signatures.audio_visual import MODALITIES
 
         if inputs or references:
             raise ConfigError("audio-visual evaluation scores a prepared split (no --inputs)")

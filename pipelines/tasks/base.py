@@ -87,6 +87,19 @@ class Task(abc.ABC):
     def batch_signature(self) -> dict[str, tf.TensorSpec]:
         """The TensorSpecs of one training batch (the keys the model and its loss read)."""
 
+    def batch_examples(self, batch: dict) -> tf.Tensor:
+        """How many examples (sentences, clips) one training batch holds: an int32 scalar.
+
+        The training loop counts examples seen with it. Here: the rows of `labels`, which
+        every task's batches carry.
+        """
+        return tf.shape(batch["labels"])[0]
+
+    def batch_ids(self, batch: dict) -> tf.Tensor:
+        """What identifies each example of a training batch: string [B]. Here: `id`, which
+        the prepared-record input pipelines carry (--config.record_batch_ids logs them)."""
+        return batch["id"]
+
     @abc.abstractmethod
     def train_dataset(
         self, epoch: int, batch_size: int | None = None, shard: tuple[int, int] | None = None

@@ -148,7 +148,7 @@ class LanguageModelTask(Task):
         return self.vocabulary.decode(out)
 
     def scorer(self, model):
-        from pipelines.serving.language_model import SentenceScorer
+        from pipelines.signatures.language_model import SentenceScorer
 
         return SentenceScorer(model, self.prepared_dir, self.manifest["vocab"])
 
@@ -178,8 +178,8 @@ class LanguageModelTask(Task):
         batch_size=64,
     ) -> dict:
         """Perplexity of an export on a prepared split's text or on a text file (`inputs`)."""
+        from pipelines.artifacts.exports import load_export
         from pipelines.scoring import read_text_lines
-        from pipelines.serving.saved_model import load_export
 
         if references or modes:
             raise ConfigError("language-model evaluation takes --source (text) only")

@@ -133,7 +133,7 @@ class LipreadingTask(Task):
 
     def transcriber(self, model, grammar: bool = False, language_model=None):
         """The in-graph frames-to-text wrapper around `model` (every decoding mode)."""
-        from pipelines.serving.transcriber import Transcriber
+        from pipelines.signatures.transcriber import Transcriber
 
         return Transcriber(
             model,
@@ -347,8 +347,8 @@ def evaluate_lipreading(
     export_dir, clips: list[dict], signatures=None, batch_size: int = 16
 ) -> dict:
     """WER and CER of each decoding signature of a lip-reading export on `clips`."""
-    from pipelines.serving.saved_model import load_export, signature
-    from pipelines.serving.transcriber import transcribe_batches
+    from pipelines.artifacts.exports import load_export, signature
+    from pipelines.signatures.transcriber import transcribe_batches
 
     loaded, _ = load_export(export_dir, task=LipreadingTask.name)
     names = signatures or sorted(n for n in loaded.signatures if n != "serving_default")

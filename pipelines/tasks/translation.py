@@ -82,7 +82,7 @@ class TranslationTask(Task):
     def translator(self, model, language_model=None):
         """The in-graph string-to-string wrapper around `model` (and a target-side language
         model for shallow fusion in beam search)."""
-        from pipelines.serving.translator import Translator
+        from pipelines.signatures.translator import Translator
 
         vocab = self._vocab()
         return Translator(
@@ -98,7 +98,7 @@ class TranslationTask(Task):
         )
 
     def make_validator(self, model):
-        from pipelines.serving.translator import translate_all
+        from pipelines.inference.translation import translate_all
 
         split = self.config.data.eval_split
         if split not in self.manifest["splits"]:
@@ -174,7 +174,7 @@ class TranslationTask(Task):
         batch_size=64,
     ) -> dict:
         """BLEU/chrF of each mode (beam, greedy) on source/reference files or a prepared split."""
-        from pipelines.serving.translator import load_translate_modes, translate_all
+        from pipelines.inference.translation import load_translate_modes, translate_all
 
         if bool(inputs) != bool(references):
             raise ConfigError("give both --source and --reference, or neither")

@@ -21,11 +21,11 @@ import tensorflow as tf
 from absl import logging
 
 from data_prep.atomic import write_json_atomic
+from pipelines.artifacts.runs import load_initial_weights, save_config
 from pipelines.plots import plot_training_curves
 from pipelines.runtime import ONEDNN_ENV
 from pipelines.tasks import task_for
 from pipelines.training.budget_plan import EpochRate, load_plan, make_plan
-from pipelines.training.checkpoints import load_initial_weights, save_config
 from pipelines.training.distribute import global_batch_size, is_chief, local_replicas
 from pipelines.training.metrics import MetricsLog, format_duration
 from pipelines.training.precision import KERAS_POLICIES, compute_dtype, keras_policy

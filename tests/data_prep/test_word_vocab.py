@@ -14,10 +14,10 @@ from data_prep import word_vocab
 from data_prep.subwords import EOS_ID, UNK_ID
 from data_prep.synthetic import toy_language
 from data_prep.translation import prepare_translation
+from pipelines.inference.translation import load_translate, load_translate_modes, translate_all
 from pipelines.serving.export import export_model
-from pipelines.serving.translator import load_translate, load_translate_modes, translate_all
-from pipelines.training.checkpoints import restore_model
 from pipelines.training.loop import train
+from pipelines.training.restore import restore_model
 
 MARK = word_vocab.WORD_START
 

@@ -7,8 +7,8 @@ import pytest
 
 from configs import multi30k_gru_attention
 from data_prep.translation import prepare_translation
+from pipelines.inference.translation import load_translate, translate_all
 from pipelines.serving.export import export_model
-from pipelines.serving.translator import load_translate, translate_all
 from pipelines.training.loop import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_shared_data]

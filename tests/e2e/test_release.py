@@ -5,7 +5,7 @@ its figures are in models/releases/grid_s1/RESULTS.md.)"""
 import pytest
 
 from data_prep.corpora.grid import GRID_GRAMMAR
-from pipelines.serving.saved_model import RELEASES_DIR, released_models
+from pipelines.artifacts.exports import RELEASES_DIR, released_models
 from tests.fresh_process import run_without_project
 
 pytestmark = pytest.mark.skipif(
@@ -22,7 +22,7 @@ def face_video(tmp_path_factory):
 
 
 def test_the_release_transcribes_a_video_by_name(face_video):
-    from pipelines.serving.transcriber import transcribe_video
+    from pipelines.inference.lipreading import transcribe_video
 
     result = transcribe_video(face_video, "grid_s1", mode="attention", grammar=True)
     words = result["text"].split()
@@ -34,7 +34,7 @@ def test_the_release_transcribes_a_video_by_name(face_video):
 
 
 def plain_info() -> dict:
-    from pipelines.serving.saved_model import read_export_info
+    from pipelines.artifacts.exports import read_export_info
 
     return read_export_info("grid_s1", task="lipreading")
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from data_prep.corpora.grid import GRID_GRAMMAR
-from pipelines.serving.saved_model import released_models
+from pipelines.artifacts.exports import released_models
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from data_prep.video import VideoError, _rotated, read_video, stream_frames
-from pipelines.serving.long_video import Windowing, runs, windows
-from pipelines.serving.saved_model import released_models
+from pipelines.artifacts.exports import released_models
+from pipelines.inference.long_video import Windowing, runs, windows
 
 
 def write_video(path, frames, times_ms=None, fps=25, rotation=0):
@@ -115,8 +115,8 @@ def test_runs_of_true():
 @pytest.mark.skipif("grid_s1" not in released_models(), reason="no grid_s1 release")
 def test_a_long_video_is_read_in_windows_with_a_gap_where_the_face_is_gone(tmp_path, monkeypatch):
     from data_prep.synthetic.faces import write_synthetic_corpus
-    from pipelines.serving.long_video import transcribe_long
-    from pipelines.serving.transcriber import VideoTranscriber
+    from pipelines.inference.lipreading import VideoTranscriber
+    from pipelines.inference.long_video import transcribe_long
 
     clips = write_synthetic_corpus(tmp_path / "faces", 3, seed=11)["clips"]
     parts = [read_video(clip["video"], target_fps=25.0).frames for clip in clips]
@@ -139,7 +139,7 @@ def test_a_long_video_is_read_in_windows_with_a_gap_where_the_face_is_gone(tmp_p
     # Batch transcription streams a long video the same way, and writes its subtitles.
     import json
 
-    import pipelines.serving.long_video as long_video
+    import pipelines.inference.long_video as long_video
     from pipelines.serving.batch import transcribe_many
 
     monkeypatch.setattr(long_video, "LONG_VIDEO_SECONDS", 5.0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from data_prep.corpora.grid import GRID_GRAMMAR
-from pipelines.serving.saved_model import read_export_info, released_models
+from pipelines.artifacts.exports import read_export_info, released_models
 
 pytestmark = pytest.mark.skipif(
     "grid_s1" not in released_models(), reason="no grid_s1 release in models/releases"

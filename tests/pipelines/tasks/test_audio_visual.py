@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from configs import grid_wlas
-from pipelines.serving.av_transcriber import MODALITIES
+from pipelines.signatures.audio_visual import MODALITIES
 from tests.fresh_process import run_without_project
 
 
@@ -86,7 +86,7 @@ def test_every_modality_signature_round_trips_in_a_fresh_process(trained, tmp_pa
 def test_a_modality_never_reads_the_stream_it_leaves_out(trained):
     """Given both streams, the video reading ignores the sound and the audio reading the
     frames (the left-out stream is dropped as modality dropout taught); both read both."""
-    from pipelines.training.checkpoints import restore_model
+    from pipelines.training.restore import restore_model
 
     root, _, _, _ = trained
     _, task, model, _ = restore_model(root / "train", "latest")
@@ -150,7 +150,7 @@ def test_evaluation_noise_is_babble_of_training_clips_at_the_asked_snr(trained):
 
 
 def test_transcribe_reads_a_raw_video_with_its_sound_in_each_modality(trained):
-    from pipelines.serving.transcriber import transcribe_video
+    from pipelines.inference.lipreading import transcribe_video
 
     root, _, _, export = trained
     video = sorted((root / "raw").rglob("*.mp4"))[0]
@@ -164,9 +164,10 @@ def test_transcribe_reads_a_raw_video_with_its_sound_in_each_modality(trained):
 def test_a_lip_reading_model_warm_starts_the_video_stream(trained, tmp_path):
     from configs import grid_lipnet
     from data_prep.errors import ConfigError
+    from pipelines.artifacts.runs import load_initial_weights
     from pipelines.tasks import task_for
-    from pipelines.training.checkpoints import load_initial_weights, restore_model
     from pipelines.training.loop import train
+    from pipelines.training.restore import restore_model
 
     root, av_config, _, _ = trained
     video_config = grid_lipnet.get_config("tiny")

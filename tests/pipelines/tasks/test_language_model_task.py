@@ -46,7 +46,7 @@ def test_training_lowers_held_out_perplexity(trained):
 
 
 def test_the_export_scores_strings_as_training_measured_them(trained):
-    from pipelines.training.checkpoints import restore_model
+    from pipelines.training.restore import restore_model
 
     root, task, _, summary, export = trained
     report = task.evaluate(export, split="val")["summary"]

@@ -11,10 +11,10 @@ from configs import demo_video
 from data_prep.lipreading import prepare_lipreading_corpus
 from data_prep.synthetic.faces import write_synthetic_corpus
 from pipelines.serving.export import export_model
-from pipelines.serving.transcriber import Transcriber, transcribe_batches
+from pipelines.signatures.transcriber import Transcriber, transcribe_batches
 from pipelines.tasks.lipreading import read_prepared_clips
-from pipelines.training.checkpoints import restore_model
 from pipelines.training.loop import train
+from pipelines.training.restore import restore_model
 from tests.cli import run_lipseq
 from tests.fresh_process import run_without_project
 
@@ -162,7 +162,7 @@ def test_transcribe_cli_on_many_videos_writes_json_lines_and_subtitles(trained, 
 
 
 def test_word_times_and_subtitles_known_answers():
-    from pipelines.serving.words import subtitles, word_times
+    from pipelines.inference.words import subtitles, word_times
 
     alignment = np.zeros((6, 50), np.float32)  # "ab cd" + eos at 25 fps
     alignment[0, 10] = alignment[1, 14] = alignment[2, 20] = 1.0
@@ -314,7 +314,7 @@ def test_evaluate_cli_on_raw_videos(trained, exported, tmp_path):
 
 def test_a_character_language_model_is_fused_into_the_export(trained, tmp_path):
     from configs import grid_char_lm
-    from pipelines.serving.saved_model import load_export, signature
+    from pipelines.artifacts.exports import load_export, signature
     from pipelines.tasks import task_for
 
     root, _, _ = trained

@@ -17,8 +17,8 @@ from data_prep.translation import prepare_translation
 from pipelines.inputs.text import make_config_dataset
 from pipelines.serving.export import export_model
 from pipelines.tasks import task_for
-from pipelines.training.checkpoints import restore_model
 from pipelines.training.loop import train
+from pipelines.training.restore import restore_model
 from tests.cli import run_lipseq
 from tests.fresh_process import run_without_project
 
@@ -110,7 +110,7 @@ def test_in_graph_tokenisation_matches_prepared_ids(trained):
 
 def test_export_can_average_the_last_checkpoints(trained, tmp_path):
     root, _, _ = trained
-    from pipelines.training.checkpoints import average_checkpoints, last_checkpoints
+    from pipelines.artifacts.runs import average_checkpoints, last_checkpoints
 
     paths = last_checkpoints(root / "train", 2)
     assert [p.rsplit("-", 1)[1] for p in paths] == ["30", "60"]
@@ -131,8 +131,9 @@ def test_export_can_average_the_last_checkpoints(trained, tmp_path):
 
 def test_export_can_ensemble_checkpoints_and_runs_of_one_vocabulary(trained, tmp_path):
     from data_prep.errors import ConfigError
-    from pipelines.serving.translator import load_translate_modes, translate_all
-    from pipelines.training.checkpoints import last_checkpoints, restore_ensemble
+    from pipelines.artifacts.runs import last_checkpoints
+    from pipelines.inference.translation import load_translate_modes, translate_all
+    from pipelines.training.restore import restore_ensemble
 
     root, _, _ = trained
     info = export_through_command(root / "train", tmp_path / "ensemble", "--ensemble_last=2")
@@ -323,8 +324,8 @@ def test_text_reader_turns_arbitrary_bytes_into_its_lines_or_a_named_error(tmp_p
 def test_the_http_service_translates_like_the_export(trained, exported):
     from fastapi.testclient import TestClient
 
+    from pipelines.inference.translation import load_translate, translate_all
     from pipelines.serving.service import create_app
-    from pipelines.serving.translator import load_translate, translate_all
 
     root, _, _ = trained
     lines = (root / "data" / "test.source.txt").read_text().splitlines()[:5]
@@ -351,7 +352,7 @@ def test_a_target_language_model_fuses_into_the_export_and_weight_zero_is_plain_
 ):
     from configs import grid_char_lm
     from data_prep.errors import ConfigError
-    from pipelines.serving.translator import load_translate_modes, translate_all
+    from pipelines.inference.translation import load_translate_modes, translate_all
 
     root, _, _ = trained
     lm_config = grid_char_lm.get_config("tiny")

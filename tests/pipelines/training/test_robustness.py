@@ -403,7 +403,7 @@ def test_the_frontend_can_be_held_still_while_adapting(prepared, pretrained, tmp
     config.init_from = str(pretrained[0])
     config.freeze_frontend_steps = 4
     train(config, tmp_path / "frozen")
-    from pipelines.training.checkpoints import restore_model
+    from pipelines.training.restore import restore_model
 
     _, _, before, _ = restore_model(pretrained[0], "latest")
     _, _, after, _ = restore_model(tmp_path / "frozen", "latest")

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from data_prep.characters import UNK_ID, CharVocabulary
 from models.language_model import sequence_log_probs
+from pipelines.signatures.translator import normalize_strings
 
 
 class SentenceScorer(tf.Module):
@@ -43,8 +44,6 @@ class SentenceScorer(tf.Module):
             text = tf.strings.regex_replace(text, self.out_of_set, "")
             text = tf.strings.strip(tf.strings.regex_replace(text, " +", " "))
             return self.table.lookup(tf.strings.unicode_split(text, "UTF-8"))
-        from pipelines.serving.translator import normalize_strings
-
         return self.tokenizer.tokenize(normalize_strings(text))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])

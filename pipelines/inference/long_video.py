@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.serving.words import word_times
+from pipelines.inference.words import word_times
 
 # A video longer than this, or with frames larger than full HD, goes the long-video way.
 LONG_VIDEO_SECONDS = 20.0

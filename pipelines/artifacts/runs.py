@@ -1,4 +1,4 @@
-"""A training run on disk: its resolved config and its checkpoints, restored into a model."""
+"""A training run on disk: its resolved config and its checkpoints (no task needed to read them)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from data_prep.atomic import write_json_atomic
 from data_prep.errors import ConfigError, NotAWorkdirError
-from pipelines.tasks import Task, task_for
+from pipelines.artifacts.exports import resolve_export
 
 CONFIG_NAME = "config.json"
 
@@ -56,16 +56,6 @@ def find_checkpoint(workdir: str | Path, checkpoint: str = "best") -> str:
     return path
 
 
-def restore_model(workdir: str | Path, checkpoint: str = "best") -> tuple:
-    """(config, task, model, checkpoint path) of a training run."""
-    config = load_config(workdir)
-    path = find_checkpoint(workdir, checkpoint)
-    task: Task = task_for(config)
-    model = task.build_model()
-    tf.train.Checkpoint(model=model).read(path).expect_partial()
-    return config, task, model, path
-
-
 def last_checkpoints(workdir: str | Path, count: int) -> list[str]:
     """The paths of the newest `count` checkpoints kept in workdir/checkpoints, oldest first."""
     state = tf.train.get_checkpoint_state(str(Path(workdir) / "checkpoints"))
@@ -95,58 +85,6 @@ def average_checkpoints(model, paths: list[str]) -> None:
         variable.assign(summed / len(paths) if floating else last)
 
 
-def restore_averaged_model(workdir: str | Path, count: int) -> tuple:
-    """`restore_model` with the mean weights of the last `count` checkpoints."""
-    config = load_config(workdir)
-    paths = last_checkpoints(workdir, count)
-    task: Task = task_for(config)
-    model = task.build_model()
-    average_checkpoints(model, paths)
-    return config, task, model, paths
-
-
-def restore_ensemble(
-    workdir: str | Path,
-    checkpoint: str = "best",
-    ensemble_last: int = 0,
-    ensemble_with: tuple = (),
-) -> tuple:
-    """(config, task, Ensemble, checkpoint paths): the last `ensemble_last` kept checkpoints of
-    `workdir` (or its `checkpoint`), and the best checkpoint of each `ensemble_with` run.
-
-    The first run's config decides decoding; every member must be of the same task with the
-    same vocabularies (ConfigError naming the odd one out).
-    """
-    from models.ensemble import Ensemble
-
-    config = load_config(workdir)
-    task: Task = task_for(config)
-    vocabulary = task.ensemble_vocabulary()
-    if ensemble_last > 1:
-        paths = last_checkpoints(workdir, ensemble_last)
-    else:
-        paths = [find_checkpoint(workdir, checkpoint)]
-    members = []
-    for path in paths:
-        model = task.build_model()
-        tf.train.Checkpoint(model=model).read(path).expect_partial()
-        members.append(model)
-    for other in ensemble_with:
-        other_config, other_task, model, path = restore_model(other, "best")
-        if other_task.name != task.name or other_task.ensemble_vocabulary() != vocabulary:
-            raise ConfigError(
-                f"cannot ensemble {other} with {workdir}: a {other_task.name} run with other "
-                "vocabularies (members need the same prepared vocabularies)"
-            )
-        members.append(model)
-        paths.append(path)
-    if len(members) < 2:
-        raise ConfigError(
-            "an ensemble needs two members or more: set ensemble_last or ensemble_with"
-        )
-    return config, task, Ensemble(members), paths
-
-
 def load_initial_weights(model, source: str | Path, stream: str = "") -> str:
     """Loads the weights of a training workdir's best checkpoint, an export or a shipped
     release (by name) into `model`.
@@ -157,8 +95,6 @@ def load_initial_weights(model, source: str | Path, stream: str = "") -> str:
     multi-stream model (a lip-reading model warm-starting an audio-visual one's video
     stream); the rest of `model` keeps its own initialisation. Returns what was read.
     """
-    from pipelines.serving.saved_model import resolve_export
-
     source = resolve_export(source)  # a shipped release's name (grid_s1) is its export
     if (source / "saved_model.pb").is_file():
         # Every task's serving module holds the model as its `model` attribute.
@@ -193,21 +129,3 @@ def _stream_view(model, stream: str) -> tf.Module:
     if hasattr(model, f"ctc_head_{stream}"):
         view.ctc_head = getattr(model, f"ctc_head_{stream}")
     return view
-
-
-def load_language_model(source: str | Path) -> tuple:
-    """(language model, where its weights came from) of a language-model workdir or export."""
-    from models.language_model import build_language_model
-    from pipelines.serving.saved_model import read_export_info, resolve_export
-
-    path = resolve_export(source)
-    if (path / "saved_model.pb").is_file():
-        info = read_export_info(path, task="language_model")
-        config, vocab_size = config_from_dict(info["config"]), int(info["vocab"]["size"])
-    else:
-        config = load_config(path)
-        if config.task != "language_model":
-            raise ConfigError(f"{path} trained a {config.task!r} model, not a language model")
-        vocab_size = int(task_for(config).manifest["vocab"]["size"])
-    model = build_language_model(config.model, vocab_size)
-    return model, load_initial_weights(model, path)

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from models.multistream import reading_streams
 from pipelines.inputs.video import inference_frames
-from pipelines.serving.transcriber import Transcriber
+from pipelines.signatures.transcriber import Transcriber
 
 MODALITIES = ("audio_visual", "video", "audio")
 FILLER_FRAMES = 4
