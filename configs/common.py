@@ -69,8 +69,9 @@ def base_config(task: str) -> ml_collections.ConfigDict:
     config.decay_steps = 20000  # cosine decay after warm-up, down to min_learning_rate
     config.min_learning_rate = 1e-5
     config.clip_norm = 5.0
-    # Decoupled weight decay (AdamW) on kernels and embeddings; 0: plain Adam. 0.05 read GRID
-    # test joint WER 13.50 over the hour, behind both runs without it (6.75, 11.18; BUILD.md).
+    # Decoupled weight decay (AdamW) on kernels and embeddings; 0: plain Adam. Off: 0.05 read
+    # GRID worse over the hour than the runs without it
+    # (bench/results/grid_regularisation_hour.json).
     config.weight_decay = 0.0
     config.label_smoothing = 0.1
     config.log_every = 50

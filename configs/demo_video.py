@@ -14,7 +14,7 @@ DEMO_VOCABULARY = tuple(
 )
 DEMO_CLIPS = 360
 # `lipseq demo --quick` (CI's learning check): two to four words per slot (192 sentences), small
-# frames at half the frame rate, so the model reads them well within about two minutes.
+# frames at half the frame rate, so CI's learning check needs only a few minutes' training.
 QUICK_VOCABULARY = tuple("bin lay blue green at by a f o b one two five now please".split())
 QUICK_CLIPS = 160
 QUICK_FRAME_SIZE = (128, 104)
@@ -53,7 +53,7 @@ def get_config(variant: str = ""):
     config.decode.grammar = "grid"
     # Each letter's attention kept on the frames where its word is spoken, as the GRID recipe
     # (the rendered faces carry word timings): without it the demo's decoder read the clip's
-    # ends (BUILD.md, "Attention that follows the frames").
+    # ends (bench/results/demo_guided_words.json).
     config.model.guided_attention_weight = 1.0
     config.model.guided_attention_prior = "words"
     if variant == "tiny":

@@ -44,7 +44,7 @@ def get_config(variant: str = ""):
     config.model.frame_label_weight = 0.0
     config.data.prepared_dir = PREPARED_DIR
     # A quarter of the examples keep clean sound: trained on noise alone, the sound read
-    # clean clips no better than at 10 dB babble (2.95 against 2.53 WER, README).
+    # clean clips no better than at 10 dB babble (docs/results/audio_visual.md, History).
     config.data.noise_fraction = 0.75
     # Joint decoding of both streams: the audio's CTC head 0.7 of the CTC weight, the video's
     # 0.3, the lowest mean validation WER over clean..-5 dB of 0.5 / 0.7 / 0.85 / 1.0

@@ -38,8 +38,8 @@ def lipreading_config() -> ml_collections.ConfigDict:
     data.contrast = 0.1
     data.time_masks = 1
     data.max_time_mask = 6
-    # Each training frame dropped, and as often doubled, with this chance; 0.05 read GRID test
-    # joint WER 13.08 over the hour, behind both runs without it (6.75, 11.18; BUILD.md): off.
+    # Each training frame dropped, and as often doubled, with this chance. Off: 0.05 read GRID
+    # worse over the hour than the runs without it (bench/results/grid_regularisation_hour.json).
     data.frame_jitter = 0.0
     data.bucket_boundaries = (50, 70, 90, 110)
     data.shuffle_buffer = 256
@@ -122,8 +122,10 @@ def audio_visual(config: ml_collections.ConfigDict, stream_dropout: float):
     config.model.primary_stream = "audio"
     config.model.stream_dropout = stream_dropout
     # Joint decoding of both streams scores with every stream's CTC head ("all", each with an
-    # even share of the CTC weight) rather than the primary's alone ("primary"): on GRID at
-    # -5 dB babble that took WER from 14.56 to 6.33, below the lips alone (README).
+    # even share of the CTC weight) rather than the primary's alone ("primary"): in loud babble
+    # the sound's head alone misleads the search, and with every head both streams read below
+    # the lips alone (bench/results/grid_wlas_from_video_even_ctc_eval_snr.json against
+    # grid_wlas_from_video_audio_ctc_eval_snr.json).
     config.decode.ctc_heads = "all"
     # Each stream's share of that CTC weight (normalised over the streams read): even here.
     config.decode.ctc_head_weights = ml_collections.ConfigDict({"video": 1.0, "audio": 1.0})
