@@ -106,7 +106,7 @@ def _source_lines(data, seed: int) -> dict[str, list[str]]:
         raise ConfigError("config.data.train_files is empty: give the training text")
     lines: dict[str, list[str]] = {}
     for split, key in (("train", "train_files"), ("val", "eval_files"), ("test", "test_files")):
-        patterns = data.get(key) or ()
+        patterns = data[key]
         paths = [Path(p) for pattern in patterns for p in sorted(glob.glob(pattern))]
         if patterns and not paths:
             raise CorpusError(f"config.data.{key}: no file matches {', '.join(patterns)}")

@@ -764,7 +764,7 @@ def prepare_lipreading_corpus(data: Mapping[str, Any], seed: int = 0, split_of=N
     settings = LipreadingSettings.from_config(data)
     if not data["prepared_dir"]:
         raise ConfigError("config.data.prepared_dir is empty: say where to write the clips")
-    specs = corpus_clips(data["dataset"], data["input_dir"], data.get("max_clips", 0))
+    specs = corpus_clips(data["dataset"], data["input_dir"], data["max_clips"])
     if not specs:
         raise NotPreparedError(
             f"no {data['dataset']} clips found under {data['input_dir']} "
@@ -775,7 +775,7 @@ def prepare_lipreading_corpus(data: Mapping[str, Any], seed: int = 0, split_of=N
         specs,
         data["prepared_dir"],
         settings,
-        workers=data.get("workers", 1),
+        workers=data["workers"],
         dataset_name=data["dataset"],
         seed=seed,
         split_of=split_of,

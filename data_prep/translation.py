@@ -255,7 +255,7 @@ DICTIONARY_NAME = "dictionary.npy"
 
 def _word_vocabularies(data, source_file: Path, target_file: Path, output_dir: Path) -> dict:
     """Word vocabularies of config.data.vocab_size tokens (per side, or joint)."""
-    options = {"vocab_size": data.vocab_size, "min_count": data.get("word_min_count", 1)}
+    options = {"vocab_size": data.vocab_size, "min_count": data.word_min_count}
     stale = ["spm_joint", "spm_source", "spm_target"]
     if data.joint_vocab:
         info = word_vocab.build_word_vocabulary(
@@ -298,12 +298,12 @@ def prepare_translation(
     config.data.tfds_name set, pairs come from that TFDS dataset on disk instead of files.
     """
     data = config.data
-    if data.get("vocabulary", "subwords") not in VOCABULARIES:
+    if data.vocabulary not in VOCABULARIES:
         raise ConfigError(
             f"unknown config.data.vocabulary {data.vocabulary!r}; expected one of {VOCABULARIES}"
         )
-    tfds_name = data.get("tfds_name") or None
-    tfds_data_dir = data.get("tfds_data_dir") or None
+    tfds_name = data.tfds_name or None
+    tfds_data_dir = data.tfds_data_dir or None
     raw_input_dir, raw_output_dir = input_dir or data.input_dir, output_dir or data.prepared_dir
     if not raw_output_dir:
         raise ValueError("no output directory: pass output_dir or set config.data.prepared_dir")
@@ -322,7 +322,7 @@ def prepare_translation(
         )
         if num_train == 0:
             raise text.CorpusError(f"train split {data.train_split!r} has no non-empty pairs")
-        if data.get("vocabulary", "subwords") == "words":
+        if data.vocabulary == "words":
             infos = _word_vocabularies(data, source_file, target_file, output_dir)
         else:
             infos = subwords.train_vocabularies(
@@ -333,13 +333,13 @@ def prepare_translation(
                 joint=data.joint_vocab,
                 model_type=data.subword_model,
                 character_coverage=data.character_coverage,
-                seed=config.get("seed", 42),
+                seed=config.seed,
                 num_threads=num_threads,
             )
     encoders = {side: _encoder(info.path) for side, info in infos.items()}
 
-    vocabulary = data.get("vocabulary", "subwords")
-    per_word = data.get("dictionary_size", 0) if vocabulary == "words" else 0
+    vocabulary = data.vocabulary
+    per_word = data.dictionary_size if vocabulary == "words" else 0
     train_pairs: list | None = [] if per_word else None
     splits = {}
     for split, reader in readers.items():
@@ -363,7 +363,7 @@ def prepare_translation(
         "task": "translation",
         "version": project_version(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "seed": config.get("seed", 42),
+        "seed": config.seed,
         "settings": settings,
         "vocab": subwords.vocab_manifest(infos, data.joint_vocab, output_dir, kind=vocabulary),
         "splits": splits,

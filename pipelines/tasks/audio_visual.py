@@ -58,14 +58,14 @@ class AudioVisualTask(LipreadingTask):
         from pipelines.inputs.video import AudioOptions
 
         data = self.config.data
-        if not training or data.get("noise", "none") == "none":
+        if not training or data.noise == "none":
             return {"audio": AudioOptions()}
         bank = self.babble_bank() if data.noise == "babble" else ()
         return {
             "audio": AudioOptions(
                 noise=data.noise,
                 snr_range_db=tuple(data.snr_range_db),
-                noise_fraction=data.get("noise_fraction", 1.0),
+                noise_fraction=data.noise_fraction,
                 babble_bank=bank,
             )
         }
@@ -129,7 +129,7 @@ class AudioVisualTask(LipreadingTask):
             for mode, function in module.plain.modality_functions[modality].items():
                 signatures[f"{modality}_{mode}"] = function.get_concrete_function()
         default_mode = "joint" if module.plain.has_ctc else "attention"
-        if self.config.decode.get("grammar"):
+        if self.config.decode.grammar:
             module.grammar = self.transcriber(model, grammar=True)
             for modality in MODALITIES:
                 function = module.grammar.modality_functions[modality][default_mode]

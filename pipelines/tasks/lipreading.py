@@ -55,7 +55,7 @@ class LipreadingTask(Task):
     def frame_shape(self) -> tuple[int, int, int]:
         """(height, width, channels) the model sees: the stored crop, or config.data.crop_size."""
         stored = self.manifest["frame_shape"]
-        crop = tuple(self.config.data.get("crop_size") or ())
+        crop = tuple(self.config.data.crop_size)
         return (*crop, stored[2]) if crop else tuple(stored)
 
     def build_model(self):
@@ -81,14 +81,14 @@ class LipreadingTask(Task):
 
         data = self.config.data
         augmentation = VideoAugmentation(
-            crop_size=tuple(data.crop_size) if data.get("crop_size") else None,
+            crop_size=tuple(data.crop_size) or None,
             crop_jitter=crop_jitter_at(epoch, self.crop_jitter_epochs),
             flip=data.flip,
             brightness=data.brightness,
             contrast=data.contrast,
             time_masks=data.time_masks,
             max_time_mask=data.max_time_mask,
-            frame_jitter=data.get("frame_jitter", 0.0),
+            frame_jitter=data.frame_jitter,
         )
         stats = self.manifest["normalisation"]
         return make_video_dataset(
@@ -104,14 +104,14 @@ class LipreadingTask(Task):
             bucket_boundaries=tuple(data.bucket_boundaries),
             shuffle_buffer=data.shuffle_buffer,
             shard=shard,
-            word_segments=epoch < data.get("curriculum_word_epochs", 0),
+            word_segments=epoch < data.curriculum_word_epochs,
             **self.dataset_options(training=True),
         )
 
     @property
     def crop_jitter_epochs(self) -> int:
         """Epochs over which the training windows' reach grows (0: full reach throughout)."""
-        configured = self.config.data.get("crop_jitter_epochs", 0)
+        configured = self.config.data.crop_jitter_epochs
         return int(self.budget_plan.get("crop_jitter_epochs", configured))
 
     def plan_for_epochs(self, projected_epochs: float) -> dict:
@@ -119,8 +119,8 @@ class LipreadingTask(Task):
         crop_jitter_epochs only when the run will last fewer epochs than that; a longer run
         has full reach from its third epoch on."""
         data = self.config.data
-        ramp_below = data.get("crop_jitter_ramp_below_epochs", 0)
-        configured = data.get("crop_jitter_epochs", 0)
+        ramp_below = data.crop_jitter_ramp_below_epochs
+        configured = data.crop_jitter_epochs
         if not (ramp_below and configured):
             return {}
         ramp = int(configured) if projected_epochs < ramp_below else 0
@@ -180,11 +180,11 @@ class LipreadingTask(Task):
         module.model = model  # at the root, as in translation exports (warm starts read it)
         module.plain = self.transcriber(model, language_model=language_model)
         signatures = {m: f.get_concrete_function() for m, f in module.plain.functions.items()}
-        if self.config.decode.get("grammar"):
+        if self.config.decode.grammar:
             module.grammar = self.transcriber(model, grammar=True)
             for mode, function in module.grammar.functions.items():
                 signatures[f"{mode}_grammar"] = function.get_concrete_function()
-        default = self.config.decode.get("serving_default") or (
+        default = self.config.decode.serving_default or (
             "joint" if module.plain.has_ctc else "attention"
         )
         if default not in signatures:
@@ -201,10 +201,10 @@ class LipreadingTask(Task):
             "serving_default": default,
         }
         if language_model is not None:
-            decode = self.config.decode  # configs older than fusion lack its keys
+            decode = self.config.decode
             info["language_model"] = {
-                "lm_weight": float(decode.get("lm_weight", 0.3)),
-                "lm_length_bonus": float(decode.get("lm_length_bonus", 0.0)),
+                "lm_weight": float(decode.lm_weight),
+                "lm_length_bonus": float(decode.lm_length_bonus),
             }
         return module, signatures, info
 

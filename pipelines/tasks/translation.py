@@ -152,14 +152,14 @@ class TranslationTask(Task):
         }
         if "beam_candidates" in signatures:
             info["signatures"]["beam_candidates"] = (
-                f"beam search over the {decode.get('candidate_frequent', 2000)} most frequent "
+                f"beam search over the {decode.candidate_frequent} most frequent "
                 "target words plus the dictionary's translations of the source words"
             )
         if language_model is not None:
             info["signatures"]["beam_lm"] = "beam search fused with the target language model"
             info["language_model"] = {
-                "lm_weight": float(decode.get("lm_weight", 0.3)),
-                "lm_length_bonus": float(decode.get("lm_length_bonus", 0.0)),
+                "lm_weight": float(decode.lm_weight),
+                "lm_length_bonus": float(decode.lm_length_bonus),
             }
         return translator, signatures, info
 
