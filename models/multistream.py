@@ -139,6 +139,11 @@ class MultiStreamSeq2Seq(Seq2Seq):
         self.decoder.build()
         keras.Model.build(self, input_shape)
 
+    def frontend_variables(self) -> list[tf.Variable]:
+        """The variables a front-end freeze holds still: the primary stream's front-end's (the
+        first of `streams`, the one `frontend` names); the other streams' front-ends train."""
+        return list(getattr(self, f"frontend_{self.streams[0]}").trainable_variables)
+
     def encode(self, inputs, input_lengths, training=False, keep=None):
         """{stream: input} -> ({stream: memory}, {stream: lengths}, final states joined [B, ·]).
 

@@ -95,6 +95,11 @@ class Seq2Seq(keras.Model):
             self.frame_label_head.build((None, None, self.encoder.output_dim))
         super().build(input_shape)
 
+    def frontend_variables(self) -> list[tf.Variable]:
+        """The variables a front-end freeze holds still (config.freeze_frontend_steps): the
+        front-end's trainable ones."""
+        return list(self.frontend.trainable_variables)
+
     def encode(self, inputs, input_lengths, training=False):
         """Inputs -> (memory [B, S, D], memory_lengths [B], encoder_state [B, 2U])."""
         features, lengths = self.frontend(inputs, input_lengths, training=training)

@@ -87,3 +87,35 @@ def make_plan(task, workdir: Path, *, projected_epochs: float, epoch: int, rate:
             json.dumps(choices),
         )
     return plan
+
+
+class BudgetPlanner:
+    """The training loop's side of the plan: follows the plan of an earlier invocation of
+    this run, or measures the epochs and makes the plan once the rate is known."""
+
+    def __init__(self, task, workdir: Path):
+        self.task, self.workdir = task, workdir
+        self.rate = EpochRate()
+        self.plan = load_plan(workdir)
+        if self.plan:
+            task.budget_plan = self.plan["choices"]
+            logging.info(
+                "following the plan made at epoch %d: %s", self.plan["decided_at_epoch"], self.plan
+            )
+
+    def before_epoch(
+        self, epoch: int, step: int, num_train_steps: int, seconds_left: float | None
+    ) -> None:
+        """Makes the plan (and hands the task its choices) when none is made and the rate
+        is measured."""
+        if self.plan is not None:
+            return
+        projected = self.rate.projected_epochs(epoch, step, num_train_steps, seconds_left)
+        if projected is not None:
+            self.plan = make_plan(
+                self.task, self.workdir, projected_epochs=projected, epoch=epoch, rate=self.rate
+            )
+            self.task.budget_plan = self.plan["choices"]
+
+    def epoch_done(self, step: int, steps_in_epoch: int) -> None:
+        self.rate.epoch_done(step, steps_in_epoch)

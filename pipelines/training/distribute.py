@@ -48,12 +48,17 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def global_batch_size(strategy: tf.distribute.Strategy, labels) -> int:
-    """Examples in a (possibly per-replica) batch, summed over this worker's replicas."""
+def local_parts(strategy: tf.distribute.Strategy, batch: dict) -> list[dict]:
+    """This worker's per-replica parts of a (possibly distributed) batch, in replica order:
+    the batch itself without distribution."""
     if strategy.num_replicas_in_sync == 1:
-        return int(tf.shape(labels)[0])
-    local = strategy.experimental_local_results(labels)
-    return sum(int(tf.shape(x)[0]) for x in local)
+        return [batch]
+    first = tf.nest.flatten(batch)[0]
+    count = len(strategy.experimental_local_results(first))
+    return [
+        tf.nest.map_structure(lambda v, i=i: strategy.experimental_local_results(v)[i], batch)
+        for i in range(count)
+    ]
 
 
 def local_replicas(strategy: tf.distribute.Strategy) -> int:
