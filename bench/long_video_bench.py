@@ -27,8 +27,8 @@ FLAGS = flags.FLAGS
 STREAMED = """
 import json, time
 from bench.common import peak_rss_mb
-from pipelines.serving.long_video import transcribe_long
-from pipelines.serving.transcriber import VideoTranscriber
+from pipelines.inference.long_video import transcribe_long
+from pipelines.inference.lipreading import VideoTranscriber
 transcriber = VideoTranscriber({model!r}, mode="ctc_greedy")
 started = time.perf_counter()
 result = transcribe_long({video!r}, transcriber)

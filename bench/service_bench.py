@@ -56,19 +56,18 @@ def bare_model(model: str, video: str, repeats: int = 10) -> dict:
     """Milliseconds of preparation and of each mode's model call, the model loaded once."""
     import tensorflow as tf
 
-    from data_prep.lipreading import mouth_crops
-    from pipelines.inference.lipreading import VideoTranscriber
+    from pipelines.inference.lipreading import LipReadingExport
 
-    transcriber = VideoTranscriber(model)
+    export = LipReadingExport(model)
     prepare = []
     for _ in range(5):
         started = time.perf_counter()
-        crops, _, _ = mouth_crops(video, transcriber.settings)
+        crops = export.prepare(video).crops
         prepare.append(time.perf_counter() - started)
     frames, lengths = tf.constant(crops[None]), tf.constant([len(crops)], tf.int32)
     result = {"prepare_ms": _spread(prepare), "frames": len(crops)}
     for mode in MODES:
-        function = transcriber.loaded.signatures[mode]
+        function = export.loaded.signatures[mode]
         function(frames=frames, lengths=lengths)  # warm-up
         times = []
         for _ in range(repeats):

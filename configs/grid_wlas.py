@@ -51,6 +51,9 @@ def get_config(variant: str = ""):
     # (bench/results/grid_wlas_ctc_head_weights_validation.json).
     config.decode.ctc_head_weights.audio = 0.7
     config.decode.ctc_head_weights.video = 0.3
+    # The export serves joint decoding of both streams by default (the video recipe's
+    # attention default would leave both CTC heads out); docs/results/audio_visual.md.
+    config.decode.serving_default = "joint"
     if variant in ("from_video", "both_half_hour"):
         config.init_stream = "video"
         config.model.stream_dropout = 0.5

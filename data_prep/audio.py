@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import av
 import numpy as np
 
 from data_prep.errors import LipseqError
@@ -65,7 +66,6 @@ def _start_seconds(stream) -> float:
 
 def read_audio(video_path: str | Path, sample_rate: int = SAMPLE_RATE) -> AudioTrack:
     """Decodes the clip's audio (see `audio_source`) to mono int16 at `sample_rate`."""
-    import av
 
     source = audio_source(video_path)
     try:

@@ -63,9 +63,11 @@ def plot_roi_trajectory(
     boxes: np.ndarray, confidence: np.ndarray, path: str | os.PathLike, title: str = ""
 ) -> Path:
     """Mouth-box centre, size and confidence over the frames of one clip, as a PNG."""
+    # Late: matplotlib is slow to import and only this picture needs it.
     import matplotlib
 
     matplotlib.use("Agg")
+    # Late: pyplot after choosing the file-only backend.
     import matplotlib.pyplot as plt
 
     boxes = np.asarray(boxes, np.float32)

@@ -91,7 +91,13 @@ class Detections:
 
 @runtime_checkable
 class FaceDetector(Protocol):
-    """Finds faces in one uint8 frame (RGB [H,W,3] or grayscale [H,W] / [H,W,1])."""
+    """Finds faces in one uint8 frame (RGB [H,W,3] or grayscale [H,W] / [H,W,1]).
+
+    searches_sideways: the mouth tracker may look beside a lost face (face-track clips whose
+    speaker turns), not only where it was.
+    """
+
+    searches_sideways: bool
 
     def detect(self, frame: np.ndarray) -> Detections: ...
 
@@ -135,6 +141,8 @@ class HaarFaceDetector:
     ~45 px image. Scores map the cascade's final-stage level weights to [0,1] with a
     logistic curve; detections whose weight is below `min_level_weight` are dropped.
     """
+
+    searches_sideways = False
 
     def __init__(
         self,
@@ -266,6 +274,8 @@ class MediaPipeFaceDetector:
     given `model_path` to a BlazeFace `.tflite` file, the MediaPipe Tasks API.
     """
 
+    searches_sideways = False
+
     def __init__(
         self,
         model_path: str | Path | None = None,
@@ -343,6 +353,8 @@ class DlibFaceDetector:
     pass its path as `landmark_model_path`. HOG needs faces of about 80 px or more; use
     `upsample` for smaller faces.
     """
+
+    searches_sideways = False
 
     def __init__(
         self,

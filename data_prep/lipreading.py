@@ -24,13 +24,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+from tqdm import tqdm
 
 from data_prep.atomic import atomic_path, write_json_atomic
-from data_prep.corpora.grid import grid_split
+from data_prep.audio import SAMPLE_RATE, AudioError, align_to_video, read_audio
+from data_prep.contact_sheet import write_contact_sheet
+from data_prep.corpora.grid import grid_id_to_words, grid_split, iter_grid
+from data_prep.corpora.lrs import iter_lrs
+from data_prep.corpora.manifest import iter_manifest
 from data_prep.corpora.transcripts import ClipSpec
-from data_prep.errors import ConfigError, LipseqError, NotPreparedError
+from data_prep.errors import ConfigError, CorpusLayoutError, LipseqError, NotPreparedError
+from data_prep.faces import DETECTORS, build_detector
+from data_prep.mouth import CROP_PRESETS, crop_mouths, roi_statistics, track_mouth
 from data_prep.paths import project_version
+from data_prep.video import VideoError, detect_corrupt_frames, read_video
 
 SPLITS = ("train", "validation", "test")
 # Problems found by a corpus reader that make a clip unusable; other problems are reported.
@@ -49,6 +58,10 @@ OUT_OF_SET = "out_of_set_characters"
 # The corrupt-frame check looks at every 3rd frame, then at the neighbours of each damaged one:
 # every damaged run of 3 or more frames is found whole, at about a third of the cost.
 CORRUPT_CHECK_STRIDE = 3
+
+
+# Settings that decide how preparation runs, not what a prepared clip holds.
+HANDLING_ONLY = ("strict", "clips_per_shard")
 
 
 @dataclasses.dataclass
@@ -72,9 +85,6 @@ class LipreadingSettings:
     audio: bool = False  # also store each clip's audio track (16 kHz mono int16, aligned)
 
     def __post_init__(self) -> None:
-        from data_prep.faces import DETECTORS
-        from data_prep.mouth import CROP_PRESETS
-
         # Checked here so a typo fails at start-up, not after the first clip is decoded.
         if self.preset not in CROP_PRESETS:
             raise ConfigError(
@@ -98,6 +108,16 @@ class LipreadingSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def differences(self, prepared: Mapping[str, Any]) -> list[str]:
+        """`key: ours vs prepared` for each setting that changes what a clip looks like and
+        differs from `prepared` (a manifest's settings); keys an older manifest lacks pass."""
+        ours = self.to_dict()
+        return [
+            f"{key}={ours[key]!r} (prepared with {prepared[key]!r})"
+            for key in sorted(ours)
+            if key not in HANDLING_ONLY and key in prepared and prepared[key] != ours[key]
+        ]
 
 
 @dataclasses.dataclass
@@ -143,7 +163,6 @@ _DETECTORS = threading.local()
 def _detector(name: str):
     detectors = _DETECTORS.__dict__
     if name not in detectors:
-        from data_prep.faces import build_detector
 
         detectors[name] = build_detector(name)
     return detectors[name]
@@ -152,7 +171,6 @@ def _detector(name: str):
 def corrupt_frames(frames: np.ndarray, stride: int = CORRUPT_CHECK_STRIDE) -> np.ndarray:
     """Damaged frames, bool [T], of frames [T,H,W,C] (video.detect_corrupt_frames) found by
     checking every `stride`-th frame and then the neighbours of each damaged one."""
-    from data_prep.video import detect_corrupt_frames
 
     count = len(frames)
     corrupt = np.zeros(count, bool)
@@ -170,7 +188,6 @@ def corrupt_frames(frames: np.ndarray, stride: int = CORRUPT_CHECK_STRIDE) -> np
 
 def _track(frames: np.ndarray, settings: LipreadingSettings):
     """The mouth track of decoded frames with the settings' detector and limits."""
-    from data_prep.mouth import track_mouth
 
     detector = _detector(settings.detector)
     return track_mouth(
@@ -178,7 +195,7 @@ def _track(frames: np.ndarray, settings: LipreadingSettings):
         detector,
         detect_every=settings.detect_every,
         max_gap_frames=settings.max_gap_frames,
-        sideways=getattr(detector, "searches_sideways", False),
+        sideways=detector.searches_sideways,
     )
 
 
@@ -187,18 +204,32 @@ def _face_problem(track) -> str | None:
     return next((f for f in ("no_face", "face_lost_too_long") if f in track.flags), None)
 
 
-def mouth_crops(
-    video_path, settings: LipreadingSettings | None = None, longest: int | None = None
-) -> tuple:
-    """One raw video -> (crops uint8 [T, h, w, C], MouthTrack, VideoClip); raises ClipSkipped.
+@dataclasses.dataclass
+class PreparedVideo:
+    """One video through the clip core: its decoded clip, mouth crops and track."""
 
-    With `longest`, a video of more frames (at the target rate) is refused as "too_long"
-    after decoding at most one frame more, before any face search.
+    clip: Any  # data_prep.video.VideoClip: frames at the target rate, fps, source fps
+    crops: np.ndarray  # uint8 [T, h, w, C]
+    track: Any  # data_prep.mouth.MouthTrack
+    warnings: list[str]  # problems that did not stop the clip, e.g. corrupt_frames:<count>
+
+
+def prepare_video(
+    video_path, settings: LipreadingSettings, longest: int | None = None, clip_id: str = ""
+) -> PreparedVideo:
+    """The one clip-preparation core of `lipseq prepare` and of every inference front door:
+    decode, refuse what cannot be read (ClipSkipped with its reason), track the mouth, crop.
+
+    Refusals: the decoder's reasons (data_prep.video.REASONS, or unreadable), too_long (more
+    than `longest` frames at the target rate, found after decoding one frame more),
+    too_few_frames (under settings.min_frames), corrupt_frames (over
+    settings.max_corrupt_fraction damaged), no_face and face_lost_too_long.
     """
-    from data_prep.video import VideoError, read_video
+    clip_id = clip_id or Path(video_path).stem
 
-    settings = settings or LipreadingSettings()
-    clip_id = Path(video_path).stem
+    def refuse(reason: str, detail: str = "") -> ClipSkipped:
+        return ClipSkipped(clip_id, str(video_path), reason, detail)
+
     max_frames = settings.max_frames or None
     if longest is not None:
         max_frames = min(max_frames or longest + 1, longest + 1)
@@ -210,21 +241,30 @@ def mouth_crops(
             max_side=settings.max_side or None,
         )
     except VideoError as error:
-        raise ClipSkipped(clip_id, str(video_path), error.reason, str(error)) from error
-    if longest is not None and len(clip.frames) > longest:
-        seconds = longest / settings.target_fps
-        raise ClipSkipped(clip_id, str(video_path), "too_long", f"longer than {seconds:g} s")
+        raise refuse(error.reason, error.detail) from error
+    except (cv2.error, OSError, EOFError) as error:  # the decoder or the file failed
+        raise refuse("unreadable", f"{type(error).__name__}: {error}") from error
+    count = len(clip.frames)
+    if longest is not None and count > longest:
+        raise refuse("too_long", f"longer than {longest / settings.target_fps:g} s")
+    if count < settings.min_frames:
+        raise refuse("too_few_frames", f"{count} frames, at least {settings.min_frames} needed")
+    warnings = []
+    corrupt = corrupt_frames(clip.frames)
+    if corrupt.mean() > settings.max_corrupt_fraction:
+        raise refuse("corrupt_frames", f"{int(corrupt.sum())} of {count} frames damaged")
+    if corrupt.any():
+        warnings.append(f"corrupt_frames:{int(corrupt.sum())}")
     crops, track = track_and_crop(clip.frames, settings)
     if problem := _face_problem(track):
-        raise ClipSkipped(clip_id, str(video_path), problem)
-    return crops, track, clip
+        detected = int(track.detected.sum())
+        raise refuse(problem, f"face found on {detected} detection frames")
+    return PreparedVideo(clip, crops, track, warnings)
 
 
 def track_and_crop(frames: np.ndarray, settings: LipreadingSettings) -> tuple:
     """Decoded frames [T, H, W, C] -> (mouth crops [T, h, w, C], MouthTrack), as `prepare` makes
     them; frames where the face was lost have NaN boxes in the track (and filler crops)."""
-    from data_prep.mouth import CROP_PRESETS, crop_mouths
-
     track = _track(frames, settings)
     preset = CROP_PRESETS[settings.preset]
     crops = np.zeros((len(frames), preset.height, preset.width, preset.channels), np.uint8)
@@ -235,15 +275,9 @@ def track_and_crop(frames: np.ndarray, settings: LipreadingSettings) -> tuple:
 
 
 def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> ClipResult:
-    """Prepares one clip; never raises for bad input (the result says why it was skipped).
-
-    A bug in the code (any other exception) is raised, not reported as a bad clip.
+    """Prepares one corpus clip; never raises for bad input (the result says why it was
+    skipped). A bug in the code (any other exception) is raised, not reported as a bad clip.
     """
-    import cv2
-
-    from data_prep.mouth import crop_mouths, roi_statistics
-    from data_prep.video import VideoError, read_video
-
     result = ClipResult(id=spec.id, split=split, text=spec.transcript, speaker=spec.speaker or "")
 
     def skip(reason: str, detail: str = "") -> ClipResult:
@@ -258,29 +292,14 @@ def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> Cl
     if not spec.transcript.strip():
         return skip("empty_transcript")
     try:
-        clip = read_video(
-            spec.video_path,
-            target_fps=settings.target_fps,
-            max_frames=settings.max_frames or None,
-            max_side=settings.max_side or None,
-        )
-    except VideoError as error:
-        return skip(error.reason, str(error))
-    except (cv2.error, OSError, EOFError) as error:  # the decoder or the file failed
-        return skip("unreadable", f"{type(error).__name__}: {error}")
+        prepared = prepare_video(spec.video_path, settings, clip_id=spec.id)
+    except ClipSkipped as skipped:
+        return skip(skipped.reason, skipped.detail)
+    clip, track = prepared.clip, prepared.track
     result.fps = float(clip.fps)
     result.num_source_frames = int(clip.num_source_frames)
-    if clip.frames.shape[0] < settings.min_frames:
-        return skip("too_few_frames", f"{clip.frames.shape[0]} frames")
-    corrupt = corrupt_frames(clip.frames)
-    if corrupt.mean() > settings.max_corrupt_fraction:
-        return skip("corrupt_frames", f"{int(corrupt.sum())} of {len(corrupt)} frames damaged")
-    if corrupt.any():
-        result.warnings.append(f"corrupt_frames:{int(corrupt.sum())}")
-    track = _track(clip.frames, settings)
-    if problem := _face_problem(track):
-        return skip(problem, f"face found on {int(track.detected.sum())} detection frames")
-    result.crops = crop_mouths(clip.frames, track.mouth_boxes, settings.preset)
+    result.warnings.extend(prepared.warnings)
+    result.crops = prepared.crops
     result.roi_boxes = track.mouth_boxes.astype(np.float32)
     result.roi_confidence = track.confidence.astype(np.float32)
     result.roi_stats = roi_statistics(track)
@@ -297,7 +316,6 @@ def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> Cl
 def _add_audio(result: ClipResult, spec: ClipSpec, clip) -> None:
     """Stores the clip's audio aligned to its frames; a clip without usable audio keeps its
     video and is flagged with the reason (audio tasks skip it)."""
-    from data_prep.audio import SAMPLE_RATE, AudioError, align_to_video, read_audio
 
     try:
         track = read_audio(spec.video_path, SAMPLE_RATE)
@@ -310,7 +328,6 @@ def _add_audio(result: ClipResult, spec: ClipSpec, clip) -> None:
 
 def worker_init() -> None:
     """Initialises a preparation worker process: OpenCV on one thread (processes parallelise)."""
-    import cv2
 
     cv2.setNumThreads(1)
 
@@ -322,7 +339,9 @@ def _worker(task: tuple[ClipSpec, str, LipreadingSettings]) -> ClipResult:
 
 def clip_example(result: ClipResult) -> dict[str, Any]:
     """The record features of one prepared clip (schema: data_prep/records.py)."""
+    # Late: records loads TensorFlow, which the spawned preparation workers never need.
     from data_prep import records
+
 
     return records.clip_example(
         result.id,
@@ -370,7 +389,9 @@ def _sidecar(output_dir: Path, shard: _Shard) -> Path:
 
 def _finished(output_dir: Path, shard: _Shard) -> dict | None:
     """The sidecar of a shard finished by an earlier run, if it is complete and intact."""
+    # Late: records loads TensorFlow, which the spawned preparation workers never need.
     from data_prep import records
+
 
     sidecar, path = _sidecar(output_dir, shard), output_dir / shard.name
     if not (sidecar.is_file() and path.is_file()):
@@ -390,8 +411,6 @@ class Progress:
     """A tqdm bar over clips, with frames/s and skipped count; log lines when not a terminal."""
 
     def __init__(self, total: int, log_every_seconds: float = 15.0):
-        from tqdm import tqdm
-
         self.bar = tqdm(total=total, unit="clip", dynamic_ncols=True, mininterval=1.0)
         self.started = time.monotonic()
         self.frames = 0
@@ -506,8 +525,9 @@ def prepare_lipreading(
     settings.strict). Finished shards from an earlier run of the same plan are reused. Splits
     come from `split_of(spec)`, by default the fixed id-hash rule of `grid_split`.
     """
+    # Late: records loads TensorFlow, which the spawned preparation workers never need.
     from data_prep import records
-    from data_prep.contact_sheet import write_contact_sheet
+
 
     settings = settings or LipreadingSettings()
     output_dir = Path(output_dir)
@@ -565,14 +585,15 @@ def prepare_lipreading(
 
 
 def _write_shard(output_dir: Path, shard: _Shard, results: list[ClipResult]) -> dict:
+    # Late: TensorFlow, which the spawned preparation workers never need.
+    import tensorflow as tf
+
     from data_prep import records
 
     order = {spec.id: i for i, spec in enumerate(shard.specs)}
     results.sort(key=lambda r: order[r.id])
     kept = [r for r in results if r.skip_reason is None]
     path = output_dir / shard.name
-    import tensorflow as tf
-
     with atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
         for result in kept:
             writer.write(records.serialize(clip_example(result)))
@@ -665,7 +686,6 @@ def _manifest(output_dir, shards, sidecars, settings, dataset_name, timing) -> d
 def _audio_summary(splits: dict, train_sums: dict | None) -> dict:
     """Audio statistics of the kept clips: how many have it, why the others do not, the drift
     between audio and video, and the training split's sample mean and deviation."""
-    from data_prep.audio import SAMPLE_RATE
 
     clips = [clip for entry in splits.values() for clip in entry["clips"]]
     drifts = np.array([c["audio"]["drift_seconds"] for c in clips if "audio" in c], np.float64)
@@ -706,9 +726,6 @@ VIDEO_DATASETS = ("grid", "lrs", "manifest")
 
 def corpus_clips(dataset: str, input_path: str | os.PathLike, max_clips: int = 0) -> list[ClipSpec]:
     """The clips of a raw video corpus (`dataset`: grid, lrs or manifest), sorted by id."""
-    from data_prep.corpora.grid import iter_grid
-    from data_prep.corpora.lrs import iter_lrs
-    from data_prep.corpora.manifest import iter_manifest
 
     readers = {"grid": iter_grid, "lrs": iter_lrs, "manifest": iter_manifest}
     if dataset not in readers:
@@ -723,8 +740,6 @@ def evaluation_clips(path: str | os.PathLike, dataset: str = "grid") -> list[Cli
     """The clips of raw videos to score: a manifest file, or a directory in any corpus layout
     (`dataset` is tried first). A GRID clip without an alignment takes its transcript from its
     id (bbaf2n: bin blue at f two now)."""
-    from data_prep.corpora.grid import grid_id_to_words
-    from data_prep.errors import CorpusLayoutError
 
     path = Path(path)
     if path.is_file():

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 
@@ -124,7 +125,6 @@ def _open(path: Path) -> cv2.VideoCapture:
 
 def _is_audio_only(path: Path) -> bool:
     """True when FFmpeg (PyAV) finds audio streams and no video stream in the file."""
-    import av
 
     try:
         with av.open(str(path)) as container:
@@ -248,7 +248,6 @@ def read_video(
 def _variable_rate(path: Path) -> bool:
     """True when the stream's average frame rate is not its nominal one (a phone's variable
     rate): counting frames would then put them at the wrong times."""
-    import av
 
     try:
         with av.open(str(path)) as container:
@@ -573,7 +572,6 @@ def stream_frames(
     path: str | os.PathLike, fps: float = 25.0, max_side: int | None = 640
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(output index, uint8 RGB frame) at `fps`, each the decoded frame nearest its time."""
-    import av
 
     path = Path(path)
     _check_path(path)
@@ -594,8 +592,6 @@ def stream_frames(
 
 
 def _resampled(path, container, stream, fps, max_side):
-    import av
-
     period = 1.0 / fps
     emitted = 0
     previous: tuple[float, np.ndarray] | None = None

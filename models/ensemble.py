@@ -69,6 +69,8 @@ class EnsembleDecoder(tf.Module):
 class Ensemble(tf.Module):
     """Trained models (Seq2Seq, same target vocabulary) as one model for the searches."""
 
+    ctc_head = None  # the members' CTC heads are not combined: attention searches only
+
     def __init__(self, members, name="ensemble"):
         super().__init__(name=name)
         if len(members) < 2:

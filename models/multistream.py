@@ -27,7 +27,7 @@ from models.decoders import AttentionDecoder
 from models.encoders import build_encoder
 from models.frontends import build_frontend
 from models.masking import sequence_mask
-from models.seq2seq import LossTerm, Seq2Seq, decoder_options
+from models.seq2seq import LossTerm, Seq2Seq, decoder_options, single_head_scores
 
 
 @keras.saving.register_keras_serializable("lipseq")
@@ -164,6 +164,12 @@ class MultiStreamSeq2Seq(Seq2Seq):
             states.append(state)
         return memories, lengths, tf.concat(states, axis=-1)
 
+    def ctc_outputs(self, inputs, input_lengths):
+        """(CTC logits [B, S, V], lengths [B]) of the primary stream (the first of `streams`)."""
+        memory, memory_lengths, _ = self.encode(inputs, input_lengths)
+        stream = self.streams[0]
+        return self.ctc_head(memory[stream]), memory_lengths[stream]
+
     def _stream_keep(self, batch_size):
         """Which streams each example keeps under stream dropout: {stream: float [B]}."""
         drop = tf.random.uniform([batch_size]) < self.stream_dropout
@@ -296,12 +302,18 @@ class StreamsView:
         self.all_ctc_heads = all_ctc_heads
         self.head_weights = head_weights
 
+    def ctc_outputs(self, inputs, input_lengths):
+        """(CTC logits [B, S, V], lengths [B]) of the first read stream."""
+        memory, memory_lengths, _ = self.encode(inputs, input_lengths)
+        stream = self.streams[0]
+        return self.ctc_head(memory[stream]), memory_lengths[stream]
+
     def ctc_scores(self, memory: dict) -> list:
         """(CTC logits, lengths, share of the CTC weight) of every read stream with a CTC
-        head, from the decoder's prepared memory; empty unless all_ctc_heads (then searches
-        read ctc_head alone). The shares sum to 1."""
+        head, from the decoder's prepared memory; the first read stream's head alone unless
+        all_ctc_heads. The shares sum to 1."""
         if not self.all_ctc_heads:
-            return []
+            return single_head_scores(self.ctc_head, memory)
         scores = []
         for stream in self.streams:
             head = getattr(self.model, f"ctc_head_{stream}", None)

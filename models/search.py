@@ -337,15 +337,11 @@ def beam_search(
     if grammar is not None:
         scorers.append(GrammarScorer(grammar[0], grammar[1], eos_id))
     if ctc_weight > 0:
-        if getattr(model, "ctc_head", None) is None:
+        if model.ctc_head is None:
             raise ValueError("ctc_weight > 0 needs a model with a CTC head")
         # A model may score with several CTC heads (a multi-stream view reading all of its
         # streams' heads), each with its share of the CTC weight.
-        heads = model.ctc_scores(memory) if hasattr(model, "ctc_scores") else None
-        if not heads:
-            lengths = tf.reduce_sum(tf.cast(memory["mask"], tf.int32), axis=1)
-            heads = [(model.ctc_head(memory["memory"]), lengths, 1.0)]
-        for index, (ctc_logits, ctc_lengths, share) in enumerate(heads):
+        for index, (ctc_logits, ctc_lengths, share) in enumerate(model.ctc_scores(memory)):
             scorers.append(
                 CTCPrefixScorer(
                     _tile_beams(ctc_logits, beam_size),

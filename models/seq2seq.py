@@ -106,6 +106,16 @@ class Seq2Seq(keras.Model):
         memory, encoder_state, memory_lengths = self.encoder(features, lengths, training=training)
         return memory, memory_lengths, encoder_state
 
+    def ctc_outputs(self, inputs, input_lengths):
+        """Inputs -> (CTC logits [B, S, V], their lengths [B]) for the CTC searches."""
+        memory, memory_lengths, _ = self.encode(inputs, input_lengths)
+        return self.ctc_head(memory), memory_lengths
+
+    def ctc_scores(self, memory: dict) -> list:
+        """(CTC logits, lengths, share of the CTC weight) of each head a joint search scores
+        with, from the decoder's prepared memory: here the one CTC head."""
+        return single_head_scores(self.ctc_head, memory)
+
     def call(self, batch, training=False):
         memory, memory_lengths, encoder_state = self.encode(
             batch["inputs"], batch["input_lengths"], training=training
@@ -191,6 +201,12 @@ class Seq2Seq(keras.Model):
                 )
             terms.append(LossTerm("guided_attention", self.guided_attention_weight, penalty, steps))
         return terms
+
+
+def single_head_scores(ctc_head, memory: dict) -> list:
+    """[(CTC logits, lengths, 1.0)] of one head over a decoder's prepared memory."""
+    lengths = tf.reduce_sum(tf.cast(memory["mask"], tf.int32), axis=1)
+    return [(ctc_head(memory["memory"]), lengths, 1.0)]
 
 
 def word_timings(batch, setting: str, instead: str) -> tf.Tensor:

@@ -7,8 +7,7 @@ import tempfile
 from pathlib import Path
 
 from data_prep.errors import ConfigError
-from pipelines.artifacts.exports import read_export_info, resolve_export
-from pipelines.artifacts.runs import config_from_dict
+from pipelines.artifacts.exports import export_config, read_export_info, resolve_export
 from pipelines.serving.export import export_model
 from pipelines.tasks import task_for
 
@@ -35,7 +34,7 @@ def evaluate_export(
             model_dir = Path(workdir)
         else:
             export_dir = model_dir = resolve_export(saved_model)
-        config = config_from_dict(read_export_info(export_dir)["config"])
+        config = export_config(read_export_info(export_dir))
         if prepared_dir:
             config.data.prepared_dir = str(prepared_dir)
         task = task_for(config)

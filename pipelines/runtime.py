@@ -51,6 +51,7 @@ def onednn_in_use() -> bool | None:
     """Whether this process's TensorFlow runs oneDNN kernels, by its own report (None where
     it gives none). Imports TensorFlow, so it settles the choice use_onednn_kernels makes."""
     try:
+        # Late: importing TensorFlow settles its kernel choice, so only this asks for it.
         from tensorflow.python.util import _pywrap_util_port
     except ImportError:
         return None

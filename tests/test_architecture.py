@@ -178,3 +178,43 @@ def test_one_record_schema_and_one_atomic_writer():
             assert "tf.io.FixedLenFeature(" not in text, f"{name} declares record features"
         if name != "data_prep.atomic":
             assert "os.replace(" not in text, f"{name} writes files by hand"
+
+
+def late_imports_without_a_reason(path: Path) -> list[int]:
+    """Lines of imports inside functions not under a `# Late: <reason>` comment (blank lines
+    and other imports may stand between)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    missing = []
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for inner in ast.walk(node):
+            if not isinstance(inner, ast.Import | ast.ImportFrom):
+                continue
+            above = inner.lineno - 2
+            while above >= 0 and (
+                not lines[above].strip() or lines[above].strip().startswith(("import ", "from "))
+            ):
+                above -= 1
+            if above < 0 or not lines[above].strip().startswith("# Late:"):
+                missing.append(inner.lineno)
+    return missing
+
+
+def test_imports_stand_at_the_top_or_say_why_they_load_late():
+    """A file's first lines say what it depends on; an import inside a function is a heavy
+    or order-bound dependency, with its one-line reason."""
+    offenders = {
+        name: lines
+        for name, path in _project_modules().items()
+        if (lines := late_imports_without_a_reason(path))
+    }
+    assert offenders == {}
+
+
+def test_the_late_import_check_finds_an_import_without_a_reason(tmp_path):
+    source = tmp_path / "module.py"
+    source.write_text(
+        "def a():\n    import json\n\n\ndef b():\n    # Late: heavy.\n    import json\n"
+    )
+    assert late_imports_without_a_reason(source) == [2]

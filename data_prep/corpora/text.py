@@ -130,6 +130,7 @@ def _mismatch(
 
 
 def _tfds_builder(name: str, data_dir: str | None):
+    # Late: TensorFlow Datasets is heavy and only TFDS corpora need it.
     import tensorflow_datasets as tfds
 
     where = data_dir or "the default TFDS data_dir"
@@ -159,6 +160,7 @@ def read_tfds_pairs(
     `name` may carry a config and version ("wmt14_translate/de-en"); examples are dicts keyed by
     language code. Nothing is downloaded.
     """
+    # Late: TensorFlow Datasets is heavy and only TFDS corpora need it.
     import tensorflow_datasets as tfds
 
     builder = _tfds_builder(name, data_dir)

@@ -32,6 +32,7 @@ import numpy as np
 
 from data_prep.atomic import atomic_path, write_text_atomic
 from data_prep.corpora.grid import GRID_GRAMMAR, grid_sentence_id
+from data_prep.synthetic.speech import synthesize_speech, write_wav
 
 FPS = 25.0
 FRAME_SIZE = (360, 288)
@@ -594,7 +595,6 @@ def write_synthetic_corpus(
         clip = render_clip(text, int(clip_seeds[index]), size=size, fps=fps)
         write_clip(clip, root / video)
         if audio:
-            from data_prep.synthetic.speech import synthesize_speech, write_wav
 
             sound = synthesize_speech(clip, seed=int(clip_seeds[index]))
             write_wav(sound, (root / video).with_suffix(".wav"))

@@ -9,6 +9,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from configs.upgrade import upgrade_config
 from data_prep.atomic import write_json_atomic
 from data_prep.errors import ConfigError, NotAWorkdirError
 from pipelines.artifacts.exports import resolve_export
@@ -39,7 +40,8 @@ def load_config(workdir: str | Path) -> ml_collections.ConfigDict:
     path = Path(workdir) / CONFIG_NAME
     if not path.is_file():
         raise NotAWorkdirError(f"not a lipseq training workdir: {path} not found")
-    return config_from_dict(json.loads(path.read_text()))
+    stored = json.loads(path.read_text())
+    return upgrade_config(stored, stored["task"])
 
 
 def find_checkpoint(workdir: str | Path, checkpoint: str = "best") -> str:

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         print(usage())
         return
     if argv[1] == "--version":
+        # Late: `lipseq --help` and `--version` answer before any library loads.
         from data_prep.paths import project_version
 
         print(f"lipseq {project_version()}")
@@ -49,10 +50,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     # TensorFlow's start-up INFO lines would bury the verb's own output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    # Late: the variable above and the runtime settings must precede TensorFlow's import.
     from pipelines.runtime import keep_large_buffers_off_the_heap, use_onednn_kernels
 
     keep_large_buffers_off_the_heap()
     use_onednn_kernels()
+    # Late: after the runtime settings, which must come before TensorFlow's import.
     from absl import flags
 
     from pipelines.cli.common import run

@@ -33,6 +33,7 @@ def main(argv: list[str]) -> None:
     no_arguments(argv)
     if not (FLAGS.model or FLAGS.translation_model):
         raise app.UsageError("give --model, --translation_model, or both")
+    # Late: the server and the service's models load only once the flags are valid.
     import uvicorn
 
     from pipelines.serving.service import ServiceLimits, create_app

@@ -15,6 +15,7 @@ from absl import app, flags
 from pipelines.cli.common import no_arguments
 from pipelines.inference.lipreading import transcribe_video
 from pipelines.plots import plot_alignment_over_frames
+from pipelines.serving.batch import transcribe_many
 from pipelines.signatures.transcriber import MODES
 
 FLAGS = flags.FLAGS
@@ -65,7 +66,6 @@ def main(argv: list[str]) -> None:
     if bool(FLAGS.video) == bool(FLAGS.inputs):
         raise app.UsageError("give exactly one of --video or --inputs")
     if FLAGS.inputs:
-        from pipelines.serving.batch import transcribe_many
 
         summary = transcribe_many(
             FLAGS.inputs,

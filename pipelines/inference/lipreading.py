@@ -1,108 +1,202 @@
-"""The front door of a lip-reading export: raw video files in, text out."""
+"""The front door of a lip-reading or audio-visual export: open it once, prepare raw videos
+exactly as its training data was prepared, and run any of its signatures by mode.
+
+    export = LipReadingExport("grid_s1")                   # a path or a shipped release
+    entry = export.entry(mode="ctc_greedy", grammar=False)  # looked up in the catalogue
+    prepared = export.prepare("face.mp4")                   # data_prep's one clip core
+    out = export.run(export.function(entry), prepared)      # text, scores, alignments
+
+`transcribe`, batch transcription, the HTTP service and `evaluate --videos` all come in
+here; VideoTranscriber binds one signature for the command's and batch's readers.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from data_prep.audio import align_to_video, read_audio
 from data_prep.errors import ConfigError
+from data_prep.lipreading import LipreadingSettings, prepare_video
+from pipelines.artifacts.exports import (
+    SignatureEntry,
+    load_export,
+    read_catalogue,
+    resolve_export,
+    signature,
+)
+from pipelines.inference.long_video import is_long, transcribe_long
+
+
+def preparation_settings(info: dict[str, Any]) -> LipreadingSettings:
+    """How an export's training clips were prepared: the prepared data's own settings, which
+    export stores as info["prep"]; exports without them fall back to their config's data."""
+    stored = info.get("prep") or info["config"]["data"]
+    return LipreadingSettings.from_config(stored)
+
+
+@dataclass
+class PreparedInput:
+    """A video made ready for a signature: mouth crops and/or the sound aligned to them."""
+
+    crops: np.ndarray  # uint8 [T, h, w, C]; T = 0 when only the sound is read
+    fps: float
+    track: Any = None  # data_prep.mouth.MouthTrack, None for the sound alone
+    audio: np.ndarray | None = None  # float32 [S] in [-1, 1], sample 0 at frame 0
+    seconds: float = 0.0
+
+
+class LipReadingExport:
+    """One export that reads faces (and sound), loaded once and shared by every caller.
+
+    Signature calls are serialised: on a few cores concurrent calls only share the same
+    threads, and one at a time keeps each request's latency predictable.
+    """
+
+    def __init__(self, export_dir: str | Path):
+        self.name = str(export_dir)
+        self.loaded, self.info = load_export(export_dir)
+        self.export_dir = resolve_export(export_dir)
+        if "frame_shape" not in self.info:
+            raise ConfigError(f"{export_dir} is a {self.info['task']!r} export, not lip reading")
+        self.settings = preparation_settings(self.info)
+        self.catalogue = read_catalogue(self.info)
+        self.frame_shape = tuple(int(x) for x in self.info["frame_shape"])
+        self.modalities = tuple(self.info.get("modalities") or ("video",))
+        self.default = self.catalogue["serving_default"]
+        self._lock = threading.Lock()
+
+    def _entries(self, modality: str) -> list[SignatureEntry]:
+        return [
+            e
+            for name, e in sorted(self.catalogue.items())
+            if name != "serving_default" and e.modality == modality
+        ]
+
+    def modes(self, modality: str | None = None) -> list[str]:
+        """The modes of a modality (the default one's when None), fused ones as *_lm."""
+        entries = self._entries(modality or self.default.modality)
+        return sorted({e.mode_name for e in entries if not e.grammar})
+
+    def grammar_modes(self, modality: str | None = None) -> list[str]:
+        """The modes that also have a grammar-restricted twin."""
+        entries = self._entries(modality or self.default.modality)
+        return sorted({e.mode_name for e in entries if e.grammar})
+
+    def entry(
+        self, mode: str | None = None, grammar: bool = False, modality: str | None = None
+    ) -> SignatureEntry:
+        """The catalogue entry of a mode (the export's default when None); ConfigError names
+        what the export has instead."""
+        modality = modality or self.default.modality
+        if modality not in self.modalities:
+            raise ConfigError(
+                f"{self.name} reads {', '.join(self.modalities)}; not --modality={modality}"
+            )
+        mode = mode or self.default.mode_name
+        for entry in self._entries(modality):
+            if entry.mode_name == mode and entry.grammar == grammar:
+                return entry
+        twins = self.grammar_modes(modality) if grammar else self.modes(modality)
+        kind = "grammar-restricted modes" if grammar else "modes"
+        raise ConfigError(
+            f"{self.name} has no {mode!r} for {modality}; its {kind}: {', '.join(twins) or 'none'}"
+        )
+
+    def function(self, entry: SignatureEntry, **lm_options):
+        """The callable of a catalogue entry; lm_options set a fused mode's weights."""
+        return signature(self.loaded, self.export_dir, entry.name, **lm_options)
+
+    def prepare(
+        self, video: str | Path, modality: str = "video", longest: int | None = None
+    ) -> PreparedInput:
+        """A video through the clip core with this export's settings (ClipSkipped with the
+        reason when it cannot be read); the sound too where the modality reads it."""
+        started = time.monotonic()
+        if modality == "audio":  # the sound alone: no face needed
+            samples = read_audio(video).samples.astype(np.float32) / 32768.0
+            crops = np.zeros((0, *self.frame_shape), np.uint8)
+            prepared = PreparedInput(crops, self.settings.target_fps, audio=samples)
+        else:
+            clip = prepare_video(video, self.settings, longest=longest)
+            fps = float(clip.clip.fps)
+            prepared = PreparedInput(clip.crops, fps, track=clip.track)
+            if modality == "audio_visual":
+                samples, _ = align_to_video(read_audio(video), len(clip.crops), fps)
+                prepared.audio = samples.astype(np.float32) / 32768.0
+        prepared.seconds = time.monotonic() - started
+        return prepared
+
+    def run(self, function, prepared: PreparedInput) -> dict[str, np.ndarray]:
+        """One prepared video through a signature: its outputs for that one video."""
+        inputs = {}
+        if len(prepared.crops):
+            inputs["frames"] = tf.constant(prepared.crops[None])
+            inputs["lengths"] = tf.constant([len(prepared.crops)], tf.int32)
+        if prepared.audio is not None:
+            inputs["audio"] = tf.constant(prepared.audio[None])
+            inputs["audio_lengths"] = tf.constant([len(prepared.audio)], tf.int32)
+        with self._lock:
+            out = function(**inputs)
+        return {key: value.numpy()[0] for key, value in out.items()}
+
+    def warm_up(self) -> None:
+        """One call of the default signature, so the first request pays no start-up cost."""
+        crops = np.zeros((8, *self.frame_shape), np.uint8)
+        audio = np.zeros(8 * 640, np.float32) if self.default.modality != "video" else None
+        self.run(self.function(self.default), PreparedInput(crops, 25.0, audio=audio))
 
 
 class VideoTranscriber:
-    """Raw video files -> text with a lip-reading export, loaded once.
-
-    The export's stored experiment config rebuilds the preparation (face detector, mouth
-    tracking, crop preset, frame rate) exactly as the training data was prepared.
-    """
+    """One signature of a lip-reading export bound for reading raw video files."""
 
     def __init__(
         self,
-        export_dir: str | Path,
+        export: str | Path | LipReadingExport,
         mode: str | None = None,
         grammar: bool = False,
         modality: str | None = None,
     ):
-        from data_prep.lipreading import LipreadingSettings
-        from pipelines.artifacts.exports import load_export, signature
-
-        self.export_dir = Path(export_dir)
-        self.loaded, self.info = load_export(export_dir)
-        modalities = self.info.get("modalities", ["video"])  # audio-visual exports list three
-        if self.info["task"] not in ("lipreading", "audio_visual"):
-            raise ConfigError(f"{export_dir} is a {self.info['task']!r} export, not lip reading")
-        self.modality = modality or modalities[0]
-        if self.modality not in modalities:
-            raise ConfigError(
-                f"{export_dir} reads {', '.join(modalities)}; not --modality={self.modality}"
-            )
-        default = self.info["serving_default"]
-        if len(modalities) > 1:
-            self.mode = mode or default.rsplit("_", 1)[-1]
-            name = f"{self.modality}_{self.mode}"
-        else:
-            self.mode = mode or default
-            name = self.mode
-        self.signature = signature(self.loaded, export_dir, f"{name}_grammar" if grammar else name)
-        self.settings = LipreadingSettings.from_config(self.info["config"]["data"])
+        opened = isinstance(export, LipReadingExport)
+        self.export = export if opened else LipReadingExport(export)
+        self.entry = self.export.entry(mode, grammar, modality)
+        self.modality, self.mode = self.entry.modality, self.entry.mode_name
+        self.signature = self.export.function(self.entry)
+        self.settings, self.info = self.export.settings, self.export.info
 
     def __call__(self, frames, lengths, audio=None, audio_lengths=None) -> dict:
-        if self.modality == "video":
-            return self.signature(frames=frames, lengths=lengths)
-        if self.modality == "audio":
-            return self.signature(audio=audio, audio_lengths=audio_lengths)
-        return self.signature(
-            frames=frames, lengths=lengths, audio=audio, audio_lengths=audio_lengths
-        )
-
-    def _audio(self, video, num_frames: int, fps: float) -> tuple:
-        """The video's sound aligned to its frames: float32 [1, S] and lengths [1]."""
-        from data_prep.audio import align_to_video, read_audio
-
-        samples, _ = align_to_video(read_audio(video), num_frames, fps)
-        waveform = samples.astype(np.float32)[None] / 32768.0
-        return tf.constant(waveform), tf.constant([waveform.shape[1]], tf.int32)
+        """The bound signature on batched inputs (frames [B, T, h, w, C] uint8 and lengths;
+        audio [B, S] and audio_lengths where the modality reads sound)."""
+        given = {"frames": frames, "lengths": lengths}
+        given.update(audio=audio, audio_lengths=audio_lengths)
+        return self.signature(**{key: given[key] for key in self.entry.inputs if key in given})
 
     def transcribe(self, video: str | Path) -> dict:
         """Text, score, alignments [L, T], crops [T, h, w, C] and seconds per stage of a video.
 
         A long or very large video is streamed and read window by window instead
-        (pipelines/serving/long_video.py): then there are timed words, pieces and gaps, and
+        (pipelines/inference/long_video.py): then there are timed words, pieces and gaps, and
         no single score, alignment or crop array.
         """
-        from data_prep.lipreading import mouth_crops
-        from pipelines.inference.long_video import is_long, transcribe_long
-
         if is_long(video):
             return transcribe_long(video, self)
+        prepared = self.export.prepare(video, self.modality)
         started = time.monotonic()
-        if self.modality == "audio":  # the sound alone: no face needed
-            from data_prep.audio import read_audio
-
-            samples = read_audio(video).samples.astype(np.float32)[None] / 32768.0
-            crops = np.zeros((0, *self.info["frame_shape"]), np.uint8)
-            audio = tf.constant(samples)
-            audio_lengths = tf.constant([samples.shape[1]], tf.int32)
-        else:
-            crops, _, clip = mouth_crops(video, self.settings)
-            audio = audio_lengths = None
-        if self.modality == "audio_visual":
-            audio, audio_lengths = self._audio(video, len(crops), float(clip.fps))
-        prepared = time.monotonic()
-        out = self(
-            tf.constant(crops[None]), tf.constant([len(crops)], tf.int32), audio, audio_lengths
-        )
-        text = out["text"].numpy()[0].decode()
+        out = self.export.run(self.signature, prepared)
         return {
-            "text": text,
-            "score": float(out["scores"].numpy()[0]),
-            "alignments": out["alignments"].numpy()[0],
-            "crops": crops,
+            "text": out["text"].decode(),
+            "score": float(out["scores"]),
+            "alignments": out["alignments"],
+            "crops": prepared.crops,
             "seconds": {
-                "prepare": round(prepared - started, 3),
-                "model": round(time.monotonic() - prepared, 3),
+                "prepare": round(prepared.seconds, 3),
+                "model": round(time.monotonic() - started, 3),
             },
         }
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from data_prep.lipreading import track_and_crop
+from data_prep.video import VideoError, probe_video, stream_frames
 from pipelines.inference.words import word_times
 
 # A video longer than this, or with frames larger than full HD, goes the long-video way.
@@ -40,7 +42,6 @@ class Windowing:
 
 def is_long(video: str | Path) -> bool:
     """True for videos that should be streamed: long, of unknown length, or very large frames."""
-    from data_prep.video import VideoError, probe_video
 
     try:
         facts = probe_video(video)
@@ -85,8 +86,6 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def transcribe_long(video: str | Path, transcriber, windowing: Windowing | None = None) -> dict:
     """Text, timed words, pieces and gaps of a video of any length, read window by window."""
-    from data_prep.lipreading import track_and_crop
-    from data_prep.video import stream_frames
 
     windowing = windowing or Windowing()
     settings = transcriber.settings

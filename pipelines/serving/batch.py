@@ -19,9 +19,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from data_prep.atomic import write_text_atomic
 from data_prep.errors import LipseqError
+from data_prep.lipreading import ClipSkipped, LipreadingSettings, prepare_video, worker_init
+from data_prep.video import VideoError
+from pipelines.inference.long_video import is_long, transcribe_long
 from pipelines.inference.words import SUBTITLE_FORMATS, subtitles, word_times
 
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -82,22 +86,19 @@ def _manifest_videos(path: Path) -> list[Path]:
 
 def _prepare(task: tuple[str, dict]) -> dict:
     """Worker: one video -> crops and ROI confidence, or the reason it cannot be prepared."""
-    from data_prep.lipreading import ClipSkipped, LipreadingSettings, mouth_crops
-    from pipelines.inference.long_video import is_long
-
     path, settings = task
     if is_long(path):
         return {"video": path, "long": True}  # streamed by the main process, window by window
     started = time.monotonic()
     try:
-        crops, track, clip = mouth_crops(path, LipreadingSettings(**settings))
+        prepared = prepare_video(path, LipreadingSettings(**settings))
     except ClipSkipped as skipped:
         return {"video": path, "skipped": skipped.reason, "detail": skipped.detail}
     return {
         "video": path,
-        "crops": crops,
-        "fps": float(clip.fps),
-        "roi_confidence": track.confidence.astype(np.float32),
+        "crops": prepared.crops,
+        "fps": float(prepared.clip.fps),
+        "roi_confidence": prepared.track.confidence.astype(np.float32),
         "prepare_seconds": time.monotonic() - started,
     }
 
@@ -107,8 +108,6 @@ def _prepared(videos: list[Path], settings: dict, workers: int) -> Iterator[dict
     if workers <= 1:
         yield from map(_prepare, tasks)
         return
-    from data_prep.lipreading import worker_init
-
     # spawn: workers never inherit TensorFlow's threads from this process.
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, initializer=worker_init) as pool:
@@ -126,11 +125,9 @@ def transcribe_many(
     subtitle_format: str | None = None,
 ) -> dict:
     """Transcribes every video named by `inputs`; writes JSON Lines (and subtitles); summary."""
-    from tqdm import tqdm
-
-    from data_prep.video import VideoError
+    # Late: TensorFlow stays out of the spawned preparation workers, which import this module.
     from pipelines.inference.lipreading import VideoTranscriber
-    from pipelines.inference.long_video import transcribe_long
+
 
     if subtitle_format and subtitle_format not in SUBTITLE_FORMATS:
         raise ValueError(f"unknown subtitle format {subtitle_format!r}")

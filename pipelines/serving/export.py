@@ -14,7 +14,12 @@ from absl import logging
 from data_prep.errors import ConfigError
 from data_prep.paths import project_version
 from pipelines.artifacts.exports import save_export
-from pipelines.training.restore import restore_averaged_model, restore_ensemble, restore_model
+from pipelines.training.restore import (
+    load_language_model,
+    restore_averaged_model,
+    restore_ensemble,
+    restore_model,
+)
 
 
 def export_model(
@@ -51,7 +56,6 @@ def export_model(
     else:
         config, task, model, checkpoint_path = restore_model(workdir, checkpoint)
     if language_model:
-        from pipelines.training.restore import load_language_model
 
         lm, lm_source = load_language_model(language_model)
         module, signatures, task_info = task.serving_module(model, language_model=lm)

@@ -26,13 +26,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import cv2
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from pydantic import BaseModel
 
+from data_prep.errors import ConfigError
+from data_prep.lipreading import ClipSkipped
+from pipelines.inference.lipreading import LipReadingExport, PreparedInput
+from pipelines.inference.translation import load_translate_modes, translate_all
 from pipelines.inference.words import word_times
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -52,6 +65,8 @@ STATUS_OF_REASON = {
     "too_large": 413,
     "too_long": 413,
     "too_small": 422,
+    "too_few_frames": 422,
+    "corrupt_frames": 415,
     "no_face": 422,
     "face_lost_too_long": 422,
 }
@@ -76,8 +91,6 @@ class ServiceError(Exception):
 
 
 def _png_data_uri(image: np.ndarray) -> str:
-    import cv2
-
     ok, encoded = cv2.imencode(".png", image)
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
         raise RuntimeError("PNG encoding failed")
@@ -86,7 +99,6 @@ def _png_data_uri(image: np.ndarray) -> str:
 
 def crop_strip(crops: np.ndarray, count: int = 12, scale: int = 2) -> np.ndarray:
     """`count` evenly spaced mouth crops side by side (BGR or gray uint8), enlarged."""
-    import cv2
 
     picks = np.linspace(0, len(crops) - 1, min(count, len(crops))).round().astype(int)
     strip = np.concatenate([crops[i] for i in picks], axis=1)
@@ -98,7 +110,6 @@ def crop_strip(crops: np.ndarray, count: int = 12, scale: int = 2) -> np.ndarray
 
 def attention_heatmap(alignment: np.ndarray, cell: tuple[int, int] = (6, 10)) -> np.ndarray:
     """Attention weights [output characters, frames] as a colour map, one row per character."""
-    import cv2
 
     rows, columns = alignment.shape
     peak = alignment.max(axis=1, keepdims=True)
@@ -107,88 +118,50 @@ def attention_heatmap(alignment: np.ndarray, cell: tuple[int, int] = (6, 10)) ->
     return cv2.applyColorMap(image, cv2.COLORMAP_VIRIDIS)
 
 
-class LipReadingModel:
-    """One lip-reading export in memory: its preparation settings and signatures.
-
-    Signature calls are serialised: on a few cores, concurrent calls only share the same
-    threads, and one at a time keeps each request's latency predictable.
-    """
+class LipReadingService:
+    """A lip-reading export behind HTTP: the front door's answers as 4xx refusals."""
 
     def __init__(self, export: str | Path):
-        from data_prep.lipreading import LipreadingSettings
-        from pipelines.artifacts.exports import load_export
-
-        self.name, self.export = str(export), export
-        self.loaded, self.info = load_export(export, task="lipreading")
-        self.settings = LipreadingSettings.from_config(self.info["config"]["data"])
-        names = set(self.loaded.signatures)
-        self.modes = sorted(n for n in names if n != "serving_default" and "_grammar" not in n)
-        self.grammar_modes = sorted(n[: -len("_grammar")] for n in names if "_grammar" in n)
-        self.default_mode = self.info.get("serving_default", self.modes[0])
-        self._lock = threading.Lock()
+        self.export = LipReadingExport(export)
+        self.name = self.export.name
 
     def describe(self) -> dict:
         return {
             "name": self.name,
-            "task": "lipreading",
-            "modes": self.modes,
-            "default_mode": self.default_mode,
-            "grammar_modes": self.grammar_modes,
-            "frame_shape": self.info.get("frame_shape"),
-            "fps": self.settings.target_fps,
+            "task": self.export.info["task"],
+            "modes": self.export.modes(),
+            "default_mode": self.export.default.mode_name,
+            "grammar_modes": self.export.grammar_modes(),
+            "frame_shape": list(self.export.frame_shape),
+            "fps": self.export.settings.target_fps,
         }
 
     def signature(self, mode: str | None, grammar: bool, **lm_options):
-        """(mode, function of frames and lengths); lm_options (lm_weight, lm_length_bonus)
-        set a fused mode's weights for this request (the export's own when None)."""
-        from pipelines.artifacts.exports import signature
-
-        mode = mode or self.default_mode
-        if mode not in self.modes:
-            raise ServiceError(
-                400, "bad_option", f"mode {mode!r} is not one of {', '.join(self.modes)}"
-            )
-        if grammar and mode not in self.grammar_modes:
-            raise ServiceError(400, "bad_option", f"this model has no grammar for mode {mode!r}")
+        """(entry, function); lm_options (lm_weight, lm_length_bonus) set a fused mode's
+        weights for this request (the export's own when None)."""
+        try:
+            entry = self.export.entry(mode, grammar)
+        except ConfigError as error:
+            raise ServiceError(400, "bad_option", str(error)) from None
         given = {key: value for key, value in lm_options.items() if value is not None}
-        if given and not mode.endswith("_lm"):
+        if given and not entry.fusion:
             raise ServiceError(
                 400, "bad_option", f"{', '.join(sorted(given))} need a fused mode (*_lm)"
             )
-        name = f"{mode}_grammar" if grammar else mode
-        return mode, signature(self.loaded, self.export, name, **lm_options)
+        return entry, self.export.function(entry, **lm_options)
 
-    def prepare(self, video: Path, max_seconds: float, name: str = "upload"):
-        """(crops, track, clip) of an uploaded video, or ServiceError with the reason.
+    def prepare(self, video: Path, max_seconds: float, name: str = "upload") -> PreparedInput:
+        """An uploaded video through the front door, or ServiceError with the reason.
 
         Error details name the upload by `name`, never by the server's temporary path.
         """
-        from data_prep.lipreading import ClipSkipped, mouth_crops
-
-        longest = int(max_seconds * self.settings.target_fps)
+        longest = int(max_seconds * self.export.settings.target_fps)
         try:
-            crops, track, clip = mouth_crops(video, self.settings, longest=longest)
+            return self.export.prepare(video, longest=longest)
         except ClipSkipped as skipped:
             status = STATUS_OF_REASON.get(skipped.reason, 422)
-            detail = (skipped.detail or skipped.reason).replace(str(video), name)
-            detail = detail if name in detail else f"{name}: {detail}"
+            detail = f"{name}: {skipped.detail or skipped.reason}".replace(str(video), name)
             raise ServiceError(status, skipped.reason, detail) from None
-        return crops, track, clip
-
-    def run(self, function, crops: np.ndarray) -> dict:
-        import tensorflow as tf
-
-        with self._lock:
-            out = function(
-                frames=tf.constant(crops[None]), lengths=tf.constant([len(crops)], tf.int32)
-            )
-        return {key: value.numpy()[0] for key, value in out.items()}
-
-    def warm_up(self) -> None:
-        """One call of the default signature, so the first request pays no start-up cost."""
-        height, width, channels = self.info["frame_shape"]
-        _, function = self.signature(None, False)
-        self.run(function, np.zeros((8, height, width, channels), np.uint8))
 
 
 class TranslationModel:
@@ -196,8 +169,6 @@ class TranslationModel:
     beam_lm or beam_candidates where the export was made with them)."""
 
     def __init__(self, export: str | Path):
-        from pipelines.inference.translation import load_translate_modes
-
         self.name = str(export)
         self.functions = load_translate_modes(export, None)
         self._lock = threading.Lock()
@@ -206,8 +177,6 @@ class TranslationModel:
         return {"name": self.name, "task": "translation", "modes": sorted(self.functions)}
 
     def translate(self, texts: list[str], mode: str) -> dict:
-        from pipelines.inference.translation import translate_all
-
         if mode not in self.functions:
             raise ServiceError(
                 400, "bad_option", f"mode {mode!r} is not one of {', '.join(self.functions)}"
@@ -244,8 +213,6 @@ class Metrics:
     """Prometheus counters for the service, in a registry of its own (one per app)."""
 
     def __init__(self):
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "lipseq_requests",
@@ -271,8 +238,6 @@ class Metrics:
         )
 
     def exposition(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
@@ -330,20 +295,23 @@ async def _save_upload(upload, folder: Path, max_bytes: int) -> Path:
 
 
 def transcription_response(
-    model: LipReadingModel, mode: str, out: dict, crops, track, clip, images: bool
+    model: LipReadingService, mode: str, out: dict, prepared: PreparedInput, images: bool
 ) -> dict:
     """The JSON body of a transcription: text, score, word times, ROI confidence, pictures."""
+    crops = prepared.crops
     text = out["text"].decode("utf-8", errors="replace")
     alignment = out["alignments"][:, : len(crops)]
-    confidence = [None if not np.isfinite(c) else round(float(c), 3) for c in track.confidence]
+    confidence = [
+        None if not np.isfinite(c) else round(float(c), 3) for c in prepared.track.confidence
+    ]
     body = {
         "model": model.name,
         "mode": mode,
         "text": text,
         "score": round(float(out["scores"]), 4),
-        "words": word_times(text, alignment, float(clip.fps), len(crops)),
+        "words": word_times(text, alignment, prepared.fps, len(crops)),
         "num_frames": len(crops),
-        "fps": float(clip.fps),
+        "fps": prepared.fps,
         "roi_confidence": confidence,
     }
     if images:
@@ -362,10 +330,10 @@ def create_app(
     if lipreading is None and translation is None:
         raise ValueError("give a lip-reading export, a translation export, or both")
     limits = limits or ServiceLimits()
-    reader = LipReadingModel(lipreading) if lipreading is not None else None
+    reader = LipReadingService(lipreading) if lipreading is not None else None
     translator = TranslationModel(translation) if translation is not None else None
     if reader is not None:
-        reader.warm_up()
+        reader.export.warm_up()
     queue = AdmissionQueue(limits.queue_size, limits.retry_after_seconds)
     metrics = Metrics()
     upload_dir = Path(tempfile.mkdtemp(prefix="lipseq-serve-"))
@@ -445,7 +413,7 @@ def create_app(
             raise ServiceError(
                 413, "too_large", f"the upload is over the limit of {limits.max_upload_bytes} bytes"
             )
-        mode, function = reader.signature(
+        entry, function = reader.signature(
             mode or None,
             _parse_bool(grammar, "grammar"),
             lm_weight=_parse_float(lm_weight, "lm_weight"),
@@ -456,16 +424,16 @@ def create_app(
             path = await _save_upload(video, upload_dir, limits.max_upload_bytes)
             try:
                 started = time.perf_counter()
-                crops, track, clip = await asyncio.to_thread(
+                clip = await asyncio.to_thread(
                     reader.prepare, path, limits.max_seconds, video.filename or "upload"
                 )
             finally:
                 path.unlink(missing_ok=True)
             prepared = time.perf_counter()
-            out = await asyncio.to_thread(reader.run, function, crops)
+            out = await asyncio.to_thread(reader.export.run, function, clip)
             finished = time.perf_counter()
             body = await asyncio.to_thread(
-                transcription_response, reader, mode, out, crops, track, clip, want_images
+                transcription_response, reader, entry.mode_name, out, clip, want_images
             )
         metrics.stage.labels("prepare").observe(prepared - started)
         metrics.stage.labels("model").observe(finished - prepared)

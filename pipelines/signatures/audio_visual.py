@@ -38,13 +38,14 @@ class AudioVisualTranscriber(Transcriber):
         frame_shape,
         vocabulary=None,
         grammar: bool = False,
+        language_model=None,
     ):
         self.frame_shape = tuple(int(x) for x in frame_shape)
-        primary = config.model.get("primary_stream") or "video"
+        primary = config.model.primary_stream
         self.both = [primary] + [s for s in model.streams if s != primary]
-        self.ctc_heads = config.decode.get("ctc_heads", "primary")
-        self.ctc_head_weights = dict(config.decode.get("ctc_head_weights", None) or {})
-        super().__init__(model, config, normalisation, vocabulary, grammar)
+        self.ctc_heads = config.decode.ctc_heads
+        self.ctc_head_weights = dict(config.decode.ctc_head_weights)
+        super().__init__(model, config, normalisation, vocabulary, grammar, language_model)
         frames = tf.TensorSpec([None, None, None, None, None], tf.uint8, name="frames")
         lengths = tf.TensorSpec([None], tf.int32, name="lengths")
         audio = tf.TensorSpec([None, None], tf.float32, name="audio")
@@ -67,10 +68,11 @@ class AudioVisualTranscriber(Transcriber):
             },
         }
 
-    def _transcribe(self, frames, lengths, mode):
-        return self._read(["video"], frames, lengths, None, None, mode)
+    def _transcribe(self, frames, lengths, mode, fusion=None):
+        return self._read(["video"], frames, lengths, None, None, mode, fusion)
 
-    def _read(self, streams, frames, lengths, audio, audio_lengths, mode):
+    def _read(self, streams, frames, lengths, audio, audio_lengths, mode, fusion=None):
+        """One mode's search over the modality's streams; fusion as in Transcriber._search."""
         present = lengths if lengths is not None else audio_lengths
         batch = tf.shape(present)[0]
         if frames is None:
@@ -92,4 +94,4 @@ class AudioVisualTranscriber(Transcriber):
         # stream's alone.
         every_head = len(streams) > 1 and self.ctc_heads == "all"
         with reading_streams(self.model, streams, every_head, self.ctc_head_weights) as view:
-            return self._search(view, inputs, input_lengths, mode, tf.shape(frames)[1])
+            return self._search(view, inputs, input_lengths, mode, tf.shape(frames)[1], fusion)

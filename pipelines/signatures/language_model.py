@@ -32,6 +32,7 @@ class SentenceScorer(tf.Module):
             allowed = "".join(sorted(set(characters.ids) - {" ", "'"}))
             self.out_of_set = f"[^{allowed}' ]"
         else:
+            # Late: only SentencePiece vocabularies need tensorflow_text's ops.
             import tensorflow_text as tf_text
 
             model_bytes = (Path(prepared_dir) / vocab["model"]).read_bytes()

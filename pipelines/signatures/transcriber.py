@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from data_prep.characters import BOS_ID, EOS_ID, CharVocabulary, word_grammar_automaton
+from data_prep.corpora.grid import GRID_GRAMMAR
 from data_prep.errors import ConfigError
 from models.ctc import ctc_greedy_search, ctc_prefix_beam_search
 from models.search import beam_search
@@ -27,12 +28,11 @@ FUSED_MODES = ("ctc_beam", "attention", "joint")
 
 def grammar_for(config, vocabulary: CharVocabulary):
     """(transitions, final_states) for config.decode.grammar, or None; used by every mode."""
-    name = config.decode.get("grammar", "")
+    name = config.decode.grammar
     if not name:
         return None
     if name != "grid":
         raise ConfigError(f"unknown grammar {name!r}; known: grid")
-    from data_prep.corpora.grid import GRID_GRAMMAR
 
     return word_grammar_automaton(list(GRID_GRAMMAR.values()), vocabulary)
 
@@ -56,12 +56,12 @@ class Transcriber(tf.Module):
         self.strings = tf.constant(self.vocabulary.id_to_string_table())
         self.mean = tf.constant(normalisation["mean"], tf.float32)
         self.std = tf.constant(normalisation["std"], tf.float32)
-        self.crop_size = tuple(config.data.get("crop_size") or ())
+        self.crop_size = tuple(config.data.crop_size)
         self.beam_size = int(config.decode.beam_size)
         self.length_penalty = float(config.decode.length_penalty)
-        self.ctc_weight = float(config.decode.get("ctc_weight", 0.3))
+        self.ctc_weight = float(config.decode.ctc_weight)
         self.max_length = int(config.decode.max_length)
-        self.has_ctc = getattr(model, "ctc_head", None) is not None
+        self.has_ctc = model.ctc_head is not None
         self.grammar = grammar_for(config, self.vocabulary) if grammar else None
         frames = tf.TensorSpec([None, None, None, None, None], tf.uint8, name="frames")
         lengths = tf.TensorSpec([None], tf.int32, name="lengths")
@@ -72,6 +72,12 @@ class Transcriber(tf.Module):
             )
             for mode in self.available_modes()
         }
+        # What each function reads and how it decodes: the export's signature catalogue.
+        grammar_named = self.grammar is not None
+        self.descriptions = {
+            mode: {"modality": "video", "mode": mode, "grammar": grammar_named, "fusion": False}
+            for mode in self.functions
+        }
         if language_model is not None:
             weight = tf.TensorSpec([], tf.float32, name="lm_weight")
             bonus = tf.TensorSpec([], tf.float32, name="lm_length_bonus")
@@ -81,6 +87,12 @@ class Transcriber(tf.Module):
                         lambda f, n, w, b, mode=mode: self._transcribe(f, n, mode, (w, b)),
                         input_signature=[frames, lengths, weight, bonus],
                     )
+                    self.descriptions[f"{mode}_lm"] = {
+                        "modality": "video",
+                        "mode": mode,
+                        "grammar": grammar_named,
+                        "fusion": True,
+                    }
 
     def available_modes(self) -> tuple[str, ...]:
         return MODES if self.has_ctc else ("attention",)
@@ -108,11 +120,7 @@ class Transcriber(tf.Module):
         batch = tf.shape(tf.nest.flatten(lengths)[0])[0]
         no_alignment = tf.zeros([batch, 0, num_frames], tf.float32)
         if mode in ("ctc_greedy", "ctc_beam"):
-            memory, memory_lengths, _ = model.encode(inputs, lengths)
-            if isinstance(memory, dict):
-                stream = model.streams[0]
-                memory, memory_lengths = memory[stream], memory_lengths[stream]
-            logits = model.ctc_head(memory)
+            logits, memory_lengths = model.ctc_outputs(inputs, lengths)
             if mode == "ctc_greedy" and self.grammar is None:
                 result = ctc_greedy_search(logits, memory_lengths)
             else:

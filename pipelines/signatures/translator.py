@@ -84,7 +84,7 @@ class Translator(tf.Module):
         pieces = target_pieces(target_model, kind)
         target_size = len(pieces)
         self.target_pieces = tf.constant(pieces)
-        self.replace_unknown = kind == "words" and bool(config.decode.get("replace_unknown", True))
+        self.replace_unknown = kind == "words" and bool(config.decode.replace_unknown)
         self.bos_id = int(vocab["bos_id"])
         self.eos_id = int(vocab["eos_id"])
         self.max_source_length = int(config.data.max_length)
@@ -95,9 +95,11 @@ class Translator(tf.Module):
         string_batch = tf.TensorSpec([None], tf.string, name="source")
         self.translate_beam = tf.function(self._translate_beam, input_signature=[string_batch])
         self.translate_greedy = tf.function(self._translate_greedy, input_signature=[string_batch])
-        if dictionary is not None:
+        # Searching each sentence's candidate list needs the prepared dictionary.
+        self.has_candidates = dictionary is not None
+        if self.has_candidates:
             self.dictionary = tf.constant(np.load(dictionary))
-            frequent = int(config.decode.get("candidate_frequent", 2000))
+            frequent = int(config.decode.candidate_frequent)
             # <unk> stays a candidate: replace_unknown turns it into a copied source word.
             self.frequent_ids = tf.concat(
                 [[UNK_ID], tf.range(EOS_ID + 1, min(EOS_ID + 1 + frequent, target_size))], 0

@@ -9,6 +9,7 @@ audio_visual, video or audio (serving_default: audio_visual joint decoding).
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -16,7 +17,12 @@ import tensorflow as tf
 from data_prep.errors import ConfigError, NotPreparedError
 from data_prep.records import parse_clip, read_manifest, split_files
 from models.multistream import build_multistream_model
-from pipelines.scoring import word_error_rate
+from pipelines.artifacts.exports import load_export, signature_catalogue
+from pipelines.inputs.audio import babble, mix_at_snr, white_noise
+from pipelines.inputs.video import AudioOptions
+from pipelines.plots import plot_wer_against_snr
+from pipelines.scoring import character_error_rate, word_error_rate
+from pipelines.signatures.audio_visual import MODALITIES, AudioVisualTranscriber
 from pipelines.tasks.lipreading import LipreadingTask
 
 BABBLE_BANK_CLIPS = 48
@@ -55,8 +61,6 @@ class AudioVisualTask(LipreadingTask):
         return signature
 
     def dataset_options(self, training: bool) -> dict:
-        from pipelines.inputs.video import AudioOptions
-
         data = self.config.data
         if not training or data.noise == "none":
             return {"audio": AudioOptions()}
@@ -81,9 +85,7 @@ class AudioVisualTask(LipreadingTask):
                 bank.append(samples.astype(np.float32) / 32768.0)
         return tuple(bank)
 
-    def transcriber(self, model, grammar: bool = False):
-        from pipelines.signatures.audio_visual import AudioVisualTranscriber
-
+    def transcriber(self, model, grammar: bool = False, language_model=None):
         return AudioVisualTranscriber(
             model,
             self.config,
@@ -91,6 +93,7 @@ class AudioVisualTask(LipreadingTask):
             self.manifest["frame_shape"],
             self.vocabulary,
             grammar=grammar,
+            language_model=language_model,
         )
 
     def make_validator(self, model):
@@ -119,22 +122,33 @@ class AudioVisualTask(LipreadingTask):
         one is configured); serving_default is audio_visual_joint (attention without CTC)."""
         if language_model is not None:
             raise ConfigError("audio-visual exports do not fuse a language model yet")
-        from pipelines.signatures.audio_visual import MODALITIES
 
         module = tf.Module()
         module.model = model
         module.plain = self.transcriber(model)
-        signatures = {}
+        signatures, described = {}, {}
         for modality in MODALITIES:
             for mode, function in module.plain.modality_functions[modality].items():
                 signatures[f"{modality}_{mode}"] = function.get_concrete_function()
-        default_mode = "joint" if module.plain.has_ctc else "attention"
+                described[f"{modality}_{mode}"] = {"modality": modality, "mode": mode}
+        default_mode = self.config.decode.serving_default or (
+            "joint" if module.plain.has_ctc else "attention"
+        )
+        if f"audio_visual_{default_mode}" not in signatures:
+            raise ConfigError(
+                f"decode.serving_default {default_mode!r} is not a mode of this export; known: "
+                f"{', '.join(module.plain.available_modes())}"
+            )
         if self.config.decode.grammar:
             module.grammar = self.transcriber(model, grammar=True)
             for modality in MODALITIES:
                 function = module.grammar.modality_functions[modality][default_mode]
-                signatures[f"{modality}_{default_mode}_grammar"] = function.get_concrete_function()
-        signatures["serving_default"] = signatures[f"audio_visual_{default_mode}"]
+                name = f"{modality}_{default_mode}_grammar"
+                signatures[name] = function.get_concrete_function()
+                described[name] = {"modality": modality, "mode": default_mode, "grammar": True}
+        default = f"audio_visual_{default_mode}"
+        signatures["serving_default"] = signatures[default]
+        described["serving_default"] = described[default]
         info = {
             "prep": self.manifest["settings"],
             "frame_shape": self.manifest["frame_shape"],
@@ -142,7 +156,8 @@ class AudioVisualTask(LipreadingTask):
             "audio": self.manifest["audio"],
             "modalities": list(MODALITIES),
             "signatures": sorted(signatures),
-            "serving_default": f"audio_visual_{default_mode}",
+            "catalogue": signature_catalogue(signatures, described),
+            "serving_default": default,
         }
         return module, signatures, info
 
@@ -165,13 +180,6 @@ class AudioVisualTask(LipreadingTask):
         figures do not depend on the sound and are computed once. Draws WER against SNR
         (joint decoding, else the first mode) beside the export as eval_<split>_snr.png.
         """
-        from pathlib import Path
-
-        from data_prep.errors import ConfigError
-        from pipelines.artifacts.exports import load_export
-        from pipelines.plots import plot_wer_against_snr
-        from pipelines.scoring import character_error_rate
-        from pipelines.signatures.audio_visual import MODALITIES
 
         if inputs or references:
             raise ConfigError("audio-visual evaluation scores a prepared split (no --inputs)")
@@ -288,7 +296,6 @@ def read_clips_with_audio(prepared_dir, manifest: dict, split: str) -> list[dict
 def noisy_copies(clips: list[dict], snr, noise: str, bank: tuple, seed: int = 0) -> list:
     """Each clip's audio with `noise` (babble from `bank`, or white) at `snr` dB; the clean
     audio for snr "clean". The same seed gives the same noise, so modes compare fairly."""
-    from pipelines.inputs.audio import babble, mix_at_snr, white_noise
 
     if snr == "clean":
         return [clip["audio"] for clip in clips]

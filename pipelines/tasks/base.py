@@ -129,7 +129,7 @@ class Task(abc.ABC):
         language_model: a models.language_model model over the same output vocabulary, for
         tasks whose searches support shallow fusion (ConfigError from the others).
         The module holds the model as its `model` attribute (warm starts read it from there).
-        The info may list `requires` (Python modules whose ops the export needs, imported
+        The info may list `requires_modules` (Python modules whose ops the export needs, imported
         before loading) beside anything the task's own inference code reads back.
         """
 

@@ -17,7 +17,15 @@ import numpy as np
 import tensorflow as tf
 
 from data_prep.errors import ConfigError
+from data_prep.language_model import (
+    prepare_language_model,
+    read_split_ids,
+    vocabulary_from_manifest,
+)
 from models.language_model import build_language_model, sequence_log_probs
+from pipelines.artifacts.exports import load_export
+from pipelines.scoring import read_text_lines
+from pipelines.signatures.language_model import SentenceScorer
 from pipelines.tasks.base import Task
 
 
@@ -29,8 +37,6 @@ class LanguageModelTask(Task):
     higher_is_better = False
 
     def prepare(self) -> dict:
-        from data_prep.language_model import prepare_language_model
-
         return prepare_language_model(self.config)
 
     def describe_prepared(self, manifest: dict) -> list[str]:
@@ -42,8 +48,6 @@ class LanguageModelTask(Task):
 
     @functools.cached_property
     def vocabulary(self):
-        from data_prep.language_model import vocabulary_from_manifest
-
         return vocabulary_from_manifest(self.prepared_dir, self.manifest)
 
     def build_model(self):
@@ -59,7 +63,6 @@ class LanguageModelTask(Task):
 
     def _split_ids(self, split: str) -> list[np.ndarray]:
         """The ids of every line of a split, read once (every epoch reorders the same lines)."""
-        from data_prep.language_model import read_split_ids
 
         key = ("ids", split)
         if key not in self._memo:
@@ -148,8 +151,6 @@ class LanguageModelTask(Task):
         return self.vocabulary.decode(out)
 
     def scorer(self, model):
-        from pipelines.signatures.language_model import SentenceScorer
-
         return SentenceScorer(model, self.prepared_dir, self.manifest["vocab"])
 
     def serving_module(self, model, language_model=None):
@@ -178,8 +179,6 @@ class LanguageModelTask(Task):
         batch_size=64,
     ) -> dict:
         """Perplexity of an export on a prepared split's text or on a text file (`inputs`)."""
-        from pipelines.artifacts.exports import load_export
-        from pipelines.scoring import read_text_lines
 
         if references or modes:
             raise ConfigError("language-model evaluation takes --source (text) only")

@@ -11,10 +11,27 @@ import tensorflow as tf
 from absl import logging
 
 from data_prep.characters import CharVocabulary
-from data_prep.errors import ConfigError
+from data_prep.contact_sheet import plot_roi_trajectory
+from data_prep.corpora.grid import GRID_GRAMMAR, grid_sentence_id
+from data_prep.errors import ConfigError, NotPreparedError
+from data_prep.lipreading import (
+    LipreadingSettings,
+    evaluation_clips,
+    prepare_lipreading,
+    prepare_lipreading_corpus,
+)
 from data_prep.records import parse_clip, read_manifest, split_files
 from models.seq2seq import build_model
+from pipelines.artifacts.exports import (
+    load_export,
+    read_export_info,
+    signature,
+    signature_catalogue,
+)
+from pipelines.inference.lipreading import preparation_settings
+from pipelines.inputs.video import VideoAugmentation, crop_jitter_at, make_video_dataset
 from pipelines.scoring import attention_in_words, character_error_rate, word_error_rate
+from pipelines.signatures.transcriber import Transcriber, transcribe_batches
 from pipelines.tasks.base import Task
 
 
@@ -30,9 +47,21 @@ class LipreadingTask(Task):
         self.vocabulary = CharVocabulary()
 
     def prepare(self) -> dict:
-        from data_prep.lipreading import prepare_lipreading_corpus
-
         return prepare_lipreading_corpus(self.config.data, seed=self.config.seed)
+
+    def check_prepared(self) -> None:
+        """Also refuses a config whose preparation settings differ from those the data was
+        prepared with: the model would train on clips unlike the ones it is served."""
+        super().check_prepared()
+        ours = LipreadingSettings.from_config(self.config.data)
+        differences = ours.differences(self.manifest["settings"])
+        if ours.audio is False:  # data prepared with sound serves a lips-only model as well
+            differences = [d for d in differences if not d.startswith("audio=")]
+        if differences:
+            raise ConfigError(
+                f"config.data disagrees with {self.prepared_dir / 'manifest.json'}: "
+                f"{'; '.join(differences)}; prepare again or set --config.data.<key> to match"
+            )
 
     def describe_prepared(self, manifest: dict) -> list[str]:
         lines = [
@@ -77,8 +106,6 @@ class LipreadingTask(Task):
         }
 
     def train_dataset(self, epoch: int, batch_size=None, shard=None) -> tf.data.Dataset:
-        from pipelines.inputs.video import VideoAugmentation, crop_jitter_at, make_video_dataset
-
         data = self.config.data
         augmentation = VideoAugmentation(
             crop_size=tuple(data.crop_size) or None,
@@ -133,7 +160,6 @@ class LipreadingTask(Task):
 
     def transcriber(self, model, grammar: bool = False, language_model=None):
         """The in-graph frames-to-text wrapper around `model` (every decoding mode)."""
-        from pipelines.signatures.transcriber import Transcriber
 
         return Transcriber(
             model,
@@ -180,10 +206,12 @@ class LipreadingTask(Task):
         module.model = model  # at the root, as in translation exports (warm starts read it)
         module.plain = self.transcriber(model, language_model=language_model)
         signatures = {m: f.get_concrete_function() for m, f in module.plain.functions.items()}
+        described = dict(module.plain.descriptions)
         if self.config.decode.grammar:
             module.grammar = self.transcriber(model, grammar=True)
             for mode, function in module.grammar.functions.items():
                 signatures[f"{mode}_grammar"] = function.get_concrete_function()
+                described[f"{mode}_grammar"] = module.grammar.descriptions[mode]
         default = self.config.decode.serving_default or (
             "joint" if module.plain.has_ctc else "attention"
         )
@@ -193,11 +221,13 @@ class LipreadingTask(Task):
                 f"known: {', '.join(sorted(signatures))}"
             )
         signatures["serving_default"] = signatures[default]
+        described["serving_default"] = described[default]
         info = {
             "prep": self.manifest["settings"],
             "frame_shape": self.manifest["frame_shape"],
             "normalisation": self.manifest["normalisation"],
             "signatures": sorted(signatures),
+            "catalogue": signature_catalogue(signatures, described),
             "serving_default": default,
         }
         if language_model is not None:
@@ -235,16 +265,9 @@ class LipreadingTask(Task):
         return report
 
     def _evaluate_videos(self, export_dir, videos, modes, batch_size) -> dict:
-        from data_prep.errors import NotPreparedError
-        from data_prep.lipreading import (
-            LipreadingSettings,
-            evaluation_clips,
-            prepare_lipreading,
-        )
-
         data = self.config.data
         specs = evaluation_clips(videos, data.dataset)
-        settings = LipreadingSettings.from_config(data)
+        settings = preparation_settings(read_export_info(export_dir))
         settings.strict = False
         with tempfile.TemporaryDirectory(prefix="lipseq-videos-") as scratch:
             manifest = prepare_lipreading(
@@ -347,8 +370,6 @@ def evaluate_lipreading(
     export_dir, clips: list[dict], signatures=None, batch_size: int = 16
 ) -> dict:
     """WER and CER of each decoding signature of a lip-reading export on `clips`."""
-    from pipelines.artifacts.exports import load_export, signature
-    from pipelines.signatures.transcriber import transcribe_batches
 
     loaded, _ = load_export(export_dir, task=LipreadingTask.name)
     names = signatures or sorted(n for n in loaded.signatures if n != "serving_default")
@@ -393,7 +414,6 @@ def evaluate_lipreading(
 
 def add_slot_accuracy(report: dict, clips: list[dict]) -> None:
     """Adds per-slot word accuracy (%) to each mode when every reference is a GRID sentence."""
-    from data_prep.corpora.grid import GRID_GRAMMAR, grid_sentence_id
 
     try:
         for clip in clips:
@@ -415,7 +435,6 @@ def add_slot_accuracy(report: dict, clips: list[dict]) -> None:
 
 def plot_clip_roi(prepared_dir: str | Path, clip_id: str) -> Path:
     """Plots the stored ROI trajectory of one prepared clip to <prepared_dir>/roi_<id>.png."""
-    from data_prep.contact_sheet import plot_roi_trajectory
 
     manifest = read_manifest(prepared_dir, LipreadingTask.name)
     for split in manifest["splits"]:

@@ -12,8 +12,12 @@ from absl import logging
 from data_prep.corpora.text import CorpusError
 from data_prep.errors import ConfigError
 from data_prep.records import read_manifest
+from data_prep.translation import prepare_translation
 from models.seq2seq import build_model
+from pipelines.inference.translation import load_translate_modes, translate_all
+from pipelines.inputs.text import make_config_dataset
 from pipelines.scoring import corpus_bleu, read_text_lines, score_translations
+from pipelines.signatures.translator import Translator
 from pipelines.tasks.base import Task
 
 
@@ -29,8 +33,6 @@ class TranslationTask(Task):
     higher_is_better = True
 
     def prepare(self) -> dict:
-        from data_prep.translation import prepare_translation
-
         return prepare_translation(self.config)
 
     def describe_prepared(self, manifest: dict) -> list[str]:
@@ -66,8 +68,6 @@ class TranslationTask(Task):
         }
 
     def train_dataset(self, epoch: int, batch_size=None, shard=None) -> tf.data.Dataset:
-        from pipelines.inputs.text import make_config_dataset
-
         return make_config_dataset(
             self.config,
             self.prepared_dir,
@@ -82,7 +82,6 @@ class TranslationTask(Task):
     def translator(self, model, language_model=None):
         """The in-graph string-to-string wrapper around `model` (and a target-side language
         model for shallow fusion in beam search)."""
-        from pipelines.signatures.translator import Translator
 
         vocab = self._vocab()
         return Translator(
@@ -98,8 +97,6 @@ class TranslationTask(Task):
         )
 
     def make_validator(self, model):
-        from pipelines.inference.translation import translate_all
-
         split = self.config.data.eval_split
         if split not in self.manifest["splits"]:
             logging.warning("no %r split prepared: validation is skipped", split)
@@ -137,7 +134,7 @@ class TranslationTask(Task):
         }
         if language_model is not None:
             signatures["beam_lm"] = translator.translate_beam_lm.get_concrete_function()
-        if hasattr(translator, "translate_beam_candidates"):
+        if translator.has_candidates:
             function = translator.translate_beam_candidates
             signatures["beam_candidates"] = function.get_concrete_function()
         info = {
@@ -174,7 +171,6 @@ class TranslationTask(Task):
         batch_size=64,
     ) -> dict:
         """BLEU/chrF of each mode (beam, greedy) on source/reference files or a prepared split."""
-        from pipelines.inference.translation import load_translate_modes, translate_all
 
         if bool(inputs) != bool(references):
             raise ConfigError("give both --source and --reference, or neither")

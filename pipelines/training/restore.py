@@ -10,10 +10,9 @@ import tensorflow as tf
 from data_prep.errors import ConfigError
 from models.ensemble import Ensemble
 from models.language_model import build_language_model
-from pipelines.artifacts.exports import read_export_info, resolve_export
+from pipelines.artifacts.exports import export_config, read_export_info, resolve_export
 from pipelines.artifacts.runs import (
     average_checkpoints,
-    config_from_dict,
     find_checkpoint,
     last_checkpoints,
     load_config,
@@ -89,7 +88,7 @@ def load_language_model(source: str | Path) -> tuple:
     path = resolve_export(source)
     if (path / "saved_model.pb").is_file():
         info = read_export_info(path, task="language_model")
-        config, vocab_size = config_from_dict(info["config"]), int(info["vocab"]["size"])
+        config, vocab_size = export_config(info), int(info["vocab"]["size"])
     else:
         config = load_config(path)
         if config.task != "language_model":

@@ -569,13 +569,12 @@ def test_mouth_box_iou(prepared_records, truth):
 def test_decoder_failures_skip_the_clip_but_bugs_are_raised(
     monkeypatch, tmp_path, failure, skipped
 ):
-    from data_prep import video
     from data_prep.corpora.transcripts import ClipSpec
 
     def failing(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr(video, "read_video", failing)
+    monkeypatch.setattr(lipreading, "read_video", failing)  # the clip core's decoder
     spec = ClipSpec("clip", tmp_path / "clip.mp4", "bin blue", "bin blue")
     if skipped:
         result = lipreading.process_clip(spec, "train", lipreading.LipreadingSettings())

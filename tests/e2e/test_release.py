@@ -2,6 +2,9 @@
 GRID sentence; it loads in a fresh process without project code. (Not an accuracy test:
 its figures are in models/releases/grid_s1/RESULTS.md.)"""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from data_prep.corpora.grid import GRID_GRAMMAR
@@ -54,3 +57,36 @@ def test_the_release_loads_with_nothing_but_tensorflow(tmp_path):
     assert {"serving_default", "joint", "attention", "ctc_greedy", "ctc_beam"} <= set(
         fresh["signatures"]
     )
+
+
+HYPOTHESES = Path(__file__).with_name("grid_s1_test_split_hypotheses.json")
+
+
+@pytest.mark.needs_shared_data
+def test_the_release_reads_its_test_split_as_it_did_before_the_renovation(shared_data):
+    """Every raw test-split video of GRID s1 through the front door gives the text and score
+    recorded with the code before the export front door and the shared clip core (commit
+    b115e62): the serving default and greedy CTC on all 79 clips, every mode on 8 of them."""
+    from data_prep.corpora.grid import grid_split
+    from pipelines.inference.lipreading import LipReadingExport, VideoTranscriber
+
+    recorded = json.loads(HYPOTHESES.read_text())["clips"]
+    videos = sorted((shared_data / "grid" / "s1" / "video").glob("*.mp4"))
+    test_split = [v for v in videos if grid_split(v.stem) == "test"]
+    assert sorted(v.stem for v in test_split) == sorted(recorded)
+    export = LipReadingExport("grid_s1")
+    readers = {}
+    for name in recorded[test_split[0].stem]:
+        mode, grammar = name.removesuffix("_grammar"), name.endswith("_grammar")
+        readers[name] = VideoTranscriber(export, mode, grammar)
+    differences = []
+    for index, video in enumerate(test_split):
+        names = list(readers) if index < 8 else ["attention", "ctc_greedy"]
+        prepared = export.prepare(video)
+        for name in names:
+            out = export.run(readers[name].signature, prepared)
+            text, score = out["text"].decode(), float(out["scores"])
+            expected = recorded[video.stem][name]
+            if text != expected["text"] or abs(score - expected["score"]) > 0.01:
+                differences.append(f"{video.stem} {name}: {text!r} {score:.3f} vs {expected}")
+    assert differences == []

@@ -29,11 +29,27 @@ def media(tmp_path_factory):
     face = write_synthetic_corpus(root / "faces", 1, seed=5)["clips"][0]["video"]
     good = open(face, "rb").read()
 
-    def gray_video(name: str, frames: int) -> bytes:
+    def cut_video(_source: bytes, name: str, frames: int) -> bytes:
+        """The first `frames` frames of the good face video."""
+        capture, path = cv2.VideoCapture(str(face)), root / name
+        kept = [capture.read()[1] for _ in range(frames)]
+        capture.release()
+        height, width = kept[0].shape[:2]
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (width, height))
+        for frame in kept:
+            writer.write(frame)
+        writer.release()
+        return path.read_bytes()
+
+    def wall_video(name: str, frames: int) -> bytes:
+        """A smooth, faceless gradient: decodes cleanly (not flat grey, which the clip core
+        refuses as corrupt_frames), so only the face search can refuse it."""
         path = root / name
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (160, 120))
+        y, x = np.mgrid[0:120, 0:160]
+        wall = np.repeat((x * 1.5 + y * 0.2).astype(np.uint8)[:, :, None], 3, axis=2)
         for _ in range(frames):
-            writer.write(np.full((120, 160, 3), 128, np.uint8))
+            writer.write(wall)
         writer.release()
         return path.read_bytes()
 
@@ -44,8 +60,10 @@ def media(tmp_path_factory):
         "garbage": ("garbage.mp4", np.random.default_rng(0).bytes(50_000)),
         "truncated": ("cut.mp4", good[: len(good) // 3]),
         "audio_only": ("speech.wav", write_wav(tone, root / "speech.wav").read_bytes()),
-        "no_face": ("wall.mp4", gray_video("wall.mp4", 50)),
-        "too_long": ("long.mp4", gray_video("long.mp4", int(MAX_SECONDS * 25) + 60)),
+        "no_face": ("wall.mp4", wall_video("wall.mp4", 50)),
+        "too_long": ("long.mp4", wall_video("long.mp4", int(MAX_SECONDS * 25) + 60)),
+        "one_frame": ("still.mp4", cut_video(good, "still.mp4", 1)),
+        "three_frames": ("blink.mp4", cut_video(good, "blink.mp4", 3)),
         "huge": ("huge.mp4", np.random.default_rng(1).bytes(MAX_UPLOAD_BYTES + 4096)),
     }
 
@@ -103,6 +121,8 @@ def test_transcribes_an_upload_with_word_times_confidence_and_pictures(client, m
         ("audio_only", 415, "audio_only"),
         ("no_face", 422, "no_face"),
         ("too_long", 413, "too_long"),
+        ("one_frame", 422, "too_few_frames"),
+        ("three_frames", 422, "too_few_frames"),
         ("huge", 413, "too_large"),
     ],
 )
@@ -201,14 +221,14 @@ def test_preparation_in_many_threads_gives_every_thread_the_same_crops(media, tm
     shared OpenCV cascade fails under concurrent use)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from data_prep.lipreading import LipreadingSettings, mouth_crops
+    from data_prep.lipreading import LipreadingSettings, prepare_video
 
     video = tmp_path / "face.mp4"
     video.write_bytes(media["good"][1])
     settings = LipreadingSettings(preset="gray80", detect_every=1)
 
     def prepare(_):
-        return mouth_crops(video, settings)[0]
+        return prepare_video(video, settings).crops
 
     with ThreadPoolExecutor(6) as pool:
         crops = list(pool.map(prepare, range(12)))

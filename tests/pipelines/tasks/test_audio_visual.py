@@ -219,3 +219,51 @@ def test_a_multistream_model_says_it_ignores_guidance(caplog):
         build_multistream_model(config.model, 30)
     assert "guided_attention_weight=1.0 is not applied" in caplog.text
     assert "frame_label_weight is not applied" in caplog.text
+
+
+def test_the_export_describes_every_signature_and_serves_the_configured_default(trained):
+    """The catalogue names each signature's modality, mode and inputs in calling order, and
+    decode.serving_default picks the audio-visual default (joint when unset)."""
+    from pipelines.training.restore import restore_model
+
+    _, _, _, export = trained
+    info = json.loads((export / "assets.extra" / "lipseq.json").read_text())
+    catalogue = info["catalogue"]
+    assert catalogue["audio_visual_joint"] == {
+        "modality": "audio_visual",
+        "mode": "joint",
+        "grammar": False,
+        "fusion": False,
+        "inputs": ["frames", "lengths", "audio", "audio_lengths"],
+    }
+    assert catalogue["audio_ctc_greedy"]["inputs"] == ["audio", "audio_lengths"]
+    assert catalogue["serving_default"]["mode"] == "joint"
+    root = export.parent
+    _, task, model, _ = restore_model(root / "train", "latest")
+    with task.config.unlocked():
+        task.config.decode.serving_default = "ctc_greedy"
+    _, _, chosen = task.serving_module(model)
+    assert chosen["serving_default"] == "audio_visual_ctc_greedy"
+    assert chosen["catalogue"]["serving_default"]["mode"] == "ctc_greedy"
+
+
+def test_a_fused_language_model_reads_every_modality_of_the_audio_visual_model(trained):
+    """The audio-visual transcriber passes a language model's fusion through to the search:
+    with weight and bonus 0 the fused attention search reads as the unfused one."""
+    from configs import grid_char_lm
+    from models.language_model import build_language_model
+    from pipelines.training.restore import restore_model
+
+    root, _, _, _ = trained
+    _, task, model, _ = restore_model(root / "train", "latest")
+    language_model = build_language_model(
+        grid_char_lm.get_config("tiny").model, task.vocabulary.size
+    )
+    transcriber = task.transcriber(model, language_model=language_model)
+    batch = _test_clip(root)
+    frames, lengths = batch["frames"], batch["lengths"]
+    plain = transcriber.functions["attention"](frames, lengths)
+    zero = tf.constant(0.0)
+    fused = transcriber.functions["attention_lm"](frames, lengths, zero, zero)
+    assert [t.numpy() for t in plain["text"]] == [t.numpy() for t in fused["text"]]
+    np.testing.assert_allclose(plain["scores"], fused["scores"], atol=1e-5)

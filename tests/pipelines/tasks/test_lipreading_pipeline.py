@@ -1,5 +1,6 @@
 """Synthetic talking faces: prepare -> train (tiny) -> export -> transcribe, every mode."""
 
+import copy
 import json
 from pathlib import Path
 
@@ -438,3 +439,42 @@ def test_bfloat16_training_keeps_float32_weights_that_export(trained, tmp_path):
         frames=tf.constant(frames), lengths=tf.constant([len(c) for c in clips], tf.int32)
     )
     assert out["text"].dtype == tf.string and out["text"].shape == (2,)
+
+
+def test_training_refuses_a_config_prepared_otherwise(trained):
+    """A config whose preparation settings differ from the prepared data's manifest is
+    refused before training, naming the setting; what only changes handling passes."""
+    from data_prep.errors import ConfigError
+    from pipelines.tasks import task_for
+
+    root, config, _ = trained
+    other = copy.deepcopy(config)
+    with other.unlocked():
+        other.data.detector = "facetrack"
+        other.data.detect_every = 3
+    expected = r"detect_every=3 \(prepared with \d+\); detector='facetrack'"
+    with pytest.raises(ConfigError, match=expected):
+        task_for(other).check_prepared()
+    handling = copy.deepcopy(config)
+    with handling.unlocked():
+        handling.data.strict, handling.data.clips_per_shard = True, 7
+    task_for(handling).check_prepared()
+
+
+def test_the_export_carries_the_preparation_settings_it_was_trained_on(trained, exported):
+    """The front door prepares raw videos with the prepared data's settings, stored in the
+    export, whatever the stored config says."""
+    from pipelines.inference.lipreading import LipReadingExport
+
+    root, _, _ = trained
+    manifest = json.loads((root / "prep" / "manifest.json").read_text())
+    info_path = exported / "assets.extra" / "lipseq.json"
+    info = json.loads(info_path.read_text())
+    assert info["prep"] == manifest["settings"]
+    info["config"]["data"]["detector"] = "facetrack"  # a config that disagrees: prep wins
+    info_path.write_text(json.dumps(info))
+    try:
+        assert LipReadingExport(exported).settings.detector == manifest["settings"]["detector"]
+    finally:
+        info["config"]["data"]["detector"] = manifest["settings"]["detector"]
+        info_path.write_text(json.dumps(info))
