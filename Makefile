@@ -20,11 +20,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/lipseq demo --workdir=$(WORKDIR)
 
+# Two workers, each file on one of them (its module fixtures are built once): on 2 cores the
+# suite's TensorFlow work overlaps with decoding, tracing and subprocess start-up.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 GRID_S1 = ROOT / "models" / "releases" / "grid_s1"
-MULTI30K = ROOT / "docs" / "results" / "multi30k_lstm_bahdanau_45min.json"
+MULTI30K = ROOT / "bench" / "results" / "multi30k_lstm_bahdanau_45min.json"
 HEADER = ("result", "figure", "details")
 
 

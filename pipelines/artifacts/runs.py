@@ -22,19 +22,6 @@ def save_config(config: ml_collections.ConfigDict, workdir: Path) -> Path:
     return write_json_atomic(Path(workdir) / CONFIG_NAME, config.to_dict(), default=str)
 
 
-def config_from_dict(values: dict) -> ml_collections.ConfigDict:
-    """A ConfigDict from its JSON form, with the tuples JSON turned into lists restored."""
-
-    def tuples(value):
-        if isinstance(value, dict):
-            return {k: tuples(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return tuple(tuples(v) for v in value)
-        return value
-
-    return ml_collections.ConfigDict(tuples(values))
-
-
 def load_config(workdir: str | Path) -> ml_collections.ConfigDict:
     """The config a training run in `workdir` used."""
     path = Path(workdir) / CONFIG_NAME

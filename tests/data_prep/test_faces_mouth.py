@@ -48,6 +48,8 @@ def frame_index(frame: np.ndarray) -> int:
 class ScriptedDetector:
     """Finds `box(t)` on frame t unless t is in `miss`; records the frames it was asked about."""
 
+    searches_sideways = False  # every detector declares it (data_prep.faces.FaceDetector)
+
     def __init__(self, box=FACE_BOX, miss=(), landmarks=None, scheme=None):
         self.box = box if callable(box) else (lambda t: box)
         self.miss = set(miss)
