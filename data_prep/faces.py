@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -26,8 +25,13 @@ HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 MOUTH_LANDMARKS: dict[str, tuple[int, ...]] = {
     "dlib68": tuple(range(48, 68)),
     "mediapipe6": (3,),
+    # The lips' outer edge in the 468-point face mesh (data_prep/landmarks.py).
+    "facemesh468": (
+        *(61, 146, 91, 181, 84, 17, 314, 405, 321),
+        *(375, 291, 409, 270, 269, 267, 0, 37, 39),
+    ),
 }
-MOUTH_CORNERS: dict[str, tuple[int, int]] = {"dlib68": (48, 54)}
+MOUTH_CORNERS: dict[str, tuple[int, int]] = {"dlib68": (48, 54), "facemesh468": (61, 291)}
 
 
 class MissingDependencyError(LipseqError, ImportError):
@@ -434,25 +438,6 @@ class FaceTrackDetector:
 
     def detect_near(self, frame: np.ndarray, box: np.ndarray) -> Detections:
         return self.haar.detect_near(frame, box)
-
-
-DETECTORS: dict[str, Callable[..., FaceDetector]] = {
-    "haar": HaarFaceDetector,
-    "facetrack": FaceTrackDetector,
-    "mediapipe": MediaPipeFaceDetector,
-    "dlib": DlibFaceDetector,
-}
-
-
-def build_detector(name: str = "haar", **kwargs: Any) -> FaceDetector:
-    """A face detector by registry name (see DETECTORS) with its keyword options."""
-    try:
-        factory = DETECTORS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown face detector {name!r}; choose from {sorted(DETECTORS)}"
-        ) from None
-    return factory(**kwargs)
 
 
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -35,8 +35,8 @@ from data_prep.corpora.grid import grid_id_to_words, grid_split, iter_grid
 from data_prep.corpora.lrs import iter_lrs
 from data_prep.corpora.manifest import iter_manifest
 from data_prep.corpora.transcripts import ClipSpec
+from data_prep.detectors import DETECTORS, build_detector
 from data_prep.errors import ConfigError, CorpusLayoutError, LipseqError, NotPreparedError
-from data_prep.faces import DETECTORS, build_detector
 from data_prep.mouth import CROP_PRESETS, crop_mouths, roi_statistics, track_mouth
 from data_prep.paths import project_version
 from data_prep.video import VideoError, detect_corrupt_frames, read_video

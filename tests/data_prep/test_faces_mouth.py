@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from data_prep.detectors import build_detector
 from data_prep.faces import (
     Detections,
     FaceDetector,
@@ -13,7 +14,6 @@ from data_prep.faces import (
     MissingDependencyError,
     RegionFaceDetector,
     box_iou,
-    build_detector,
     choose_face,
 )
 from data_prep.mouth import (
