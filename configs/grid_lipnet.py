@@ -3,6 +3,11 @@
     lipseq prepare --config=configs/grid_lipnet.py  # ../shared/data/grid -> runs/grid/data_gray80
     lipseq train --config=configs/grid_lipnet.py --workdir=runs/grid/train
 
+The whole corpus (34 speakers, `s<N>/<id>.mpg` with `align/` or `alignments/s<N>/`): add
+`--config.data.input_dir=<GRID root>` to both commands, and `--config.data.split=unseen`
+(speakers 1, 2, 20, 22 held out, as LipNet) or `overlapped` (255 sentences of each speaker
+held out); the default split, "sentence", hashes sentence ids whoever speaks them.
+
 Variants for the learning-efficiency study (docs/results/grid_history.md): "short_budget"
 always grows the windows' reach over the first 30 epochs (`make bench-quality`'s half hour on
 one core), where the default does so only for runs of fewer than 100 epochs; "rgb100" is the

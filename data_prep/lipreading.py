@@ -31,7 +31,13 @@ from tqdm import tqdm
 from data_prep.atomic import atomic_path, write_json_atomic
 from data_prep.audio import SAMPLE_RATE, AudioError, align_to_video, read_audio
 from data_prep.contact_sheet import write_contact_sheet
-from data_prep.corpora.grid import grid_id_to_words, grid_split, iter_grid
+from data_prep.corpora.grid import (
+    GRID_SPLITS,
+    grid_id_to_words,
+    grid_split_of,
+    iter_grid,
+    speaker_clip_ids,
+)
 from data_prep.corpora.lrs import iter_lrs
 from data_prep.corpora.manifest import iter_manifest
 from data_prep.corpora.transcripts import ClipSpec
@@ -83,6 +89,10 @@ class LipreadingSettings:
     keep_out_of_set: bool = False  # True: drop unknown characters and keep the clip
     clips_per_shard: int = 64
     audio: bool = False  # also store each clip's audio track (16 kHz mono int16, aligned)
+    # Which clips train, validate and test (data_prep/corpora/grid.py: grid_split_of):
+    # "sentence" | "unseen" | "overlapped". Kept here, so in the manifest, because it decides
+    # what each prepared split holds: training refuses a config that asks for another.
+    split: str = "sentence"
 
     def __post_init__(self) -> None:
         # Checked here so a typo fails at start-up, not after the first clip is decoded.
@@ -94,6 +104,8 @@ class LipreadingSettings:
             raise ConfigError(
                 f"unknown face detector {self.detector!r}; choose from {', '.join(DETECTORS)}"
             )
+        if self.split not in GRID_SPLITS:
+            raise ConfigError(f"unknown split {self.split!r}; choose from {', '.join(GRID_SPLITS)}")
         if self.target_fps <= 0 or self.detect_every < 1 or self.clips_per_shard < 1:
             raise ConfigError(
                 "target_fps must be > 0, detect_every and clips_per_shard >= 1 "
@@ -523,7 +535,7 @@ def prepare_lipreading(
 
     Bad clips are skipped with a named reason in the manifest (or raise ClipSkipped when
     settings.strict). Finished shards from an earlier run of the same plan are reused. Splits
-    come from `split_of(spec)`, by default the fixed id-hash rule of `grid_split`.
+    come from `split_of(spec)`, by default the rule `settings.split` names (`grid_split_of`).
     """
     # Late: records loads TensorFlow, which the spawned preparation workers never need.
     from data_prep import records
@@ -533,7 +545,7 @@ def prepare_lipreading(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / records.MANIFEST_NAME).unlink(missing_ok=True)
-    split_of = split_of or (lambda spec: grid_split(spec.id))
+    split_of = split_of or grid_split_of(settings.split)
     shards = plan_shards(specs, split_of, settings.clips_per_shard)
     sidecars = {shard.name: _finished(output_dir, shard) for shard in shards}
     todo = [shard for shard in shards if sidecars[shard.name] is None]
@@ -725,14 +737,18 @@ VIDEO_DATASETS = ("grid", "lrs", "manifest")
 
 
 def corpus_clips(dataset: str, input_path: str | os.PathLike, max_clips: int = 0) -> list[ClipSpec]:
-    """The clips of a raw video corpus (`dataset`: grid, lrs or manifest), sorted by id."""
+    """The clips of a raw video corpus (`dataset`: grid, lrs or manifest), sorted by id; GRID
+    clips of several speakers are named `s<N>/<id>` (the speakers share sentences)."""
 
     readers = {"grid": iter_grid, "lrs": iter_lrs, "manifest": iter_manifest}
     if dataset not in readers:
         raise ConfigError(f"unknown video dataset {dataset!r}; expected one of {VIDEO_DATASETS}")
     if not input_path or not Path(input_path).exists():
         raise NotPreparedError(f"video corpus not found: {input_path or '(no input_dir given)'}")
-    specs = sorted(readers[dataset](input_path), key=lambda spec: spec.id)
+    specs = readers[dataset](input_path)
+    if dataset == "grid":
+        specs = speaker_clip_ids(specs)
+    specs = sorted(specs, key=lambda spec: spec.id)
     return specs[:max_clips] if max_clips else specs
 
 

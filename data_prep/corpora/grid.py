@@ -7,17 +7,29 @@ Two layouts are read, per speaker directory `s<N>` under the root:
 The root may also be a speaker directory itself. Alignment lines are `start end word` with
 times in 1/1000 of a frame at 25 fps; `sil` and `sp` are silence. Word frames are
 `round(time / 1000)` (half up) with the end exclusive.
+
+Speakers read the same sentences (bbaf2n is said by many of the 34), so a read of several
+speakers names its clips `s<N>/<id>` (`speaker_clip_ids`). Three split rules (`GRID_SPLITS`,
+`grid_split_of`): "sentence" (the id hash of `grid_split`, speaker-blind), and LipNet's
+(Assael et al. 2016) "unseen" (speakers 1, 2, 20 and 22 held out) and "overlapped" (about 255
+of each speaker's 1000 sentences held out).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from data_prep.corpora.transcripts import CHARSET, ClipSpec, Word, make_clip_spec
-from data_prep.errors import CorpusLayoutError, CorpusNotADirectoryError, CorpusNotFoundError
+from data_prep.errors import (
+    ConfigError,
+    CorpusLayoutError,
+    CorpusNotADirectoryError,
+    CorpusNotFoundError,
+)
 
 GRID_GRAMMAR: dict[str, tuple[str, ...]] = {
     "command": ("bin", "lay", "place", "set"),
@@ -33,6 +45,15 @@ ALIGN_SUFFIX = ".align"
 SPLIT_BUCKETS = 100
 TRAIN_BUCKETS = 80
 VALIDATION_BUCKETS = 90
+
+# The split rules `grid_split_of` knows; "sentence" is the one every shipped recipe uses.
+GRID_SPLITS = ("sentence", "unseen", "overlapped")
+# LipNet's unseen-speaker evaluation set (its other speakers train).
+UNSEEN_SPEAKERS = frozenset({"s1", "s2", "s20", "s22"})
+# LipNet's overlapped split holds out 255 random sentences of each speaker's 1000.
+OVERLAPPED_BUCKETS = 1000
+OVERLAPPED_HELD_OUT = 255
+OVERLAPPED_VALIDATION = 128  # of those 255 buckets, the first 128 validate, the rest test
 
 _SPEAKER_RE = re.compile(r"^s(\d+)$")
 
@@ -52,6 +73,71 @@ def grid_split(clip_id: str) -> str:
     return "test"
 
 
+def _bucket(key: str, buckets: int) -> int:
+    """A stable hash bucket of a string (crc32: the same on every machine and Python)."""
+    return zlib.crc32(key.encode("utf-8")) % buckets
+
+
+def sentence_of(spec: ClipSpec) -> str:
+    """A clip's id without the `<speaker>/` that `speaker_clip_ids` puts before it."""
+    prefix = f"{spec.speaker}/"
+    return spec.id[len(prefix) :] if spec.speaker and spec.id.startswith(prefix) else spec.id
+
+
+def _unseen_split(spec: ClipSpec) -> str:
+    """LipNet's unseen speakers: s1, s2, s20, s22 validate and test (half each by a hash of
+    speaker and sentence, so both hold all four), every other speaker trains."""
+    speaker = _speaker_name(spec.speaker)  # a manifest may say "1" for s1
+    if speaker not in UNSEEN_SPEAKERS:
+        return "train"
+    bucket = _bucket(f"unseen:{speaker}/{sentence_of(spec)}", 2)
+    return "validation" if bucket == 0 else "test"
+
+
+def _overlapped_split(spec: ClipSpec) -> str:
+    """LipNet's overlapped speakers: 255 in 1000 sentences held out, half validating, half
+    testing. The hash is of the sentence alone, so each speaker loses about 255 of its 1000
+    (whatever subset is read) and a sentence said by several speakers sits in one split."""
+    bucket = _bucket(f"overlapped:{sentence_of(spec)}", OVERLAPPED_BUCKETS)
+    if bucket >= OVERLAPPED_HELD_OUT:
+        return "train"
+    return "validation" if bucket < OVERLAPPED_VALIDATION else "test"
+
+
+def grid_split_of(rule: str):
+    """The function `ClipSpec -> "train" | "validation" | "test"` of a split rule.
+
+    "sentence": `grid_split` of the sentence id (speaker-blind, the rule of every prepared set
+    before the others existed); "unseen" and "overlapped": LipNet's speaker-disjoint and
+    per-speaker splits (they need each clip's speaker). All are hashes: stable across
+    machines and corpus subsets.
+    """
+    if rule == "sentence":
+        return lambda spec: grid_split(sentence_of(spec))
+    rules = {"unseen": _unseen_split, "overlapped": _overlapped_split}
+    if rule not in rules:
+        raise ConfigError(f"unknown split {rule!r}; choose from {', '.join(GRID_SPLITS)}")
+
+    def split_of(spec: ClipSpec) -> str:
+        if not spec.speaker:
+            raise ConfigError(
+                f"split {rule!r} needs each clip's speaker, and clip {spec.id!r} has none "
+                "(GRID reads it from the s<N> folder; a manifest from its speaker field)"
+            )
+        return rules[rule](spec)
+
+    return split_of
+
+
+def speaker_clip_ids(specs: Iterable[ClipSpec]) -> list[ClipSpec]:
+    """The clips with ids unique across speakers: `s<N>/<id>` when more than one speaker is
+    read (GRID's speakers say the same sentences), unchanged for a single speaker."""
+    specs = list(specs)
+    if len({spec.speaker for spec in specs}) <= 1:
+        return specs
+    return [dataclasses.replace(spec, id=f"{spec.speaker}/{spec.id}") for spec in specs]
+
+
 def grid_sentence_id(words: Sequence[str]) -> str:
     """The GRID id of a six-word sentence, e.g. bin blue at f two now -> bbaf2n."""
     if len(words) != len(GRID_GRAMMAR):
@@ -65,7 +151,8 @@ def grid_sentence_id(words: Sequence[str]) -> str:
 
 
 def grid_id_to_words(clip_id: str) -> list[str]:
-    """The six words a GRID id spells, e.g. bbaf2n -> bin blue at f two now."""
+    """The six words a GRID id spells, e.g. bbaf2n (or s3/bbaf2n) -> bin blue at f two now."""
+    clip_id = clip_id.rsplit("/", 1)[-1]
     if len(clip_id) != 6:
         raise ValueError(f"a GRID id has 6 characters, got {clip_id!r}")
     words = []
