@@ -25,11 +25,13 @@ demo: $(STAMP)
 # Two workers, each file on one of them (its module fixtures are built once): on 2 cores the
 # suite's TensorFlow work overlaps with decoding, tracing and subprocess start-up.
 TEST_WORKERS ?= 2
+# More pytest arguments, e.g. PYTEST_ARGS=-rs (CI: every skip with its reason, .ci/run).
+PYTEST_ARGS ?=
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
