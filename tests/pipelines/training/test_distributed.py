@@ -3,6 +3,7 @@ worker processes (TF_CONFIG on 127.0.0.1), and a multi-worker checkpoint resumed
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +15,11 @@ import tensorflow as tf
 from configs import demo_toy
 from data_prep.synthetic import toy_language
 from data_prep.translation import prepare_translation
+from tests.pipelines.training.resume import (
+    EXACT_RESUME_FLAGS,
+    assert_resumed_as_uninterrupted,
+    checkpoint_differences,
+)
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -56,16 +62,23 @@ def _model_weights(checkpoint_path):
     }
 
 
-def test_mirrored_strategy_on_two_logical_cpus(prepared, tmp_path):
-    result = subprocess.run(
-        _command(prepared, tmp_path / "run", 4, "--strategy=mirrored", "--logical_cpus=2"),
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "with 2 replicas" in result.stderr
+def test_mirrored_strategy_on_two_logical_cpus_trains_and_resumes_exactly(prepared, tmp_path):
+    """Two replicas in one process; deterministic (EXACT_RESUME_FLAGS), so a run stopped at
+    step 4 and resumed to 6 must match one that ran 0 -> 6."""
+    mirrored = ("--strategy=mirrored", "--logical_cpus=2", *EXACT_RESUME_FLAGS)
+
+    def train_to(workdir, steps):
+        result = subprocess.run(
+            _command(prepared, workdir, steps, *mirrored),
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    assert "with 2 replicas" in train_to(tmp_path / "run", 4).stderr
     summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
     assert summary["final_step"] == 4
     records = [
@@ -75,6 +88,12 @@ def test_mirrored_strategy_on_two_logical_cpus(prepared, tmp_path):
     ]
     assert len(records) == 4 and all(np.isfinite(r["loss"]) for r in records)
     assert records[-1]["sentences_per_second"] > 0
+
+    train_to(tmp_path / "run", 6)
+    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    assert (summary["start_step"], summary["final_step"]) == (4, 6)
+    train_to(tmp_path / "uninterrupted", 6)
+    assert_resumed_as_uninterrupted(tmp_path / "uninterrupted", tmp_path / "run", 4, 6)
 
 
 def _free_ports(count):
@@ -117,6 +136,20 @@ def test_multi_worker_runs_agree_and_resume_on_one_worker(prepared, tmp_path):
     assert chief_weights.keys() == other_weights.keys() and len(chief_weights) > 10
     for name, value in chief_weights.items():
         np.testing.assert_array_equal(value, other_weights[name], err_msg=name)
+
+    # Resumed on one worker and saved again without a step (num_train_steps reached), the
+    # model weights and the optimizer's state are the two workers' (a run on one worker cannot
+    # be compared with one on two: each worker reads its own shard of the records).
+    again = tmp_path / "saved_again"
+    shutil.copytree(workdir, again)
+    single = subprocess.run(
+        _command(prepared, again, 4), env=ENV, capture_output=True, text=True, timeout=900
+    )
+    assert single.returncode == 0, single.stderr[-3000:]
+    resaved = tf.train.latest_checkpoint(str(again / "checkpoints"))
+    assert resaved.endswith("ckpt-4")
+    differences = checkpoint_differences(chief, resaved, only="optimizer/")
+    assert not differences, f"restored on one worker, {len(differences)} differ: {differences[:3]}"
 
     single = subprocess.run(
         _command(prepared, workdir, 6), env=ENV, capture_output=True, text=True, timeout=900
