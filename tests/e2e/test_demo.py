@@ -60,9 +60,11 @@ def test_quick_demo_reads_the_lips_far_better_than_chance(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((tmp_path / "video_eval_test.json").read_text())["summary"]
     assert summary["quick"] and summary["num_clips"] >= 10
-    # Chance (the most frequent word of each slot) is about 60 %; the run ends near 10 %.
-    assert summary["modes"]["joint"]["wer"] <= 0.5 * summary["chance_wer"]
-    assert summary["modes"]["attention"]["wer"] < summary["chance_wer"]
+    # Chance (the most frequent word of each slot) is about 65 %. The seeded run (config.seed
+    # 42) ended twice at joint 9.4 %, attention 14.6 % of chance 64.6 %; the bounds leave twice
+    # that. Seeds are not interchangeable: seed 2 ends at 7.3 / 8.3 %, seed 1 at 48.8 / 61.9 %.
+    assert summary["modes"]["joint"]["wer"] <= 0.3 * summary["chance_wer"]
+    assert summary["modes"]["attention"]["wer"] <= 0.5 * summary["chance_wer"]
 
 
 def test_quick_demo_is_a_video_path_only():
