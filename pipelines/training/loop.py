@@ -282,14 +282,16 @@ class _Run:
     def _save_validate_or_stop(self) -> _Next:
         """The end of a step: the periodic checkpoint and validation, the stopping rules."""
         config, step = self.config, self.step
-        if step % config.checkpoint_every == 0:
-            self.checkpoints.save(step)
-            self.last_save_step = step
+        # Validation first: the checkpoint of this step then holds its best metric and
+        # patience, so a resume from it goes on exactly as the run would have.
         if config.eval_every and step % config.eval_every == 0:
             self.validation.evaluate(step)
             self.last_eval_step = step
-            if reason := self.validation.early_stop_reason():
-                return self._stop(reason)
+        if step % config.checkpoint_every == 0:
+            self.checkpoints.save(step)
+            self.last_save_step = step
+        if self.last_eval_step == step and (reason := self.validation.early_stop_reason()):
+            return self._stop(reason)
         if step >= config.num_train_steps:
             return self._stop("reached num_train_steps")
         if self.clock.time_is_up():
@@ -305,10 +307,10 @@ class _Run:
         self.clock.account()
         # With a time budget the final seconds must reach the checkpoint too, or a rerun of
         # the same command would train past the budget from an earlier save of this step.
-        if self.last_save_step != self.step or self.clock.budget_seconds:
-            self.checkpoints.save(self.step)
         if self.last_eval_step != self.step:
             self.validation.evaluate(self.step)
+        if self.last_save_step != self.step or self.clock.budget_seconds:
+            self.checkpoints.save(self.step)
 
 
 def _summary(run: _Run, start_step: int, stop_reason: str, dtype: str) -> dict:

@@ -21,6 +21,7 @@ from pipelines.training.loop import train
 from pipelines.training.restore import restore_model
 from tests.cli import run_lipseq
 from tests.fresh_process import run_without_project
+from tests.pipelines.training.resume import EXACT_RESUME_FLAGS, assert_resumed_as_uninterrupted
 
 SENTENCES = [
     "the big dog sees the cat.",
@@ -69,17 +70,31 @@ def test_training_reduces_loss_and_writes_artifacts(trained):
     assert list((workdir / "tensorboard").iterdir())
 
 
-def test_training_resumes_from_latest_checkpoint(trained, tmp_path):
-    root, config, _ = trained
-    resumed_dir = tmp_path / "resumed"
-    import shutil
+def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(trained, tmp_path):
+    """Deterministic runs in subprocesses (op determinism is process-wide): 0 -> 50 steps, and
+    0 -> 30 then a second invocation 30 -> 50 (small config: a checkpoint and a validation at
+    30). The schedule follows the configured warm-up and decay, not num_train_steps."""
+    root = trained[0]
 
-    shutil.copytree(root / "train", resumed_dir)
-    config = small_config(root)
-    config.num_train_steps = 70
-    summary = train(config, resumed_dir)
-    assert summary["start_step"] == 60
-    assert summary["final_step"] == 70
+    def train_to(workdir, steps):
+        completed = run_lipseq(
+            "train",
+            "--config=configs/demo_toy.py:small",
+            f"--workdir={workdir}",
+            f"--config.data.prepared_dir={root / 'data'}",
+            f"--config.num_train_steps={steps}",
+            "--config.log_every=1",
+            *EXACT_RESUME_FLAGS,
+            timeout=600,
+        )
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        return json.loads((workdir / "train_summary.json").read_text())
+
+    train_to(tmp_path / "uninterrupted", 50)
+    assert train_to(tmp_path / "resumed", 30)["final_step"] == 30
+    summary = train_to(tmp_path / "resumed", 50)
+    assert (summary["start_step"], summary["final_step"]) == (30, 50)
+    assert_resumed_as_uninterrupted(tmp_path / "uninterrupted", tmp_path / "resumed", 30, 50)
 
 
 def test_data_order_depends_only_on_seed_and_epoch(trained):
