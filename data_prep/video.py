@@ -247,14 +247,17 @@ def read_video(
 
 def _variable_rate(path: Path) -> bool:
     """True when the stream's average frame rate is not its nominal one (a phone's variable
-    rate): counting frames would then put them at the wrong times."""
-
+    rate), or when a Matroska/WebM stream declares no frame count (a browser's MediaRecorder
+    writes frames at the camera's pace and no count): counting frames would then put them at
+    the wrong times, and a count estimated from the duration would look truncated."""
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 return False
             stream = container.streams.video[0]
             average, nominal = stream.average_rate, stream.guessed_rate
+            if "matroska" in container.format.name and not stream.frames:
+                return True
     except (av.error.FFmpegError, UnicodeDecodeError):
         return False
     if not average or not nominal:

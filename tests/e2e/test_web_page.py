@@ -115,12 +115,13 @@ def test_a_webcam_recording_reaches_the_service_and_its_answer_is_shown(
     browser.find_element(By.ID, "record").click()
     wait_for(browser, lambda d: "Recorded" in d.find_element(By.ID, "status").text, 30)
     browser.find_element(By.ID, "submit").click()
-    # The fake camera shows a test pattern, not a face: the page must show the service's reason.
+    # The fake camera shows a flat grey test pattern, not a face: the clip core refuses such
+    # frames as damaged (as `lipseq prepare` does), and the page must show the service's reason.
     error = wait_for(
         browser,
         lambda d: (
             d.find_element(By.ID, "error").is_displayed() and d.find_element(By.ID, "error").text
         ),
     )
-    assert error.startswith("422 no_face"), error
+    assert error.startswith("415 corrupt_frames"), error
     assert browser.save_screenshot(str(tmp_path / "web_page_webcam.png"))
