@@ -15,6 +15,7 @@ VERBS = {
     "export": "a training workdir -> a SavedModel (raw input in, text out)",
     "evaluate": "score an export (or a workdir's checkpoint): BLEU/chrF or WER/CER",
     "transcribe": "lip-read a raw face video with a lip-reading export",
+    "enrol": "adapt a lip-reading export to a new speaker from a few of their clips",
     "translate": "translate text with a translation export",
     "serve": "HTTP service and web page for lip-reading and translation exports",
     "demo": "every path end to end on data the project generates",

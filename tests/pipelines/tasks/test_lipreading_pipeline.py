@@ -478,3 +478,31 @@ def test_the_export_carries_the_preparation_settings_it_was_trained_on(trained, 
     finally:
         info["config"]["data"]["detector"] = manifest["settings"]["detector"]
         info_path.write_text(json.dumps(info))
+
+
+def test_enrolment_adapts_the_export_to_new_clips_and_scores_the_held_back_ones(
+    exported, tmp_path
+):
+    """`lipseq enrol`'s path on a small export: the speaker's clips prepared with the
+    export's settings, a few steps from its weights, a new export any verb reads, and the
+    held-back clips' WER before and after."""
+    from pipelines.enrolment import EnrolmentPlan, enrol
+    from pipelines.inference.lipreading import LipReadingExport
+
+    write_synthetic_corpus(tmp_path / "speaker", 5, seed=77)
+    plan = EnrolmentPlan(minutes=2.0, max_steps=4, eval_every=2, batch_size=2)
+    result = enrol(exported, tmp_path / "speaker", tmp_path / "enrolled", plan)
+    assert result["clips"] == {"train": 4, "validation": 1} and result["steps"] == 4
+    assert set(result["held_back_wer"]) == {"mode", "clips", "before", "after"}
+    assert result["held_back_wer"]["clips"] == 1
+    base, enrolled = LipReadingExport(exported), LipReadingExport(result["export"])
+    assert enrolled.settings == base.settings and enrolled.catalogue == base.catalogue
+    base_variables = str(Path(exported) / "variables" / "variables")
+    before = tf.train.load_checkpoint(base_variables)
+    after = tf.train.load_checkpoint(str(Path(result["export"]) / "variables" / "variables"))
+    weights = [n for n, _ in tf.train.list_variables(base_variables)]
+    weights = [n for n in weights if "decoder" in n and n.endswith("VARIABLE_VALUE")]
+    assert weights and any(
+        not np.array_equal(before.get_tensor(n), after.get_tensor(n)) for n in weights
+    )
+    assert json.loads((tmp_path / "enrolled" / "enrolment.json").read_text()) == result
