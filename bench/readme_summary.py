@@ -87,6 +87,19 @@ def _service() -> tuple[str, str, str]:
     return ("HTTP service latency, warm", figure, details)
 
 
+def _landmarks() -> tuple[str, str, str]:
+    path = RESULTS / "landmark_prep.json"
+    quality = _read(path)["quality"]
+    s5, lrs = quality["s5"], quality["lrs"]
+    figure = (
+        f"face-mesh crops: {s5['landmarks']['prepared']} of {s5['landmarks']['clips']} s5 "
+        f"close-ups (Haar {s5['haar']['prepared']}), {lrs['landmarks']['prepared']} of "
+        f"{lrs['landmarks']['clips']} LRS face tracks (Haar {lrs['haar']['prepared']})"
+    )
+    details = f"[speakers.md](docs/results/speakers.md), `{_rel(path)}`"
+    return ("Mouth crops on faces the model never saw", figure, details)
+
+
 def summary_rows() -> list[tuple[str, str, str]]:
     """The summary's rows, (result, figure, details), each figure read from its JSON file."""
     return [
@@ -95,6 +108,7 @@ def summary_rows() -> list[tuple[str, str, str]]:
         _audio_visual(),
         _multi30k(),
         _service(),
+        _landmarks(),
         ("Enrolment (adapting to a new face)", "not yet measured", "—"),
     ]
 

