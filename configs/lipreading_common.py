@@ -81,6 +81,10 @@ def lipreading_config() -> ml_collections.ConfigDict:
     # The export's serving_default (and so transcribe's and the service's default mode):
     # "" is joint CTC/attention when the model has a CTC head, attention otherwise.
     config.decode.serving_default = ""
+    # The mode validation decodes (best checkpoint, early stopping): "" is greedy CTC when the
+    # model has a CTC head (cheap, and it tracks training), attention otherwise. Enrolment
+    # validates with the mode it scores, since greedy CTC stays at chance on a new face longer.
+    config.decode.validation_mode = ""
     return config
 
 

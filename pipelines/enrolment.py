@@ -56,9 +56,14 @@ def split_clips(ids: list[str], held_back: float) -> dict[str, str]:
 
 
 def enrolment_config(
-    base: ml_collections.ConfigDict, export_dir: Path, prepared_dir: Path, plan: EnrolmentPlan
+    base: ml_collections.ConfigDict,
+    export_dir: Path,
+    prepared_dir: Path,
+    plan: EnrolmentPlan,
+    scored_mode: str,
 ) -> ml_collections.ConfigDict:
-    """The export's own experiment, retargeted at the speaker's clips with the plan's steps."""
+    """The export's own experiment, retargeted at the speaker's clips with the plan's steps;
+    validation (best checkpoint, early stopping) decodes `scored_mode`."""
     config = ml_collections.ConfigDict(base.to_dict())
     config.data.prepared_dir = str(prepared_dir)
     config.data.train_split, config.data.eval_split = TRAIN, HELD_BACK
@@ -74,6 +79,7 @@ def enrolment_config(
     config.batch_size = plan.batch_size
     config.eval_every = config.checkpoint_every = plan.eval_every
     config.early_stopping_patience = plan.patience
+    config.decode.validation_mode = scored_mode
     return config
 
 
@@ -107,7 +113,8 @@ def enrol(
             f"no clip of {videos} could be prepared for enrolment ({len(specs)} found; "
             f"skipped by reason: {manifest['skipped_by_reason'] or 'none'})"
         )
-    summary = train(enrolment_config(config, export_dir, prepared_dir, plan), workdir / "train")
+    run = enrolment_config(config, export_dir, prepared_dir, plan, scored.mode)
+    summary = train(run, workdir / "train")
     has_held_back = HELD_BACK in manifest["splits"]
     checkpoint = "best" if has_held_back else "latest"
     enrolled = export_model(workdir / "train", workdir / "export", checkpoint)

@@ -171,13 +171,16 @@ class LipreadingTask(Task):
         )
 
     def make_validator(self, model):
-        """Greedy (CTC when the model has a CTC head, else attention) WER on the eval split."""
+        """WER on the eval split of config.decode.validation_mode ("": greedy CTC when the model
+        has a CTC head, else attention)."""
         split = self.config.data.eval_split
         if split not in self.manifest["splits"]:
             logging.warning("no %r split prepared: validation is skipped", split)
             return None
         transcriber = self.transcriber(model)
-        mode = "ctc_greedy" if transcriber.has_ctc else "attention"
+        mode = self.config.decode.validation_mode or (
+            "ctc_greedy" if transcriber.has_ctc else "attention"
+        )
         function = transcriber.functions[mode]
         files = split_files(self.prepared_dir, self.manifest, split)
         limit = self.config.eval_max_examples

@@ -22,10 +22,11 @@ def test_a_fifth_of_the_clips_is_held_back_spread_over_the_ids():
 def test_the_run_is_the_exports_experiment_retargeted_at_the_speaker():
     base = grid_lipnet.get_config()
     plan = EnrolmentPlan(minutes=2.0, max_steps=30, batch_size=4, patience=2)
-    config = enrolment_config(base, Path("exports/base"), Path("runs/me/data"), plan)
+    config = enrolment_config(base, Path("exports/base"), Path("runs/me/data"), plan, "attention")
     assert config.model.to_dict() == base.model.to_dict()
     assert config.data.preset == base.data.preset
-    assert config.decode.to_dict() == base.decode.to_dict()
+    assert config.decode.validation_mode == "attention"
+    assert {**config.decode.to_dict(), "validation_mode": ""} == base.decode.to_dict()
     assert (config.init_from, config.data.prepared_dir) == ("exports/base", "runs/me/data")
     assert (config.data.train_split, config.data.eval_split) == (TRAIN, HELD_BACK)
     assert (config.num_train_steps, config.max_train_minutes, config.batch_size) == (30, 2.0, 4)
