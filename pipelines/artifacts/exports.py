@@ -181,7 +181,7 @@ def _strip(name: str, suffix: str) -> tuple[str, bool]:
     return (name.removesuffix(suffix), True) if name.endswith(suffix) else (name, False)
 
 
-def signature(loaded, export_dir: str | Path, name: str, **lm_options):
+def signature(loaded, export_dir: str | Path, name: str, info: dict | None = None, **lm_options):
     """A named signature of a loaded export, called with its inputs by keyword or in the
     order its catalogue entry lists them; the available names in the error.
 
@@ -189,7 +189,7 @@ def signature(loaded, export_dir: str | Path, name: str, **lm_options):
     they are bound here (to `lm_options`, else the export's configured values), so it is
     called with the same arguments as its unfused twin.
     """
-    info = read_export_info(export_dir)
+    info = info or read_export_info(export_dir)  # callers holding the export pass it
     if name not in loaded.signatures:
         raise NotAnExportError(
             f"{export_dir} has no signature {name!r}; it has "

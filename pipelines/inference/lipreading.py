@@ -111,7 +111,7 @@ class LipReadingExport:
 
     def function(self, entry: SignatureEntry, **lm_options):
         """The callable of a catalogue entry; lm_options set a fused mode's weights."""
-        return signature(self.loaded, self.export_dir, entry.name, **lm_options)
+        return signature(self.loaded, self.export_dir, entry.name, self.info, **lm_options)
 
     def prepare(
         self, video: str | Path, modality: str = "video", longest: int | None = None
@@ -148,8 +148,9 @@ class LipReadingExport:
 
     def warm_up(self) -> None:
         """One call of the default signature, so the first request pays no start-up cost."""
-        crops = np.zeros((8, *self.frame_shape), np.uint8)
-        audio = np.zeros(8 * 640, np.float32) if self.default.modality != "video" else None
+        inputs = self.default.inputs
+        crops = np.zeros((8 if "frames" in inputs else 0, *self.frame_shape), np.uint8)
+        audio = np.zeros(8 * 640, np.float32) if "audio" in inputs else None
         self.run(self.function(self.default), PreparedInput(crops, 25.0, audio=audio))
 
 
