@@ -36,6 +36,7 @@ from data_prep.corpora.grid import (
     grid_id_to_words,
     grid_split_of,
     iter_grid,
+    sentence_of,
     speaker_clip_ids,
 )
 from data_prep.corpora.lrs import iter_lrs
@@ -68,6 +69,9 @@ CORRUPT_CHECK_STRIDE = 3
 
 # Settings that decide how preparation runs, not what a prepared clip holds.
 HANDLING_ONLY = ("strict", "clips_per_shard")
+# Settings that add to a clip: data prepared with them serves a config without them too
+# (clips with their sound serve a lips-only model).
+EXTRAS = ("audio",)
 
 
 @dataclasses.dataclass
@@ -128,7 +132,10 @@ class LipreadingSettings:
         return [
             f"{key}={ours[key]!r} (prepared with {prepared[key]!r})"
             for key in sorted(ours)
-            if key not in HANDLING_ONLY and key in prepared and prepared[key] != ours[key]
+            if key not in HANDLING_ONLY
+            and key in prepared
+            and prepared[key] != ours[key]
+            and not (key in EXTRAS and prepared[key])
         ]
 
 
@@ -773,7 +780,7 @@ def evaluation_clips(path: str | os.PathLike, dataset: str = "grid") -> list[Cli
     for spec in specs:
         if "missing_alignment" in spec.problems and spec.video_path:
             try:
-                words = grid_id_to_words(spec.id)
+                words = grid_id_to_words(sentence_of(spec))
             except ValueError:
                 named.append(spec)
                 continue

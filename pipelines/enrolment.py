@@ -47,11 +47,8 @@ class EnrolmentPlan:
 def split_clips(ids: list[str], held_back: float) -> dict[str, str]:
     """id -> train or validation: every k-th clip by id held back (none under 4 clips)."""
     ordered = sorted(ids)
-    count = round(len(ordered) * held_back) if len(ordered) >= 4 else 0
-    if held_back > 0 and len(ordered) >= 4:
-        count = max(1, count)
-    step = len(ordered) / count if count else 0
-    kept_back = {ordered[int(i * step)] for i in range(count)}
+    count = max(1, round(len(ordered) * held_back)) if held_back > 0 and len(ordered) >= 4 else 0
+    kept_back = {ordered[i * len(ordered) // count] for i in range(count)}
     return {clip_id: HELD_BACK if clip_id in kept_back else TRAIN for clip_id in ordered}
 
 

@@ -70,6 +70,7 @@ class LipReadingExport:
         self.frame_shape = tuple(int(x) for x in self.info["frame_shape"])
         self.modalities = tuple(self.info.get("modalities") or ("video",))
         self.default = self.catalogue["serving_default"]
+        self._functions: dict[str, Any] = {}  # by signature name, with the export's LM weights
         self._lock = threading.Lock()
 
     def _entries(self, modality: str) -> list[SignatureEntry]:
@@ -110,8 +111,15 @@ class LipReadingExport:
         )
 
     def function(self, entry: SignatureEntry, **lm_options):
-        """The callable of a catalogue entry; lm_options set a fused mode's weights."""
-        return signature(self.loaded, self.export_dir, entry.name, self.info, **lm_options)
+        """The callable of a catalogue entry; lm_options set a fused mode's weights (made
+        afresh: a request's own weights), else it is made once and kept."""
+        if any(value is not None for value in lm_options.values()):
+            return signature(self.loaded, self.export_dir, entry.name, self.info, **lm_options)
+        if entry.name not in self._functions:
+            self._functions[entry.name] = signature(
+                self.loaded, self.export_dir, entry.name, self.info
+            )
+        return self._functions[entry.name]
 
     def prepare(
         self, video: str | Path, modality: str = "video", longest: int | None = None

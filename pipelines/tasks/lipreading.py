@@ -54,10 +54,7 @@ class LipreadingTask(Task):
         prepared with: the model would train on clips unlike the ones it is served."""
         super().check_prepared()
         ours = LipreadingSettings.from_config(self.config.data)
-        differences = ours.differences(self.manifest["settings"])
-        if ours.audio is False:  # data prepared with sound serves a lips-only model as well
-            differences = [d for d in differences if not d.startswith("audio=")]
-        if differences:
+        if differences := ours.differences(self.manifest["settings"]):
             raise ConfigError(
                 f"config.data disagrees with {self.prepared_dir / 'manifest.json'}: "
                 f"{'; '.join(differences)}; prepare again or set --config.data.<key> to match"

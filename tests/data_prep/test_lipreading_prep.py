@@ -629,3 +629,17 @@ def test_audio_is_stored_aligned_and_clips_without_it_keep_their_video(corpus, t
     assert abs(peak - 1000.0) < 5.0
     assert parsed[videos[1].stem]["audio"].shape == (0,)
     assert int(parsed[videos[1].stem]["sample_rate"]) == 0
+
+
+def test_settings_differences_name_what_changes_a_clip_and_nothing_else():
+    prepared = lipreading.LipreadingSettings(audio=True, clips_per_shard=8).to_dict()
+    lips_only = lipreading.LipreadingSettings(audio=False, clips_per_shard=64, strict=True)
+    assert lips_only.differences(prepared) == []  # sound extra, handling only: both serve
+    assert lipreading.LipreadingSettings(audio=True).differences({**prepared, "audio": False}) == [
+        "audio=True (prepared with False)"
+    ]
+    older = {k: v for k, v in prepared.items() if k != "max_side"}
+    assert lipreading.LipreadingSettings(max_side=640, audio=True).differences(older) == []
+    assert lipreading.LipreadingSettings(preset="gray80", audio=True).differences(prepared) == [
+        "preset='gray80' (prepared with 'lipnet')"
+    ]
