@@ -65,7 +65,7 @@ def grid_split(clip_id: str) -> str:
     machines, Python versions and corpus subsets; on the 900 shared s1 clips it gives 733
     train, 88 validation and 79 test.
     """
-    bucket = zlib.crc32(clip_id.encode("utf-8")) % SPLIT_BUCKETS
+    bucket = _bucket(clip_id, SPLIT_BUCKETS)
     if bucket < TRAIN_BUCKETS:
         return "train"
     if bucket < VALIDATION_BUCKETS:
@@ -151,8 +151,7 @@ def grid_sentence_id(words: Sequence[str]) -> str:
 
 
 def grid_id_to_words(clip_id: str) -> list[str]:
-    """The six words a GRID id spells, e.g. bbaf2n (or s3/bbaf2n) -> bin blue at f two now."""
-    clip_id = clip_id.rsplit("/", 1)[-1]
+    """The six words a GRID id spells, e.g. bbaf2n -> bin blue at f two now."""
     if len(clip_id) != 6:
         raise ValueError(f"a GRID id has 6 characters, got {clip_id!r}")
     words = []

@@ -53,12 +53,10 @@ def local_parts(strategy: tf.distribute.Strategy, batch: dict) -> list[dict]:
     the batch itself without distribution."""
     if strategy.num_replicas_in_sync == 1:
         return [batch]
-    first = tf.nest.flatten(batch)[0]
-    count = len(strategy.experimental_local_results(first))
-    return [
-        tf.nest.map_structure(lambda v, i=i: strategy.experimental_local_results(v)[i], batch)
-        for i in range(count)
-    ]
+    # One look-up per key, not one per key and replica: this runs every step.
+    results = {key: strategy.experimental_local_results(value) for key, value in batch.items()}
+    count = len(next(iter(results.values())))
+    return [{key: parts[i] for key, parts in results.items()} for i in range(count)]
 
 
 def local_replicas(strategy: tf.distribute.Strategy) -> int:

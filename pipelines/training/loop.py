@@ -40,14 +40,14 @@ from pipelines.training.distribute import is_chief
 from pipelines.training.freeze import FrontendFreeze
 from pipelines.training.metrics import MetricsLog
 from pipelines.training.nan_guard import NanGuard, NonFiniteLossError
-from pipelines.training.optimizer import build_optimizer, make_optimizer
+from pipelines.training.optimizer import build_optimizer
 from pipelines.training.precision import KERAS_POLICIES, compute_dtype, keras_policy
 from pipelines.training.progress import Progress
 from pipelines.training.step import LossScale, make_train_step
 from pipelines.training.throughput import ThroughputLog
 from pipelines.training.validation import Validation
 
-__all__ = ["NonFiniteLossError", "make_optimizer", "train"]
+__all__ = ["NonFiniteLossError", "train"]
 
 
 def train(

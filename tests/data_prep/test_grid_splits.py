@@ -77,7 +77,7 @@ def test_a_many_speaker_read_names_clips_by_speaker(corpus):
     assert Counter(sentence_of(clip) for clip in clips).most_common(1)[0][1] > 1
     for clip in clips:
         assert clip.id == f"{clip.speaker}/{sentence_of(clip)}"
-        assert clip.transcript.split() == grid_id_to_words(clip.id)
+        assert clip.transcript.split() == grid_id_to_words(sentence_of(clip))
         assert clip.video_path == root / clip.speaker / f"{sentence_of(clip)}.mpg"
     assert {clip.speaker for clip in clips} == set(SPEAKERS)
     # One speaker alone keeps today's bare ids.

@@ -293,7 +293,7 @@ def test_mixed_precision_trains_with_a_loss_scale(prepared, tmp_path):
 def test_weight_decay_shrinks_kernels_only_and_keeps_adam_checkpoints_loadable(tmp_path):
     import keras
 
-    from pipelines.training.loop import make_optimizer
+    from pipelines.training.optimizer import make_optimizer
 
     def model():
         keras.utils.set_random_seed(0)
