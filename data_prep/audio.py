@@ -9,6 +9,7 @@ FLAC file with the video's name beside it is used instead of the video's own tra
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import av
 import numpy as np
 
 from data_prep.errors import LipseqError
+from data_prep.video import VideoSource
 
 SAMPLE_RATE = 16000
 SIDECAR_SUFFIXES = (".wav", ".flac")
@@ -64,35 +66,47 @@ def _start_seconds(stream) -> float:
     return float(stream.start_time * stream.time_base)
 
 
-def read_audio(video_path: str | Path, sample_rate: int = SAMPLE_RATE) -> AudioTrack:
-    """Decodes the clip's audio (see `audio_source`) to mono int16 at `sample_rate`."""
+def read_audio(video: str | Path | VideoSource, sample_rate: int = SAMPLE_RATE) -> AudioTrack:
+    """Decodes the clip's audio (see `audio_source`) to mono int16 at `sample_rate`; an open
+    VideoSource lends its container, so the file is not opened again."""
 
-    source = audio_source(video_path)
+    path = video.path if isinstance(video, VideoSource) else Path(video)
+    source = audio_source(path)
     try:
-        with av.open(str(source)) as container:
-            streams = container.streams.audio
-            if not streams:
-                raise AudioError(source, "no_audio", "the file has no audio stream")
-            stream = streams[0]
-            video_start = (
-                _start_seconds(container.streams.video[0])
-                if source == Path(video_path) and container.streams.video
-                else _start_seconds(stream)
-            )
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
-            chunks = []
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):  # what the resampler still holds
-                chunks.append(out.to_ndarray().reshape(-1))
-            codec, rate = stream.codec_context.name, int(stream.codec_context.sample_rate or 0)
-            offset = _start_seconds(stream) - video_start
+        with _container(video, source) as container:
+            return _decode_audio(container, source, source == path, sample_rate)
     except av.error.FFmpegError as error:
         raise AudioError(source, "unreadable_audio", str(error)) from error
+
+
+def _container(video: str | Path | VideoSource, source: Path):
+    if isinstance(video, VideoSource) and source == video.path:
+        return contextlib.nullcontext(video.rewind())
+    return av.open(str(source))
+
+
+def _decode_audio(container, source: Path, own_track: bool, sample_rate: int) -> AudioTrack:
+    streams = container.streams.audio
+    if not streams:
+        raise AudioError(source, "no_audio", "the file has no audio stream")
+    stream = streams[0]
+    video_start = (
+        _start_seconds(container.streams.video[0])
+        if own_track and container.streams.video
+        else _start_seconds(stream)
+    )
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+    chunks = []
+    for frame in container.decode(stream):
+        for out in resampler.resample(frame):
+            chunks.append(out.to_ndarray().reshape(-1))
+    for out in resampler.resample(None):  # what the resampler still holds
+        chunks.append(out.to_ndarray().reshape(-1))
     samples = np.concatenate(chunks).astype(np.int16) if chunks else np.zeros(0, np.int16)
     if not len(samples):
         raise AudioError(source, "empty_audio", "the audio stream decodes to no samples")
+    codec, rate = stream.codec_context.name, int(stream.codec_context.sample_rate or 0)
+    offset = _start_seconds(stream) - video_start
     return AudioTrack(samples, sample_rate, offset, str(source), rate, codec)
 
 

@@ -11,6 +11,7 @@ The clip record schema (writer and parser) is in data_prep/records.py.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -20,7 +21,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ from data_prep.detectors import DETECTORS, build_detector
 from data_prep.errors import ConfigError, CorpusLayoutError, LipseqError, NotPreparedError
 from data_prep.mouth import CROP_PRESETS, crop_mouths, roi_statistics, track_mouth
 from data_prep.paths import project_version
-from data_prep.video import VideoError, detect_corrupt_frames, read_video
+from data_prep.video import VideoError, VideoSource, detect_corrupt_frames, read_video
 
 SPLITS = ("train", "validation", "test")
 # Problems found by a corpus reader that make a clip unusable; other problems are reported.
@@ -182,7 +183,6 @@ _DETECTORS = threading.local()
 def _detector(name: str):
     detectors = _DETECTORS.__dict__
     if name not in detectors:
-
         detectors[name] = build_detector(name)
     return detectors[name]
 
@@ -233,32 +233,51 @@ class PreparedVideo:
     warnings: list[str]  # problems that did not stop the clip, e.g. corrupt_frames:<count>
 
 
+@contextlib.contextmanager
+def open_clip(video: str | os.PathLike | VideoSource, clip_id: str = "") -> Iterator[VideoSource]:
+    """A video opened once for its header, frames and sound; a file that cannot be opened
+    raises ClipSkipped with the decoder's reason. An open VideoSource passes through."""
+    if isinstance(video, VideoSource):
+        yield video
+        return
+    try:
+        source = VideoSource(video)
+    except VideoError as error:
+        stem = clip_id or Path(video).stem
+        raise ClipSkipped(stem, str(video), error.reason, error.detail) from error
+    with source:
+        yield source
+
+
 def prepare_video(
-    video_path, settings: LipreadingSettings, longest: int | None = None, clip_id: str = ""
+    video, settings: LipreadingSettings, longest: int | None = None, clip_id: str = ""
 ) -> PreparedVideo:
     """The one clip-preparation core of `lipseq prepare` and of every inference front door:
     decode, refuse what cannot be read (ClipSkipped with its reason), track the mouth, crop.
+    `video` is a path or a VideoSource the caller opened (open_clip) to read its sound too.
 
     Refusals: the decoder's reasons (data_prep.video.REASONS, or unreadable), too_long (more
     than `longest` frames at the target rate, found after decoding one frame more),
     too_few_frames (under settings.min_frames), corrupt_frames (over
     settings.max_corrupt_fraction damaged), no_face and face_lost_too_long.
     """
-    clip_id = clip_id or Path(video_path).stem
+    path = video.path if isinstance(video, VideoSource) else Path(video)
+    clip_id = clip_id or path.stem
 
     def refuse(reason: str, detail: str = "") -> ClipSkipped:
-        return ClipSkipped(clip_id, str(video_path), reason, detail)
+        return ClipSkipped(clip_id, str(path), reason, detail)
 
     max_frames = settings.max_frames or None
     if longest is not None:
         max_frames = min(max_frames or longest + 1, longest + 1)
     try:
-        clip = read_video(
-            video_path,
-            target_fps=settings.target_fps,
-            max_frames=max_frames,
-            max_side=settings.max_side or None,
-        )
+        with open_clip(video, clip_id) as source:
+            clip = read_video(
+                source,
+                target_fps=settings.target_fps,
+                max_frames=max_frames,
+                max_side=settings.max_side or None,
+            )
     except VideoError as error:
         raise refuse(error.reason, error.detail) from error
     except (cv2.error, OSError, EOFError) as error:  # the decoder or the file failed
@@ -311,19 +330,20 @@ def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> Cl
     if not spec.transcript.strip():
         return skip("empty_transcript")
     try:
-        prepared = prepare_video(spec.video_path, settings, clip_id=spec.id)
+        with open_clip(spec.video_path, spec.id) as source:
+            prepared = prepare_video(source, settings, clip_id=spec.id)
+            result.warnings.extend(prepared.warnings)
+            if settings.audio:
+                _add_audio(result, source, prepared.clip)
     except ClipSkipped as skipped:
         return skip(skipped.reason, skipped.detail)
     clip, track = prepared.clip, prepared.track
     result.fps = float(clip.fps)
     result.num_source_frames = int(clip.num_source_frames)
-    result.warnings.extend(prepared.warnings)
     result.crops = prepared.crops
     result.roi_boxes = track.mouth_boxes.astype(np.float32)
     result.roi_confidence = track.confidence.astype(np.float32)
     result.roi_stats = roi_statistics(track)
-    if settings.audio:
-        _add_audio(result, spec, clip)
     scale = settings.target_fps / clip.source_fps if clip.source_fps else 1.0
     result.words = [
         (int(round(start * scale)), int(round(end * scale)), word)
@@ -332,12 +352,12 @@ def process_clip(spec: ClipSpec, split: str, settings: LipreadingSettings) -> Cl
     return result
 
 
-def _add_audio(result: ClipResult, spec: ClipSpec, clip) -> None:
+def _add_audio(result: ClipResult, source: VideoSource, clip) -> None:
     """Stores the clip's audio aligned to its frames; a clip without usable audio keeps its
     video and is flagged with the reason (audio tasks skip it)."""
 
     try:
-        track = read_audio(spec.video_path, SAMPLE_RATE)
+        track = read_audio(source, SAMPLE_RATE)
     except AudioError as error:
         result.audio_problem = error.reason
         result.warnings.append(f"{error.reason}:{error.detail}")
@@ -360,7 +380,6 @@ def clip_example(result: ClipResult) -> dict[str, Any]:
     """The record features of one prepared clip (schema: data_prep/records.py)."""
     # Late: records loads TensorFlow, which the spawned preparation workers never need.
     from data_prep import records
-
 
     return records.clip_example(
         result.id,
@@ -410,7 +429,6 @@ def _finished(output_dir: Path, shard: _Shard) -> dict | None:
     """The sidecar of a shard finished by an earlier run, if it is complete and intact."""
     # Late: records loads TensorFlow, which the spawned preparation workers never need.
     from data_prep import records
-
 
     sidecar, path = _sidecar(output_dir, shard), output_dir / shard.name
     if not (sidecar.is_file() and path.is_file()):
@@ -546,7 +564,6 @@ def prepare_lipreading(
     """
     # Late: records loads TensorFlow, which the spawned preparation workers never need.
     from data_prep import records
-
 
     settings = settings or LipreadingSettings()
     output_dir = Path(output_dir)

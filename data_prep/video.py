@@ -1,14 +1,16 @@
 """Video decoding for data preparation: checked reads, frame-rate resampling, damage detection.
 
-`read_video` decodes any container FFmpeg inside OpenCV reads (.mpg .mp4 .avi .mov ...) into
-uint8 frames [T,H,W,C] (RGB, or grayscale with C=1), checks the frame count and rate against
-the header, and resamples to a target rate by nearest-frame selection. Problems raise
+`read_video` decodes any container FFmpeg reads (.mpg .mp4 .avi .mov .webm ...) into uint8
+frames [T,H,W,C] (RGB, or grayscale with C=1), checks the frame count and rate against the
+header, and resamples to a target rate by nearest-frame selection. PyAV (FFmpeg inside its
+wheel) decodes; a `VideoSource` opens a file once for its header, frames and sound. Problems raise
 `VideoError` with a machine-readable `reason`, so a corpus preparer can skip the file and
 record why. `detect_corrupt_frames` flags frames that decoded as grey or blocky garbage.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from data_prep.errors import LipseqError
 
@@ -110,83 +113,183 @@ def _check_path(path: Path) -> None:
         raise VideoError(path, "empty_file", "file is empty (0 bytes)")
 
 
-def _open(path: Path) -> cv2.VideoCapture:
-    _check_path(path)
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not cap.isOpened():
-        cap.release()
-        if _is_audio_only(path):
-            raise VideoError(path, "audio_only", "the file has sound but no video stream")
-        raise VideoError(
-            path, "unreadable", "FFmpeg cannot open it (unknown container or codec, or damaged)"
-        )
-    return cap
+class VideoSource:
+    """A video file opened once: its header facts, then its frames (read_video, stream_frames)
+    and its sound (data_prep.audio.read_audio) from the same FFmpeg container.
+
+        with VideoSource("face.mp4") as source:
+            if source.duration_s and source.duration_s < 10: clip = read_video(source)
+
+    Opening reads the header only (no frame is decoded); it raises VideoError for a missing,
+    empty, unopenable or audio-only file.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        _check_path(self.path)
+        try:
+            self.container = av.open(str(self.path))
+        except (av.error.FFmpegError, UnicodeDecodeError):
+            raise VideoError(
+                self.path,
+                "unreadable",
+                "FFmpeg cannot open it (unknown container or codec, or damaged)",
+            ) from None
+        streams = self.container.streams
+        if not streams.video:
+            has_sound = bool(streams.audio)
+            self.close()  # PyAV crashes if streams are read after closing
+            if has_sound:
+                raise VideoError(self.path, "audio_only", "the file has sound but no video stream")
+            raise VideoError(self.path, "unreadable", "FFmpeg finds no video stream in it")
+        self.stream = streams.video[0]
+        if self.stream.codec_context is None:
+            self.close()
+            raise VideoError(self.path, "unreadable", "FFmpeg has no decoder for its video codec")
+        self.stream.thread_type = "AUTO"  # frame and slice threads, as FFmpeg's own tools
+        self.header_fps = _header_rate(self.stream)
+        self.frame_count = _header_count(self.container, self.stream, self.header_fps)
+        context = self.stream.codec_context
+        self.width, self.height = int(context.width or 0), int(context.height or 0)
+        self._used = False
+
+    @property
+    def fps(self) -> float:
+        """The usable frame rate: the header's, or DEFAULT_FPS when that is missing or absurd."""
+        return self.header_fps if _valid_fps(self.header_fps) else DEFAULT_FPS
+
+    @property
+    def duration_s(self) -> float | None:
+        return self.frame_count / self.fps if self.frame_count else None
+
+    @property
+    def variable_rate(self) -> bool:
+        """True when the stream's average frame rate is not its nominal one (a phone's
+        variable rate), or when a Matroska/WebM stream declares no frame count (a browser's
+        MediaRecorder writes frames at the camera's pace and no count): counting frames would
+        then put them at the wrong times, and a count estimated from the duration would look
+        truncated."""
+        if "matroska" in self.container.format.name and not self.stream.frames:
+            return True
+        average, nominal = self.stream.average_rate, self.stream.guessed_rate
+        if not average or not nominal:
+            return False
+        return abs(float(average) / float(nominal) - 1.0) > RESAMPLE_TOLERANCE
+
+    def frames(self) -> Iterator[av.VideoFrame]:
+        """The decoded frames from the start (a second call seeks back). Damage after good
+        frames ends the stream, as a truncated broadcast would be kept; no frame at all raises
+        VideoError."""
+        if self._used:
+            self.container.seek(0)
+        self._used = True
+        decoded = 0
+        try:
+            for frame in self.container.decode(self.stream):
+                decoded += 1
+                yield frame
+        except av.error.FFmpegError as error:
+            if not decoded:
+                raise VideoError(self.path, "unreadable", f"no frame decodes ({error})") from None
+
+    def rewind(self) -> av.container.InputContainer:
+        """The container at its start, for another stream's reader (the sound)."""
+        if self._used:
+            self.container.seek(0)
+        self._used = True
+        return self.container
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-def _is_audio_only(path: Path) -> bool:
-    """True when FFmpeg (PyAV) finds audio streams and no video stream in the file."""
-
-    try:
-        with av.open(str(path)) as container:
-            return bool(container.streams.audio) and not container.streams.video
-    except (av.error.FFmpegError, UnicodeDecodeError):
-        return False
+def open_video(video: str | os.PathLike | VideoSource) -> contextlib.AbstractContextManager:
+    """A VideoSource for a path (closed on leaving), or the caller's own open source (left
+    open for them)."""
+    if isinstance(video, VideoSource):
+        return contextlib.nullcontext(video)
+    return VideoSource(video)
 
 
-def _fourcc(cap: cv2.VideoCapture) -> str:
-    code = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
-    text = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
-    return text if text.isprintable() and text.strip() else ""
+def _header_rate(stream) -> float:
+    """The frames per second the header declares: the average rate, else FFmpeg's guess."""
+    for rate in (stream.average_rate, stream.guessed_rate):
+        if rate:
+            return float(rate)
+    return 0.0
 
 
-def probe_video(path: str | os.PathLike) -> dict[str, Any]:
+def _header_count(container, stream, fps: float) -> int | None:
+    """Frames the header announces: the stream's count, else its duration times its rate
+    (what FFmpeg-based readers report for containers without a count); None when unknown."""
+    if stream.frames:
+        return int(stream.frames)
+    if container.duration:
+        seconds = container.duration / av.time_base
+    elif stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    else:
+        return None
+    count = int(math.floor(seconds * fps + 0.5)) if _valid_fps(fps) else 0
+    return count if count > 0 else None
+
+
+class _Converter:
+    """Decoded frames to uint8 RGB arrays, reusing one FFmpeg scaler (about twice as fast as
+    a new one per frame), turned as the display rotation says."""
+
+    def __init__(self):
+        self.reformatter = VideoReformatter()
+
+    def rgb(self, frame: av.VideoFrame, size: tuple[int, int] | None = None) -> np.ndarray:
+        width, height = size or (None, None)
+        image = self.reformatter.reformat(frame, format="rgb24", width=width, height=height)
+        return _rotated(image.to_ndarray(), getattr(frame, "rotation", 0) or 0)
+
+
+def probe_video(path: str | os.PathLike | VideoSource) -> dict[str, Any]:
     """Header facts of a video, decoding only its first frame.
 
     Keys: path, size_bytes, codec, width, height (of the decoded frame), header_fps,
     fps (usable rate, DEFAULT_FPS on fallback), fps_fallback, frame_count (header, or None
     when unknown) and duration_s (None when unknown). Raises VideoError.
     """
-    path = Path(path)
-    cap = _open(path)
-    try:
-        header_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
-        frame_count = int(count) if math.isfinite(count) and count > 0 else None
-        ok, frame = cap.read()
-        codec = _fourcc(cap)
-    finally:
-        cap.release()
-    if not ok or frame is None:
-        if frame_count is None:
-            raise VideoError(path, "zero_frames", "the stream holds no frames")
-        raise VideoError(path, "unreadable", "no frame decodes (unsupported codec or damaged data)")
-    fps_ok = _valid_fps(header_fps)
-    fps = header_fps if fps_ok else DEFAULT_FPS
-    return {
-        "path": str(path),
-        "size_bytes": path.stat().st_size,
-        "codec": codec,
-        "width": int(frame.shape[1]),
-        "height": int(frame.shape[0]),
-        "header_fps": header_fps,
-        "fps": fps,
-        "fps_fallback": not fps_ok,
-        "frame_count": frame_count,
-        "duration_s": frame_count / fps if frame_count else None,
-    }
+    with open_video(path) as source:
+        first = next(source.frames(), None)
+        if first is None:
+            if source.frame_count is None:
+                raise VideoError(source.path, "zero_frames", "the stream holds no frames")
+            raise VideoError(
+                source.path, "unreadable", "no frame decodes (unsupported codec or damaged data)"
+            )
+        height, width = _Converter().rgb(first).shape[:2]
+        context = source.stream.codec_context
+        return {
+            "path": str(source.path),
+            "size_bytes": source.path.stat().st_size,
+            "codec": context.codec_tag if context.codec_tag.isprintable() else context.name,
+            "width": width,
+            "height": height,
+            "header_fps": source.header_fps,
+            "fps": source.fps,
+            "fps_fallback": not _valid_fps(source.header_fps),
+            "frame_count": source.frame_count,
+            "duration_s": source.duration_s,
+        }
 
 
 def iter_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
-    """Decoded frames as OpenCV gives them, uint8 BGR [H,W,3]: no count checks, no conversion."""
-    cap = _open(Path(path))
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                return
-            yield frame
-    finally:
-        cap.release()
+    """Decoded frames as OpenCV works with them, uint8 BGR [H,W,3]: no count checks."""
+    converter = _Converter()
+    with VideoSource(path) as source:
+        for frame in source.frames():
+            yield converter.rgb(frame)[:, :, ::-1]
 
 
 def _source_index(i: int, ratio: float) -> int:
@@ -194,7 +297,7 @@ def _source_index(i: int, ratio: float) -> int:
 
 
 def read_video(
-    path: str | os.PathLike,
+    path: str | os.PathLike | VideoSource,
     target_fps: float | None = DEFAULT_FPS,
     grayscale: bool = False,
     max_frames: int | None = None,
@@ -205,100 +308,77 @@ def read_video(
     truncation_tolerance: float = 0.05,
     max_side: int | None = None,
 ) -> VideoClip:
-    """Decodes a video into uint8 frames [T,H,W,3] RGB (or [T,H,W,1] when grayscale).
+    """Decodes a video (a path, or an open VideoSource) into uint8 frames [T,H,W,3] RGB (or
+    [T,H,W,1] when grayscale).
 
     With `max_side`, frames whose longer side exceeds it are scaled down (INTER_AREA) as
     they are decoded, and `max_pixels` applies to the scaled frames: a 4K video then costs
     memory like a small one. `width` and `height` of the clip stay those of the source.
 
     Resamples to `target_fps` by nearest-frame selection unless the source rate is within 1%
-    of it (or target_fps is None); `max_frames` caps T. A frame count short of the header's by
-    more than `truncation_tolerance` (and at least 3 frames) is "truncated". Frames with a
-    side under `min_side`, an area over `max_pixels`, or a decoded size over `max_bytes` are
-    refused. Raises VideoError naming the file and reason.
+    of it (or target_fps is None); a variable-rate video is placed on the output clock by its
+    timestamps. `max_frames` caps T. A frame count short of the header's by more than
+    `truncation_tolerance` (and at least 3 frames) is "truncated". Frames with a side under
+    `min_side`, an area over `max_pixels`, or a decoded size over `max_bytes` are refused.
+    Raises VideoError naming the file and reason.
     """
     if target_fps is not None and not (math.isfinite(target_fps) and target_fps > 0):
         raise ValueError(f"target_fps must be a positive number or None, got {target_fps}")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
-    path = Path(path)
-    cap = _open(path)
-    if target_fps is not None and _variable_rate(path):
-        cap.release()
-        return _read_by_timestamps(
-            path, target_fps, grayscale, max_frames, min_side, max_pixels, max_bytes, max_side
-        )
-    try:
-        return _decode(
-            cap,
-            path,
-            target_fps,
-            grayscale,
-            max_frames,
-            min_side,
-            max_pixels,
-            max_bytes,
-            truncation_tolerance,
-            max_side,
-        )
-    finally:
-        cap.release()
+    limits = _Limits(min_side, max_pixels, max_bytes, max_side)
+    with open_video(path) as source:
+        if target_fps is not None and source.variable_rate:
+            return _read_by_timestamps(source, target_fps, grayscale, max_frames, limits)
+        return _decode(source, target_fps, grayscale, max_frames, limits, truncation_tolerance)
 
 
-def _variable_rate(path: Path) -> bool:
-    """True when the stream's average frame rate is not its nominal one (a phone's variable
-    rate), or when a Matroska/WebM stream declares no frame count (a browser's MediaRecorder
-    writes frames at the camera's pace and no count): counting frames would then put them at
-    the wrong times, and a count estimated from the duration would look truncated."""
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                return False
-            stream = container.streams.video[0]
-            average, nominal = stream.average_rate, stream.guessed_rate
-            if "matroska" in container.format.name and not stream.frames:
-                return True
-    except (av.error.FFmpegError, UnicodeDecodeError):
-        return False
-    if not average or not nominal:
-        return False
-    return abs(float(average) / float(nominal) - 1.0) > RESAMPLE_TOLERANCE
+@dataclass(frozen=True)
+class _Limits:
+    """The sizes read_video refuses, and the side it scales frames down to."""
+
+    min_side: int
+    max_pixels: int
+    max_bytes: int
+    max_side: int | None
+
+    def check(self, path: Path, width: int, height: int) -> tuple[int, int]:
+        """The output size of width x height source frames; VideoError when out of bounds."""
+        width, height = _output_size(width, height, self.max_side)
+        _check_size(path, width, height, self.min_side, self.max_pixels)
+        return width, height
 
 
 def _read_by_timestamps(
-    path: Path,
+    source: VideoSource,
     target_fps: float,
     grayscale: bool,
     max_frames: int | None,
-    min_side: int,
-    max_pixels: int,
-    max_bytes: int,
-    max_side: int | None,
+    limits: _Limits,
 ) -> VideoClip:
     """read_video for variable-rate videos: each output frame is the decoded frame nearest
     its time (stream_frames), at `target_fps`."""
-    probe = probe_video(path)
-    width, height = probe["width"], probe["height"]
-    _check_size(path, *_output_size(width, height, max_side), min_side, max_pixels)
+    if source.width and source.height:
+        limits.check(source.path, source.width, source.height)
     frames: list[np.ndarray] = []
     size = 0
-    for index, frame in stream_frames(path, target_fps, max_side):
+    for index, frame in stream_frames(source, target_fps, limits.max_side):
         if max_frames is not None and index >= max_frames:
             break
         if grayscale:
             frame = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[:, :, None]
         size += frame.nbytes
-        if size > max_bytes:
-            raise VideoError(path, "too_large", f"more than {index} frames exceed max_bytes")
+        if size > limits.max_bytes:
+            raise VideoError(source.path, "too_large", f"more than {index} frames exceed max_bytes")
         frames.append(frame)
     return VideoClip(
         frames=np.stack(frames),
         fps=float(target_fps),
-        source_fps=probe["fps"],
-        num_source_frames=probe["frame_count"] or len(frames),
-        width=width,
-        height=height,
-        path=str(path),
+        source_fps=source.fps,
+        num_source_frames=source.frame_count or len(frames),
+        width=source.width,
+        height=source.height,
+        path=str(source.path),
         warnings=("variable_frame_rate",),
     )
 
@@ -325,122 +405,100 @@ def _check_size(path: Path, width: int, height: int, min_side: int, max_pixels: 
         )
 
 
+class _FrameBuffer:
+    """Output frames [T, h, w, C] in one growing array, refused past max_bytes."""
+
+    def __init__(self, path: Path, expected: int | None, max_frames: int | None, shape, max_bytes):
+        self.path, self.max_bytes = path, max_bytes
+        self.frame_bytes = int(np.prod(shape))
+        known = expected is not None
+        expected = 64 if expected is None else expected  # grows by doubling past a guess
+        expected = expected if max_frames is None else min(expected, max_frames)
+        if known and expected * self.frame_bytes > max_bytes:
+            raise VideoError(
+                path,
+                "too_large",
+                f"{expected} frames of {'x'.join(map(str, shape))} exceed max_bytes={max_bytes} "
+                "(read fewer with max_frames, or raise max_bytes)",
+            )
+        self.frames = np.empty((max(expected, 1), *shape), np.uint8)
+        self.count = 0
+
+    def append(self, image: np.ndarray) -> None:
+        if self.count >= len(self.frames):
+            if 2 * len(self.frames) * self.frame_bytes > self.max_bytes:
+                raise VideoError(
+                    self.path,
+                    "too_large",
+                    f"more than {len(self.frames)} frames exceed max_bytes={self.max_bytes}",
+                )
+            self.frames = np.concatenate([self.frames, np.empty_like(self.frames)])
+        self.frames[self.count] = image
+        self.count += 1
+
+    def result(self) -> np.ndarray:
+        kept = self.frames[: self.count]
+        return kept if self.count >= 0.9 * len(self.frames) else kept.copy()
+
+
 def _decode(
-    cap: cv2.VideoCapture,
-    path: Path,
+    source: VideoSource,
     target_fps: float | None,
     grayscale: bool,
     max_frames: int | None,
-    min_side: int,
-    max_pixels: int,
-    max_bytes: int,
+    limits: _Limits,
     truncation_tolerance: float,
-    max_side: int | None = None,
 ) -> VideoClip:
-    warnings: list[str] = []
-    header_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-    if _valid_fps(header_fps):
-        source_fps = header_fps
-    else:
-        source_fps = DEFAULT_FPS
+    """read_video for constant-rate videos: frames counted onto the output clock, each output
+    frame the source frame nearest its index (decoded frames not needed are not converted)."""
+    path, warnings = source.path, []
+    if not _valid_fps(source.header_fps):
         warnings.append("fps_fallback")
-    count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
-    header_count = int(count) if math.isfinite(count) and count > 0 else None
+    header_count = source.frame_count
     if header_count is None:
         warnings.append("frame_count_unknown")
-    header_w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
-    header_h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
-    if header_w > 0 and header_h > 0:
-        _check_size(path, *_output_size(header_w, header_h, max_side), min_side, max_pixels)
-
+    if source.width and source.height:
+        limits.check(path, source.width, source.height)
+    source_fps = source.fps
     resample = target_fps is not None and abs(source_fps / target_fps - 1.0) > RESAMPLE_TOLERANCE
     fps = float(target_fps) if resample else source_fps
     ratio = source_fps / fps
 
-    ok, first = cap.read()
-    if not ok or first is None:
+    converter, buffer, decoded = _Converter(), None, 0
+    source_size = output_size = None
+    for frame in source.frames():
+        if max_frames is not None and buffer is not None and buffer.count >= max_frames:
+            break
+        if _source_index(0 if buffer is None else buffer.count, ratio) > decoded:
+            decoded += 1  # a source frame no output frame takes
+            continue
+        image = converter.rgb(frame)
+        if buffer is None:
+            source_size = image.shape[1], image.shape[0]
+            output_size = limits.check(path, *source_size)
+            expected = None if header_count is None else math.ceil(header_count / ratio - 1e-6)
+            shape = (output_size[1], output_size[0], 1 if grayscale else 3)
+            buffer = _FrameBuffer(path, expected, max_frames, shape, limits.max_bytes)
+        elif (image.shape[1], image.shape[0]) != source_size:
+            raise VideoError(
+                path,
+                "inconsistent_size",
+                f"frame {decoded} is {image.shape[1]}x{image.shape[0]}, "
+                f"the first was {source_size[0]}x{source_size[1]}",
+            )
+        image = _to_output(image, output_size, grayscale)
+        decoded += 1
+        while _source_index(buffer.count, ratio) < decoded and (
+            max_frames is None or buffer.count < max_frames
+        ):
+            buffer.append(image)
+    if buffer is None:
         if header_count is None:
             raise VideoError(path, "zero_frames", "the stream holds no frames")
         raise VideoError(
             path, "unreadable", f"no frame decodes although the header announces {header_count}"
         )
-    source_height, source_width = first.shape[:2]
-    width, height = _output_size(source_width, source_height, max_side)
-    scaled = (width, height) != (source_width, source_height)
-    _check_size(path, width, height, min_side, max_pixels)
-    channels = 1 if grayscale else 3
-    frame_bytes = height * width * channels
-
-    expected = 64 if header_count is None else int(math.ceil(header_count / ratio - 1e-6))
-    if max_frames is not None:
-        expected = min(expected, max_frames)
-    if header_count is not None and expected * frame_bytes > max_bytes:
-        raise VideoError(
-            path,
-            "too_large",
-            f"{expected} frames of {width}x{height}x{channels} exceed max_bytes={max_bytes} "
-            "(read fewer with max_frames, or raise max_bytes)",
-        )
-    out = np.empty((max(expected, 1), height, width, channels), np.uint8)
-    scratch = np.empty((source_height, source_width, 3), np.uint8)
-
-    def target(index: int) -> np.ndarray:
-        return scratch if grayscale or scaled or index >= len(out) else out[index]
-
-    def reserve(index: int) -> None:
-        nonlocal out
-        if index >= len(out):
-            if 2 * len(out) * frame_bytes > max_bytes:
-                raise VideoError(
-                    path, "too_large", f"more than {len(out)} frames exceed max_bytes={max_bytes}"
-                )
-            out = np.concatenate([out, np.empty_like(out)])
-
-    def store(index: int, bgr: np.ndarray) -> None:
-        reserve(index)
-        if scaled:
-            bgr = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
-        if grayscale:
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY, dst=out[index, :, :, 0])
-            return
-        slot = out[index]
-        if bgr.ctypes.data != slot.ctypes.data:
-            slot[...] = bgr
-        cv2.cvtColor(slot, cv2.COLOR_BGR2RGB, dst=slot)
-
-    n_out = 0
-    decoded = 0
-    frame: np.ndarray | None = first
-    reached_cap = False
-    while True:
-        if frame is None:
-            if _source_index(n_out, ratio) > decoded:
-                if not cap.grab():
-                    break
-                decoded += 1
-                continue
-            ok, frame = cap.read(target(n_out))
-            if not ok or frame is None:
-                break
-            if frame.shape[:2] != (source_height, source_width):
-                raise VideoError(
-                    path,
-                    "inconsistent_size",
-                    f"frame {decoded} is {frame.shape[1]}x{frame.shape[0]}, "
-                    f"the first was {source_width}x{source_height}",
-                )
-        store(n_out, frame)
-        n_out += 1
-        decoded += 1
-        while _source_index(n_out, ratio) < decoded and (max_frames is None or n_out < max_frames):
-            reserve(n_out)
-            out[n_out] = out[n_out - 1]
-            n_out += 1
-        frame = None
-        if max_frames is not None and n_out >= max_frames:
-            reached_cap = True
-            break
-
+    reached_cap = max_frames is not None and buffer.count >= max_frames
     if not reached_cap and header_count is not None and decoded != header_count:
         margin = max(3, int(math.ceil(truncation_tolerance * header_count)))
         if decoded < header_count - margin:
@@ -450,17 +508,25 @@ def _decode(
                 f"decoded {decoded} of the {header_count} frames the header announces",
             )
         warnings.append("frame_count_mismatch")
-    frames = out[:n_out] if n_out >= 0.9 * len(out) else out[:n_out].copy()
     return VideoClip(
-        frames=frames,
+        frames=buffer.result(),
         fps=fps,
         source_fps=source_fps,
         num_source_frames=decoded,
-        width=source_width,
-        height=source_height,
+        width=source_size[0],
+        height=source_size[1],
         path=str(path),
         warnings=tuple(warnings),
     )
+
+
+def _to_output(image: np.ndarray, size: tuple[int, int], grayscale: bool) -> np.ndarray:
+    """An RGB frame scaled down to `size` (INTER_AREA) and made grey when asked."""
+    if (image.shape[1], image.shape[0]) != size:
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    if grayscale:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
+    return image
 
 
 def _blockiness(gray: np.ndarray, block: int) -> float:
@@ -572,55 +638,39 @@ def _rotated(image: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def stream_frames(
-    path: str | os.PathLike, fps: float = 25.0, max_side: int | None = 640
+    path: str | os.PathLike | VideoSource, fps: float = 25.0, max_side: int | None = 640
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(output index, uint8 RGB frame) at `fps`, each the decoded frame nearest its time."""
 
-    path = Path(path)
-    _check_path(path)
     if not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps}")
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, UnicodeDecodeError) as error:
-        raise VideoError(path, "unreadable", f"FFmpeg cannot open it ({error})") from None
-    with container:
-        if not container.streams.video:
-            if container.streams.audio:
-                raise VideoError(path, "audio_only", "the file has sound but no video stream")
-            raise VideoError(path, "zero_frames", "the file has no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        yield from _resampled(path, container, stream, fps, max_side)
+    with open_video(path) as source:
+        yield from _resampled(source, fps, max_side)
 
 
-def _resampled(path, container, stream, fps, max_side):
+def _resampled(source: VideoSource, fps: float, max_side: int | None):
     period = 1.0 / fps
     emitted = 0
     previous: tuple[float, np.ndarray] | None = None
     size = None
-    try:
-        for frame in container.decode(stream):
-            if frame.time is None:
-                continue
-            if size is None:
-                size = _scaled_size(frame.width, frame.height, max_side)
-            image = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
-            image = _rotated(image, getattr(frame, "rotation", 0) or 0)
-            if previous is not None:
-                # Output times before the midpoint of two decoded frames take the earlier one.
-                middle = (previous[0] + frame.time) / 2.0
-                while emitted * period < middle:
-                    yield emitted, previous[1]
-                    emitted += 1
-            previous = (float(frame.time), image)
-    except av.error.FFmpegError as error:
-        if previous is None:
-            raise VideoError(path, "unreadable", f"no frame decodes ({error})") from None
-        # Damage after good frames: keep what decoded, as a truncated broadcast would be kept.
+    converter = _Converter()
+    for frame in source.frames():
+        if frame.time is None:
+            continue
+        if size is None:
+            size = _scaled_size(frame.width, frame.height, max_side)
+        image = converter.rgb(frame, size)
+        if previous is not None:
+            # Output times before the midpoint of two decoded frames take the earlier one.
+            middle = (previous[0] + frame.time) / 2.0
+            while emitted * period < middle:
+                yield emitted, previous[1]
+                emitted += 1
+        previous = (float(frame.time), image)
     if previous is None:
-        raise VideoError(path, "zero_frames", "the video stream holds no frames")
-    frame_duration = float(stream.average_rate and 1.0 / stream.average_rate or period)
+        raise VideoError(source.path, "zero_frames", "the video stream holds no frames")
+    rate = source.stream.average_rate
+    frame_duration = float(1.0 / rate) if rate else period
     end = previous[0] + frame_duration
     while emitted * period < end - period / 2.0 or emitted == 0:
         yield emitted, previous[1]

@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from data_prep.audio import align_to_video, read_audio
 from data_prep.errors import ConfigError
-from data_prep.lipreading import LipreadingSettings, prepare_video
+from data_prep.lipreading import LipreadingSettings, open_clip, prepare_video
+from data_prep.video import VideoSource
 from pipelines.artifacts.exports import (
     SignatureEntry,
     load_export,
@@ -122,22 +123,24 @@ class LipReadingExport:
         return self._functions[entry.name]
 
     def prepare(
-        self, video: str | Path, modality: str = "video", longest: int | None = None
+        self, video: str | Path | VideoSource, modality: str = "video", longest: int | None = None
     ) -> PreparedInput:
-        """A video through the clip core with this export's settings (ClipSkipped with the
-        reason when it cannot be read); the sound too where the modality reads it."""
+        """A video (a path, or a VideoSource already open) through the clip core with this
+        export's settings, frames and sound from one opening of the file (ClipSkipped with the
+        reason when it cannot be read)."""
         started = time.monotonic()
-        if modality == "audio":  # the sound alone: no face needed
+        if modality == "audio":  # the sound alone: no face needed, a sound file will do
             samples = read_audio(video).samples.astype(np.float32) / 32768.0
             crops = np.zeros((0, *self.frame_shape), np.uint8)
             prepared = PreparedInput(crops, self.settings.target_fps, audio=samples)
         else:
-            clip = prepare_video(video, self.settings, longest=longest)
-            fps = float(clip.clip.fps)
-            prepared = PreparedInput(clip.crops, fps, track=clip.track)
-            if modality == "audio_visual":
-                samples, _ = align_to_video(read_audio(video), len(clip.crops), fps)
-                prepared.audio = samples.astype(np.float32) / 32768.0
+            with open_clip(video) as source:
+                clip = prepare_video(source, self.settings, longest=longest)
+                fps = float(clip.clip.fps)
+                prepared = PreparedInput(clip.crops, fps, track=clip.track)
+                if modality == "audio_visual":
+                    samples, _ = align_to_video(read_audio(source), len(clip.crops), fps)
+                    prepared.audio = samples.astype(np.float32) / 32768.0
         prepared.seconds = time.monotonic() - started
         return prepared
 
@@ -193,9 +196,13 @@ class VideoTranscriber:
         (pipelines/inference/long_video.py): then there are timed words, pieces and gaps, and
         no single score, alignment or crop array.
         """
-        if is_long(video):
-            return transcribe_long(video, self)
-        prepared = self.export.prepare(video, self.modality)
+        if self.modality == "audio":
+            prepared = self.export.prepare(video, self.modality)
+        else:
+            with open_clip(video) as source:
+                if is_long(source):
+                    return transcribe_long(source, self)
+                prepared = self.export.prepare(source, self.modality)
         started = time.monotonic()
         out = self.export.run(self.signature, prepared)
         return {

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from data_prep.lipreading import track_and_crop
-from data_prep.video import VideoError, probe_video, stream_frames
+from data_prep.video import VideoError, VideoSource, open_video, stream_frames
 from pipelines.inference.words import word_times
 
 # A video longer than this, or with frames larger than full HD, goes the long-video way.
@@ -40,19 +40,16 @@ class Windowing:
     min_piece_frames: int = 8
 
 
-def is_long(video: str | Path) -> bool:
-    """True for videos that should be streamed: long, of unknown length, or very large frames."""
+def is_long(video: str | Path | VideoSource) -> bool:
+    """True for videos that should be streamed: long, of unknown length, or very large frames
+    (from the header alone; nothing is decoded)."""
 
     try:
-        facts = probe_video(video)
+        with open_video(video) as source:
+            duration, pixels = source.duration_s, source.width * source.height
     except VideoError:
         return False  # the whole-clip path reports the reason
-    duration = facts["duration_s"]
-    return (
-        duration is None
-        or duration > LONG_VIDEO_SECONDS
-        or facts["width"] * facts["height"] > LARGE_FRAME_PIXELS
-    )
+    return duration is None or duration > LONG_VIDEO_SECONDS or pixels > LARGE_FRAME_PIXELS
 
 
 def windows(
@@ -84,7 +81,9 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
 
 
-def transcribe_long(video: str | Path, transcriber, windowing: Windowing | None = None) -> dict:
+def transcribe_long(
+    video: str | Path | VideoSource, transcriber, windowing: Windowing | None = None
+) -> dict:
     """Text, timed words, pieces and gaps of a video of any length, read window by window."""
 
     windowing = windowing or Windowing()

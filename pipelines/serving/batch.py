@@ -23,7 +23,13 @@ from tqdm import tqdm
 
 from data_prep.atomic import write_text_atomic
 from data_prep.errors import LipseqError
-from data_prep.lipreading import ClipSkipped, LipreadingSettings, prepare_video, worker_init
+from data_prep.lipreading import (
+    ClipSkipped,
+    LipreadingSettings,
+    open_clip,
+    prepare_video,
+    worker_init,
+)
 from data_prep.video import VideoError
 from pipelines.inference.long_video import is_long, transcribe_long
 from pipelines.inference.words import SUBTITLE_FORMATS, subtitles, word_times
@@ -87,11 +93,12 @@ def _manifest_videos(path: Path) -> list[Path]:
 def _prepare(task: tuple[str, dict]) -> dict:
     """Worker: one video -> crops and ROI confidence, or the reason it cannot be prepared."""
     path, settings = task
-    if is_long(path):
-        return {"video": path, "long": True}  # streamed by the main process, window by window
     started = time.monotonic()
     try:
-        prepared = prepare_video(path, LipreadingSettings(**settings))
+        with open_clip(path) as source:
+            if is_long(source):
+                return {"video": path, "long": True}  # streamed by the main process
+            prepared = prepare_video(source, LipreadingSettings(**settings))
     except ClipSkipped as skipped:
         return {"video": path, "skipped": skipped.reason, "detail": skipped.detail}
     return {
@@ -127,7 +134,6 @@ def transcribe_many(
     """Transcribes every video named by `inputs`; writes JSON Lines (and subtitles); summary."""
     # Late: TensorFlow stays out of the spawned preparation workers, which import this module.
     from pipelines.inference.lipreading import VideoTranscriber
-
 
     if subtitle_format and subtitle_format not in SUBTITLE_FORMATS:
         raise ValueError(f"unknown subtitle format {subtitle_format!r}")

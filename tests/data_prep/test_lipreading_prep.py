@@ -574,8 +574,13 @@ def test_decoder_failures_skip_the_clip_but_bugs_are_raised(
     def failing(*args, **kwargs):
         raise failure
 
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (64, 48))
+    for _ in range(3):
+        writer.write(np.full((48, 64, 3), 90, np.uint8))
+    writer.release()
     monkeypatch.setattr(lipreading, "read_video", failing)  # the clip core's decoder
-    spec = ClipSpec("clip", tmp_path / "clip.mp4", "bin blue", "bin blue")
+    spec = ClipSpec("clip", video, "bin blue", "bin blue")
     if skipped:
         result = lipreading.process_clip(spec, "train", lipreading.LipreadingSettings())
         assert result.skip_reason == "unreadable" and "Input/output error" in result.skip_detail
