@@ -4,8 +4,10 @@
 
 Worker processes prepare the videos (decode, face, mouth crops) while the main process runs
 the model on the ones already prepared, in order. Each video gives one JSON line: text, score,
-words with start and end seconds (from the attention alignment), ROI confidence, or the reason
-it was skipped. The JSON Lines file and each subtitle file appear whole or not at all.
+words with start and end seconds (in every mode: pipelines/inference/words.py), ROI
+confidence, or the reason it was skipped; a long video (long_video.is_long) is read in
+overlapping windows and gives pieces and gaps too. The JSON Lines file and each subtitle file
+appear whole or not at all.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from data_prep.lipreading import (
 )
 from data_prep.video import VideoError
 from pipelines.inference.long_video import is_long, transcribe_long
-from pipelines.inference.words import SUBTITLE_FORMATS, subtitles, word_times
+from pipelines.inference.words import SUBTITLE_FORMATS, subtitles, timed_words
 
 VIDEO_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 LONG_VIDEO_KEYS = ("text", "words", "pieces", "gaps", "num_frames", "fps")
@@ -160,8 +162,8 @@ def transcribe_many(
             crops = prepared["crops"]
             out = transcriber(crops[None], np.array([len(crops)], np.int32))
             text = out["text"].numpy()[0].decode()
-            alignment = out["alignments"].numpy()[0][:, : len(crops)]
-            words = word_times(text, alignment, prepared["fps"], len(crops))
+            alignment = out["alignments"].numpy()[0]
+            words = timed_words(transcriber.export, text, alignment, crops, prepared["fps"])
             confidence = prepared["roi_confidence"]
             record.update(
                 text=text,
