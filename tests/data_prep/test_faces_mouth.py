@@ -347,9 +347,32 @@ def test_roi_statistics():
     assert stats["num_frames"] == 20 and stats["frames_with_box"] == 20
     assert stats["detected_frames"] == 2 and stats["lost_frames"] == 0
     assert 0 < stats["confidence_min"] <= stats["confidence_mean"] + 1e-6 <= 1 + 1e-6
-    for key in ("centre_x", "centre_y", "width", "height"):
-        assert stats[f"{key}_std"] >= 0 and stats[f"{key}_mean"] > 0
     assert stats["centre_x_mean"] == pytest.approx(160.0, abs=0.5)
+
+
+def test_roi_statistics_known_answers():
+    """Box statistics over the frames with a usable box only: a lost frame (NaN) and a frame
+    of zero confidence are left out of the means and spreads."""
+    boxes = np.array([[10, 20, 30, 30], [14, 20, 38, 34], [0, 0, 0, 0], [np.nan] * 4], np.float32)
+    track = MouthTrack(
+        mouth_boxes=boxes,
+        face_boxes=boxes.copy(),
+        confidence=np.array([1.0, 0.5, 0.0, 0.0], np.float32),
+        detected=np.array([True, False, False, False]),
+        lost_frames=1,
+        flags=["low_confidence"],
+        longest_gap=1,
+    )
+    stats = roi_statistics(track)
+    assert (stats["num_frames"], stats["frames_with_box"], stats["detected_frames"]) == (4, 2, 1)
+    assert (stats["lost_frames"], stats["longest_gap"]) == (1, 1)
+    assert stats["flags"] == ["low_confidence"]
+    assert stats["confidence_mean"] == pytest.approx(0.375)
+    assert stats["confidence_min"] == 0.0
+    # centres x 20 and 26, y 25 and 27; widths 20 and 24; heights 10 and 14
+    expected = {"centre_x": (23, 3), "centre_y": (26, 1), "width": (22, 2), "height": (12, 2)}
+    for key, (mean, std) in expected.items():
+        assert (stats[f"{key}_mean"], stats[f"{key}_std"]) == pytest.approx((mean, std)), key
 
 
 def grid_sample(shared_data, count: int = 30):
