@@ -85,17 +85,46 @@ def test_a_users_onednn_choice_stands():
     assert _onednn_child("1")["took"] is False
 
 
-def test_every_lipseq_verb_asks_for_onednn():
-    # The verb's own work is replaced by a report of the environment it would have run in.
-    code = (
-        "import os, pipelines.cli.common as common\n"
-        "common.run = lambda *a, **k: print('ONEDNN=' + os.environ.get('TF_ENABLE_ONEDNN_OPTS'))\n"
-        "from pipelines.cli import main\n"
-        "main(['lipseq', 'export'])\n"
-    )
+# Records the variable when the verb first imports TensorFlow (where the setting counts) and
+# stops there, sparing the load; a verb that never imports it reports at its end.
+_VERB_CHILD = """
+import importlib.abc, json, os, sys
+
+def report(when):
+    sys.stdout.write(json.dumps({"when": when, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}))
+    sys.stdout.flush()
+
+class AtTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow":
+            report("tensorflow")
+            os._exit(0)
+
+sys.meta_path.insert(0, AtTensorFlow())
+from pipelines.cli import main
+main(["lipseq", sys.argv[1], "--help"])
+report("end")
+"""
+
+
+def test_every_lipseq_verb_asks_for_onednn_before_tensorflow_loads():
+    from pipelines.cli import VERBS
+
     env = {k: v for k, v in os.environ.items() if k != ONEDNN_ENV}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
-    )
-    assert out.returncode == 0, out.stderr[-800:]
-    assert "ONEDNN=1" in out.stdout.splitlines()
+    children = {
+        verb: subprocess.Popen(
+            [sys.executable, "-c", _VERB_CHILD, verb],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        for verb in VERBS
+    }
+    seen = {}
+    for verb, child in children.items():
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, (verb, err[-800:])
+        seen[verb] = json.loads(out.strip().splitlines()[-1])["onednn"]
+    assert seen == dict.fromkeys(VERBS, "1")
