@@ -48,6 +48,113 @@ def ctc_greedy_search(logits: tf.Tensor, lengths: tf.Tensor) -> dict:
     }
 
 
+def ctc_grammar_best_path(
+    logits: tf.Tensor, lengths: tf.Tensor, transitions: np.ndarray, final_states: np.ndarray
+) -> dict:
+    """The best single CTC path whose labelling the grammar accepts: greedy's grammar twin.
+
+    Exact (Viterbi over the CTC graph of the automaton, states and arcs as in
+    ctc_prefix_beam_search), so when greedy's own output is a sentence of the grammar it is
+    returned unchanged, and otherwise the most likely path among the grammar's sentences;
+    a width-1 prefix search instead commits to each label as it goes and cannot take one back.
+    A clip too short for any sentence gets an empty output with score -1e30.
+    Returns ids [B, L], lengths [B], scores [B] (log-probability of the path).
+    """
+    graph = _BestPathGraph(transitions, final_states)
+    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+    lengths = tf.cast(lengths, tf.int32)
+    scores, backs = graph.forward(log_probs, lengths)
+    final_scores = tf.where(graph.final_nodes[None, :], scores, _NEG_INF)
+    last_node = tf.argmax(final_scores, axis=1, output_type=tf.int32)
+    nodes = _backtrack(backs, last_node)  # [B, T]
+    labels = tf.gather(graph.node_labels, nodes)
+    previous = tf.pad(nodes[:, :-1], [[0, 0], [1, 0]])  # blank node 0 before the first frame
+    emits = (labels != BLANK_ID) & (nodes != previous)
+    emits &= tf.sequence_mask(lengths, tf.shape(nodes)[1])
+    best = tf.reduce_max(final_scores, axis=1)
+    emits &= (best > _NEG_INF / 2)[:, None]
+    ragged = tf.ragged.boolean_mask(labels, emits)
+    return {
+        "ids": ragged.to_tensor(default_value=BLANK_ID),
+        "lengths": tf.cast(ragged.row_lengths(), tf.int32),
+        "scores": best,
+    }
+
+
+_NEG_INF = -1e30
+
+
+class _BestPathGraph:
+    """The CTC graph of a grammar automaton, built once outside the graph from its arrays.
+
+    Node q < Q: in automaton state q, the last frame blank (or no frame yet); node Q + i:
+    in the state of arc i's target, the last frame that arc's label. Each node lists its
+    predecessors (padded with a node that is never alive), so a frame is one gather and max.
+    """
+
+    def __init__(self, transitions: np.ndarray, final_states: np.ndarray):
+        transitions = np.asarray(transitions)
+        num_states = transitions.shape[0]
+        sources, arc_labels = np.nonzero(
+            (transitions >= 0) & (np.arange(transitions.shape[1]) != BLANK_ID)
+        )
+        targets = transitions[sources, arc_labels]
+        arcs = sorted(set(zip(targets.tolist(), arc_labels.tolist(), strict=True)))
+        node_of_arc = {arc: num_states + i for i, arc in enumerate(arcs)}
+        node_state = np.array(list(range(num_states)) + [q for q, _ in arcs])
+        label_nodes_in = [[] for _ in range(num_states)]
+        for (state, label), node in node_of_arc.items():
+            label_nodes_in[state].append((node, label))
+        predecessors = [[q, *(n for n, _ in label_nodes_in[q])] for q in range(num_states)]
+        for (target, label), node in node_of_arc.items():
+            into = [node]  # the same label again, merged
+            for source in sources[(targets == target) & (arc_labels == label)]:
+                into.append(int(source))
+                into.extend(n for n, other in label_nodes_in[source] if other != label)
+            predecessors.append(into)
+        dead = len(predecessors)
+        width = max(len(p) for p in predecessors)
+        padded = [p + [dead] * (width - len(p)) for p in predecessors]
+        self.num_nodes = dead
+        self.predecessors = tf.constant(padded, tf.int32)  # [N, P]
+        self.node_labels = tf.constant([BLANK_ID] * num_states + [v for _, v in arcs], tf.int32)
+        self.final_nodes = tf.constant(np.asarray(final_states, bool)[node_state])
+
+    def forward(self, log_probs: tf.Tensor, lengths: tf.Tensor):
+        """Best path score into each node after each example's last frame [B, N], and every
+        frame's back-pointers [T, B, N] (a node points at itself past an example's end)."""
+        batch, frames = tf.shape(log_probs)[0], tf.shape(log_probs)[1]
+        start = tf.one_hot(tf.zeros([batch], tf.int32), self.num_nodes, 0.0, _NEG_INF)
+        itself = tf.tile(tf.range(self.num_nodes)[None], [batch, 1])
+
+        def body(t, scores, backs):
+            alive = tf.pad(scores, [[0, 0], [0, 1]], constant_values=_NEG_INF)
+            candidates = tf.gather(alive, self.predecessors, axis=1)  # [B, N, P]
+            choice = tf.argmax(candidates, axis=-1, output_type=tf.int32)
+            emitted = tf.gather(log_probs[:, t], self.node_labels, axis=1)
+            moved = tf.reduce_max(candidates, axis=-1) + emitted
+            back = tf.transpose(tf.gather(self.predecessors, tf.transpose(choice), batch_dims=1))
+            running = (t < lengths)[:, None]
+            scores = tf.where(running, tf.maximum(moved, _NEG_INF), scores)
+            return t + 1, scores, backs.write(t, tf.where(running, back, itself))
+
+        backs = tf.TensorArray(tf.int32, size=frames)
+        _, scores, backs = tf.while_loop(
+            lambda t, *_: t < frames, body, (tf.constant(0), start, backs)
+        )
+        return scores, backs.stack()
+
+
+def _backtrack(backs: tf.Tensor, last_node: tf.Tensor) -> tf.Tensor:
+    """Nodes [B, T] of the best path ending in last_node [B], from back-pointers [T, B, N]."""
+    earlier = tf.scan(
+        lambda node, back: tf.gather(back, node, batch_dims=1),
+        tf.reverse(backs[1:], axis=[0]),
+        initializer=last_node,
+    )
+    return tf.transpose(tf.concat([tf.reverse(earlier, axis=[0]), last_node[None]], 0))
+
+
 def _logaddexp(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     return tf.reduce_logsumexp(tf.stack([a, b]), axis=0)
 
@@ -76,6 +183,20 @@ def frames_to_finish(transitions: np.ndarray, final_states: np.ndarray) -> np.nd
             break
         need = updated
     return np.minimum(need, unreachable).astype(np.int32)
+
+
+def frames_to_finish_after_blank(transitions: np.ndarray, final_states: np.ndarray) -> np.ndarray:
+    """frames_to_finish for an alignment whose last frame was blank: int32 [Q].
+
+    After a blank even the label that entered the state may follow at once, so a prefix
+    that waits on blank needs no extra frame before a repeat (GRID's "soon" spoken in a
+    clip's last five frames, "s o _ o n", must not be pruned at its blank).
+    """
+    transitions = np.asarray(transitions)
+    need = frames_to_finish(transitions, final_states).astype(np.int64)
+    through = np.where(transitions >= 0, 1 + need[np.maximum(transitions, 0)], need.max())
+    after_blank = np.where(np.asarray(final_states, bool), 0, through.min(axis=1))
+    return np.minimum(after_blank, need).astype(np.int32)
 
 
 def ctc_prefix_beam_search(
@@ -120,9 +241,10 @@ def ctc_prefix_beam_search(
     if transitions is None:
         transitions = tf.zeros([1, vocab_size], tf.int32)
         final_states = tf.constant([True])
-    need = None
+    need = need_after_blank = None
     if isinstance(transitions, np.ndarray):
         need = tf.constant(frames_to_finish(transitions, final_states))
+        need_after_blank = tf.constant(frames_to_finish_after_blank(transitions, final_states))
     transitions = tf.cast(transitions, tf.int32)
 
     prefixes = tf.zeros([batch_size, k, length_cap], tf.int32)
@@ -174,8 +296,10 @@ def ctc_prefix_beam_search(
         extend = tf.where(taken, neg_inf, extend)
 
         if need is not None:
-            can_finish = tf.gather(need, states) <= (lengths - t - 1)[:, None]
+            frames_after = (lengths - t - 1)[:, None]
+            can_finish = tf.gather(need_after_blank, states) <= frames_after
             stay_blank = tf.where(can_finish, stay_blank, neg_inf)
+            can_finish = tf.gather(need, states) <= frames_after
             stay_label = tf.where(can_finish, stay_label, neg_inf)
         stay_total = _logaddexp(stay_blank, stay_label)
         stay_total = tf.where(alive, stay_total, neg_inf)

@@ -1,7 +1,7 @@
 """Mouth frames in, text out: normalisation, the model and every decoding mode in one graph.
 
 Decoding modes (all stock TensorFlow ops inside tf.while_loop / tf.scan):
-    ctc_greedy     best path of the CTC head
+    ctc_greedy     best path of the CTC head (with a grammar: the best path among its sentences)
     ctc_beam       CTC prefix beam search
     attention      attention beam search with length normalisation
     joint          attention beam search scored with CTC prefix probabilities
@@ -18,7 +18,7 @@ import tensorflow as tf
 from data_prep.characters import BOS_ID, EOS_ID, CharVocabulary, word_grammar_automaton
 from data_prep.corpora.grid import GRID_GRAMMAR
 from data_prep.errors import ConfigError
-from models.ctc import ctc_greedy_search, ctc_prefix_beam_search
+from models.ctc import ctc_grammar_best_path, ctc_greedy_search, ctc_prefix_beam_search
 from models.search import beam_search
 from pipelines.inputs.video import inference_frames
 
@@ -123,11 +123,12 @@ class Transcriber(tf.Module):
             logits, memory_lengths = model.ctc_outputs(inputs, lengths)
             if mode == "ctc_greedy" and self.grammar is None:
                 result = ctc_greedy_search(logits, memory_lengths)
+            elif mode == "ctc_greedy":
+                result = ctc_grammar_best_path(logits, memory_lengths, *self.grammar)
             else:
-                width = 1 if mode == "ctc_greedy" else self.beam_size
                 table, final = self.grammar if self.grammar is not None else (None, None)
                 result = ctc_prefix_beam_search(
-                    logits, memory_lengths, width, self.max_length, table, final, **lm
+                    logits, memory_lengths, self.beam_size, self.max_length, table, final, **lm
                 )
             result["alignments"] = no_alignment
         else:
