@@ -29,6 +29,7 @@ class AudioError(LipseqError, ValueError):
     """A video's audio cannot be used; `reason` is one of AUDIO_PROBLEMS."""
 
     def __init__(self, path: str | Path, reason: str, detail: str = ""):
+        detail = self.without_path(detail, path)
         super().__init__(f"{path}: {reason}{': ' + detail if detail else ''}")
         self.path, self.reason, self.detail = str(path), reason, detail
 

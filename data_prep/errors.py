@@ -1,12 +1,23 @@
-"""The project's user-facing errors: each one's message names the file and the problem.
+"""The project's user-facing errors: each one's message names the file once and the problem.
 
 Command-line verbs print such an error as one line and exit 2; anything else is a bug and
 keeps its traceback.
 """
 
+import os
+
 
 class LipseqError(Exception):
     """A problem with the user's input, paths or settings that the user can act on."""
+
+    @staticmethod
+    def without_path(detail: str, path: str | os.PathLike) -> str:
+        """An error detail with its own mentions of `path` dropped, for a message that names
+        the file in front: FFmpeg's errors (PyAV's FFmpegError) end in `: '<path>'`."""
+        path = str(path)
+        if not path:
+            return detail
+        return detail.replace(f": {path!r}", "").replace(path, "the file")
 
 
 class NotPreparedError(LipseqError, FileNotFoundError):

@@ -171,7 +171,10 @@ class ClipSkipped(LipseqError, ValueError):
     """A clip that cannot be prepared, with a machine-readable reason (strict mode raises it)."""
 
     def __init__(self, clip_id: str, path: str, reason: str, detail: str = ""):
-        super().__init__(f"{path}: {reason}{': ' + detail if detail else ''} (clip {clip_id})")
+        detail = self.without_path(detail, path)
+        # The id is said only where the file's name does not already say it.
+        named = "" if clip_id == Path(path).stem else f" (clip {clip_id})"
+        super().__init__(f"{path}: {reason}{': ' + detail if detail else ''}{named}")
         self.clip_id, self.path, self.reason, self.detail = clip_id, path, reason, detail
 
 
