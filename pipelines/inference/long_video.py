@@ -7,9 +7,10 @@ The video is decoded as a stream (data_prep.video.stream_frames), scaled down to
 `window_seconds` (the length of the clips the model learnt from) overlaps the next by
 `overlap_seconds`, so no word is read only from a cut-off mouth. A window owns the middle of
 its span (its first and last half-overlap belong to its neighbours) and keeps the words whose
-centre falls there. Inside a window the face is tracked as in preparation; stretches where it
-was lost become gaps in the transcript, and the rest is read in pieces.
-CTC modes give no word times, so they read windows back to back instead.
+centre falls there (every mode has word times: pipelines/inference/words.py). Inside a
+window the face is tracked as in preparation; stretches where it was lost become gaps in the
+transcript, and the rest is read in pieces. The command, batch transcription and the HTTP
+service all come here for a video that `is_long`.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.lipreading import track_and_crop
+from data_prep.lipreading import ClipSkipped, track_and_crop
 from data_prep.video import VideoError, VideoSource, open_video, stream_frames
-from pipelines.inference.words import word_times
+from pipelines.inference.words import timed_words
 
 # A video longer than this, or with frames larger than full HD, goes the long-video way.
 LONG_VIDEO_SECONDS = 20.0
@@ -81,27 +82,49 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
 
 
+def _too_long(video, longest: int, fps: float) -> ClipSkipped:
+    name = getattr(video, "path", video)
+    detail = f"longer than the limit of {longest / fps:g} s"
+    return ClipSkipped(Path(str(name)).stem, str(name), "too_long", detail)
+
+
+def _piece_words(transcriber, out: dict, crops: np.ndarray, fps: float) -> list[dict]:
+    """A piece's words, timed from its own first frame."""
+    text = np.asarray(out["text"])[0].decode()
+    alignment = np.asarray(out["alignments"])[0]
+    return timed_words(transcriber.export, text, alignment, crops, fps) or []
+
+
 def transcribe_long(
-    video: str | Path | VideoSource, transcriber, windowing: Windowing | None = None
+    video: str | Path | VideoSource,
+    transcriber,
+    windowing: Windowing | None = None,
+    longest: int | None = None,
 ) -> dict:
-    """Text, timed words, pieces and gaps of a video of any length, read window by window."""
+    """Text, timed words, pieces and gaps of a video of any length, read window by window.
+
+    `transcriber` has the export's `settings`, its `export` and is called on batched crops
+    and lengths (VideoTranscriber); a video of more than `longest` frames is refused as
+    ClipSkipped("too_long") as soon as the stream passes that length.
+    """
 
     windowing = windowing or Windowing()
     settings = transcriber.settings
     fps = float(settings.target_fps)
     size = max(1, int(round(windowing.window_seconds * fps)))
-    timed = not transcriber.mode.startswith("ctc")
-    overlap = int(round(windowing.overlap_seconds * fps)) if timed else 0
+    overlap = int(round(windowing.overlap_seconds * fps))
     hop = max(1, size - overlap)
     words: list[dict] = []
     pieces: list[dict] = []
     lost = []
     total = 0
     started = time.monotonic()
-    seconds = {"prepare": 0.0, "model": 0.0}
+    seconds = {"prepare": 0.0, "model": 0.0, "words": 0.0}
     stream = stream_frames(video, fps, windowing.max_side)
     for start, frames, last in windows(stream, size, hop):
         total = max(total, start + len(frames))
+        if longest is not None and total > longest:
+            raise _too_long(video, longest, fps)
         # Frames this window speaks for: the middle of its span, the edges go to neighbours.
         owned_from = 0 if start == 0 else overlap // 2
         owned_to = len(frames) if last else len(frames) - (overlap - overlap // 2)
@@ -117,27 +140,23 @@ def transcribe_long(
             began = time.monotonic()
             out = transcriber(crops[None, first:end], np.array([end - first], np.int32))
             seconds["model"] += time.monotonic() - began
-            text = out["text"].numpy()[0].decode()
             offset = (start + first) / fps
-            if timed:
-                alignment = out["alignments"].numpy()[0][:, : end - first]
-                piece_words = word_times(text, alignment, fps, end - first) or []
-                kept = [
-                    w
-                    for w in piece_words
-                    if owned_from <= first + (w["start"] + w["end"]) / 2 * fps < owned_to
-                ]
-            else:
-                kept = [{"word": w} for w in text.split()]
+            began = time.monotonic()
+            piece_words = _piece_words(transcriber, out, crops[first:end], fps)
+            seconds["words"] += time.monotonic() - began
+            kept = [
+                w
+                for w in piece_words
+                if owned_from <= first + (w["start"] + w["end"]) / 2 * fps < owned_to
+            ]
             for word in kept:
-                if "start" in word:
-                    word["start"] = round(word["start"] + offset, 3)
-                    word["end"] = round(word["end"] + offset, 3)
-                    # A window's first word may spread its attention back into the overlap;
-                    # words are spoken in order, so it starts no earlier than the one before.
-                    if words and "start" in words[-1] and word["start"] < words[-1]["start"]:
-                        word["start"] = words[-1]["start"]
-                        word["end"] = max(word["end"], word["start"])
+                word["start"] = round(word["start"] + offset, 3)
+                word["end"] = round(word["end"] + offset, 3)
+                # A window's first word may spread its attention back into the overlap;
+                # words are spoken in order, so it starts no earlier than the one before.
+                if words and word["start"] < words[-1]["start"]:
+                    word["start"] = words[-1]["start"]
+                    word["end"] = max(word["end"], word["start"])
                 words.append(word)
             if kept:
                 pieces.append(
@@ -155,7 +174,7 @@ def transcribe_long(
     seconds["total"] = time.monotonic() - started
     return {
         "text": " ".join(w["word"] for w in words),
-        "words": words if timed else None,
+        "words": words,
         "pieces": pieces,
         "gaps": gaps,
         "num_frames": total,

@@ -4,8 +4,12 @@
     uvicorn.run(app, host="127.0.0.1", port=8000)          # what `lipseq serve` does
 
 Endpoints: GET / (the web page), POST /v1/transcribe (multipart `video` upload; options
-`mode`, `grammar`, `images`, and `lm_weight` / `lm_length_bonus` for fused `*_lm` modes),
-POST /v1/translate (JSON), GET /v1/models, GET /healthz, GET /metrics (Prometheus text).
+`mode`, `grammar`, `images`, `subtitles` (srt or vtt), and `lm_weight` / `lm_length_bonus`
+for fused `*_lm` modes), POST /v1/translate (JSON), GET /v1/models, GET /healthz,
+GET /metrics (Prometheus text). Every mode answers with word times. A long upload (over
+20 s, of unknown length, or frames above full HD) goes the command's long-video way
+(pipelines/inference/long_video.py): read in overlapping windows, it answers with pieces,
+gaps and words timed over the whole video, up to ServiceLimits.max_seconds.
 Every error is JSON {"error": reason, "detail": ...}:
 400 bad options, 413 upload too large or too long, 415 unsupported or undecodable media,
 422 no face or lips (the preparation's own reason), 503 with Retry-After when the bounded
@@ -43,10 +47,14 @@ from prometheus_client import (
 from pydantic import BaseModel
 
 from data_prep.errors import ConfigError
-from data_prep.lipreading import ClipSkipped
+from data_prep.lipreading import ClipSkipped, open_clip
+from data_prep.video import VideoError
 from pipelines.inference.lipreading import LipReadingExport, PreparedInput
+from pipelines.inference.long_video import is_long, transcribe_long
 from pipelines.inference.translation import load_translate_modes, translate_all
-from pipelines.inference.words import word_times
+from pipelines.inference.words import SUBTITLE_FORMATS, timed_words
+from pipelines.inference.words import subtitles as subtitles_text
+from pipelines.serving.batch import LONG_VIDEO_KEYS
 
 STATIC_DIR = Path(__file__).parent / "static"
 UPLOAD_CHUNK_BYTES = 1 << 20
@@ -74,10 +82,14 @@ STATUS_OF_REASON = {
 
 @dataclass(frozen=True)
 class ServiceLimits:
-    """What one request may ask for, and how many may wait."""
+    """What one request may ask for, and how many may wait.
+
+    max_seconds bounds every upload, the long ones read in windows included: five minutes
+    cost about 150 windows, some 15 to 30 s of the 2-core host's time for one request.
+    """
 
     max_upload_bytes: int = 64 << 20
-    max_seconds: float = 60.0
+    max_seconds: float = 300.0
     queue_size: int = 8
     retry_after_seconds: int = 2
 
@@ -136,6 +148,13 @@ class LipReadingService:
             "fps": self.export.settings.target_fps,
         }
 
+    def warm_up(self) -> None:
+        """The default signature and the CTC modes' word timing called once, so that no
+        request pays their start-up."""
+        self.export.warm_up()
+        crops = np.zeros((8, *self.export.frame_shape), np.uint8)
+        timed_words(self.export, "a", np.zeros((0, 8), np.float32), crops, 25.0)
+
     def signature(self, mode: str | None, grammar: bool, **lm_options):
         """(entry, function); lm_options (lm_weight, lm_length_bonus) set a fused mode's
         weights for this request (the export's own when None)."""
@@ -150,18 +169,39 @@ class LipReadingService:
             )
         return entry, self.export.function(entry, **lm_options)
 
-    def prepare(self, video: Path, max_seconds: float, name: str = "upload") -> PreparedInput:
-        """An uploaded video through the front door, or ServiceError with the reason.
+    def read(self, video: Path, function, max_seconds: float, name: str = "upload"):
+        """An upload opened once and read whole (a PreparedInput for `export.run`) or, when it
+        is long, window by window (transcribe_long's dict); ServiceError with the reason.
 
         Error details name the upload by `name`, never by the server's temporary path.
         """
         longest = int(max_seconds * self.export.settings.target_fps)
         try:
-            return self.export.prepare(video, longest=longest)
-        except ClipSkipped as skipped:
+            with open_clip(video) as source:
+                if not is_long(source):
+                    return self.export.prepare(source, longest=longest)
+                if (source.duration_s or 0.0) > max_seconds:
+                    detail = f"{source.duration_s:.1f} s is over the limit of {max_seconds:g} s"
+                    raise ServiceError(413, "too_long", f"{name}: {detail}")
+                reader = WindowReader(self.export, function)
+                return transcribe_long(source, reader, longest=longest)
+        except (ClipSkipped, VideoError) as skipped:
             status = STATUS_OF_REASON.get(skipped.reason, 422)
             detail = f"{name}: {skipped.detail or skipped.reason}".replace(str(video), name)
             raise ServiceError(status, skipped.reason, detail) from None
+
+
+class WindowReader:
+    """The request's signature as transcribe_long calls it, window by window, through
+    export.run (so windows queue with every other request's model calls)."""
+
+    def __init__(self, export: LipReadingExport, function):
+        self.export, self.function, self.settings = export, function, export.settings
+
+    def __call__(self, frames: np.ndarray, lengths: np.ndarray) -> dict:
+        crops = np.asarray(frames)[0, : int(lengths[0])]
+        out = self.export.run(self.function, PreparedInput(crops, self.settings.target_fps))
+        return {key: np.asarray(value)[None] for key, value in out.items()}
 
 
 class TranslationModel:
@@ -232,7 +272,7 @@ class Metrics:
         )
         self.stage = Histogram(
             "lipseq_transcribe_stage_seconds",
-            "Seconds per transcription stage (prepare, model).",
+            "Seconds per transcription stage (prepare, model, words).",
             ["stage"],
             registry=self.registry,
         )
@@ -294,8 +334,22 @@ async def _save_upload(upload, folder: Path, max_bytes: int) -> Path:
     return path
 
 
+def _parse_subtitles(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if value not in SUBTITLE_FORMATS:
+        known = ", ".join(SUBTITLE_FORMATS)
+        raise ServiceError(400, "bad_option", f"subtitles must be one of {known}, got {value!r}")
+    return value
+
+
 def transcription_response(
-    model: LipReadingService, mode: str, out: dict, prepared: PreparedInput, images: bool
+    model: LipReadingService,
+    mode: str,
+    out: dict,
+    prepared: PreparedInput,
+    images: bool,
+    words: list[dict] | None,
 ) -> dict:
     """The JSON body of a transcription: text, score, word times, ROI confidence, pictures."""
     crops = prepared.crops
@@ -307,9 +361,10 @@ def transcription_response(
     body = {
         "model": model.name,
         "mode": mode,
+        "long": False,
         "text": text,
         "score": round(float(out["scores"]), 4),
-        "words": word_times(text, alignment, prepared.fps, len(crops)),
+        "words": words,
         "num_frames": len(crops),
         "fps": prepared.fps,
         "roi_confidence": confidence,
@@ -319,6 +374,14 @@ def transcription_response(
         if alignment.size:
             body["images"]["attention"] = _png_data_uri(attention_heatmap(alignment))
     return body
+
+
+def long_response(model: LipReadingService, mode: str, result: dict) -> dict:
+    """The JSON body of a long video read in windows: text, words timed over the whole
+    video, pieces and gaps (no single score, crop strip or attention map)."""
+    return {"model": model.name, "mode": mode, "long": True} | {
+        key: result[key] for key in LONG_VIDEO_KEYS
+    }
 
 
 def create_app(
@@ -333,7 +396,7 @@ def create_app(
     reader = LipReadingService(lipreading) if lipreading is not None else None
     translator = TranslationModel(translation) if translation is not None else None
     if reader is not None:
-        reader.export.warm_up()
+        reader.warm_up()
     queue = AdmissionQueue(limits.queue_size, limits.retry_after_seconds)
     metrics = Metrics()
     upload_dir = Path(tempfile.mkdtemp(prefix="lipseq-serve-"))
@@ -348,6 +411,7 @@ def create_app(
     app.state.limits = limits
     app.state.metrics = metrics
     app.state.queue = queue
+    app.state.reader = reader
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(ServiceError)
@@ -403,6 +467,7 @@ def create_app(
         mode: Annotated[str | None, Form()] = None,
         grammar: Annotated[str | None, Form()] = None,
         images: Annotated[str | None, Form()] = None,
+        subtitles: Annotated[str | None, Form()] = None,
         lm_weight: Annotated[str | None, Form()] = None,
         lm_length_bonus: Annotated[str | None, Form()] = None,
     ):
@@ -420,28 +485,44 @@ def create_app(
             lm_length_bonus=_parse_float(lm_length_bonus, "lm_length_bonus"),
         )
         want_images = _parse_bool(images, "images")
+        subtitle_format = _parse_subtitles(subtitles)
+        name = video.filename or "upload"
         with queue:
             path = await _save_upload(video, upload_dir, limits.max_upload_bytes)
             try:
                 started = time.perf_counter()
-                clip = await asyncio.to_thread(
-                    reader.prepare, path, limits.max_seconds, video.filename or "upload"
+                read = await asyncio.to_thread(
+                    reader.read, path, function, limits.max_seconds, name
                 )
             finally:
                 path.unlink(missing_ok=True)
-            prepared = time.perf_counter()
-            out = await asyncio.to_thread(reader.export.run, function, clip)
-            finished = time.perf_counter()
-            body = await asyncio.to_thread(
-                transcription_response, reader, entry.mode_name, out, clip, want_images
-            )
-        metrics.stage.labels("prepare").observe(prepared - started)
-        metrics.stage.labels("model").observe(finished - prepared)
-        body["seconds"] = {
-            "prepare": round(prepared - started, 4),
-            "model": round(finished - prepared, 4),
-        }
+            if isinstance(read, PreparedInput):
+                seconds = {"prepare": time.perf_counter() - started}
+                body = await answer_whole(entry.mode_name, function, read, want_images, seconds)
+            else:
+                body = long_response(reader, entry.mode_name, read)
+                seconds = {key: read["seconds"][key] for key in ("prepare", "model", "words")}
+        for stage, spent in seconds.items():
+            metrics.stage.labels(stage).observe(spent)
+        body["seconds"] = {stage: round(spent, 4) for stage, spent in seconds.items()}
+        if subtitle_format:
+            body["subtitles"] = subtitles_text(body["words"] or [], subtitle_format)
         return body
+
+    async def answer_whole(mode, function, clip, want_images, seconds) -> dict:
+        """A clip read whole: the model, its word times and the body; `seconds` gets each
+        stage's time."""
+        began = time.perf_counter()
+        out = await asyncio.to_thread(reader.export.run, function, clip)
+        text = out["text"].decode("utf-8", errors="replace")
+        timed = time.perf_counter()
+        words = await asyncio.to_thread(
+            timed_words, reader.export, text, out["alignments"], clip.crops, clip.fps
+        )
+        seconds.update(model=timed - began, words=time.perf_counter() - timed)
+        return await asyncio.to_thread(
+            transcription_response, reader, mode, out, clip, want_images, words
+        )
 
     @app.post("/v1/translate")
     async def translate(request: TranslateRequest):

@@ -3,6 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 let recorded = null; // a Blob from the webcam, used when no file is chosen
+let subtitlesUrl = null; // the last answer's subtitles as a download, revoked when replaced
 
 function setStatus(text) { $("status").textContent = text; }
 
@@ -77,24 +78,64 @@ function drawConfidence(values) {
   context.stroke();
 }
 
-function showResult(body) {
-  $("transcript").textContent = body.text || "(nothing read)";
-  $("timing").textContent =
-    `${body.mode}, score ${body.score}; ${body.num_frames} frames; ` +
-    `preparation ${body.seconds.prepare} s, model ${body.seconds.model} s`;
-  const rows = $("words").querySelector("tbody");
-  rows.replaceChildren();
-  for (const word of body.words || []) {
-    const row = rows.insertRow();
-    row.insertCell().textContent = word.word;
-    row.insertCell().textContent = word.start.toFixed(2);
-    row.insertCell().textContent = word.end.toFixed(2);
+function fillTable(table, rows) {
+  const body = $(table).querySelector("tbody");
+  body.replaceChildren();
+  for (const cells of rows) {
+    const row = body.insertRow();
+    for (const cell of cells) row.insertCell().textContent = cell;
   }
-  $("words").hidden = !(body.words && body.words.length);
-  $("crops").src = body.images.crops;
-  $("attention").hidden = !body.images.attention;
-  if (body.images.attention) $("attention").src = body.images.attention;
+  $(table).hidden = rows.length === 0;
+}
+
+function showTiming(body) {
+  const stages = Object.entries(body.seconds).map(([stage, s]) => `${stage} ${s} s`).join(", ");
+  const seconds = (body.num_frames / body.fps).toFixed(1);
+  $("timing").textContent = body.long
+    ? `${body.mode}; ${body.num_frames} frames (${seconds} s) in ${body.pieces.length} pieces; ${stages}`
+    : `${body.mode}, score ${body.score}; ${body.num_frames} frames; ${stages}`;
+}
+
+function showLongVideo(body) {
+  $("long-video").hidden = !body.long;
+  if (!body.long) return;
+  fillTable("pieces", body.pieces.map((p) =>
+    [p.start.toFixed(2), p.end.toFixed(2), p.text, p.roi_confidence.toFixed(2)]));
+  const gaps = body.gaps.map((g) => `${g.start.toFixed(1)}–${g.end.toFixed(1)} s`);
+  $("gaps").textContent = `No face: ${gaps.join(", ") || "none"}.`;
+}
+
+function showSubtitles(body, kind) {
+  if (subtitlesUrl) URL.revokeObjectURL(subtitlesUrl);
+  subtitlesUrl = null;
+  const link = $("subtitles-link");
+  link.hidden = body.subtitles === undefined;
+  if (link.hidden) return;
+  const type = kind === "vtt" ? "text/vtt" : "application/x-subrip";
+  subtitlesUrl = URL.createObjectURL(new Blob([body.subtitles], { type }));
+  link.href = subtitlesUrl;
+  link.download = `transcript.${kind}`;
+  link.textContent = `Download the subtitles (${kind === "vtt" ? "WebVTT" : "SRT"})`;
+}
+
+function showPictures(body) {
+  const images = body.images || {};
+  $("pictures").hidden = !images.crops;
+  if (!images.crops) return;
+  $("crops").src = images.crops;
+  $("attention").hidden = !images.attention;
+  if (images.attention) $("attention").src = images.attention;
   drawConfidence(body.roi_confidence);
+}
+
+function showResult(body, subtitleKind) {
+  $("transcript").textContent = body.text || "(nothing read)";
+  showTiming(body);
+  fillTable("words", (body.words || []).map((w) =>
+    [w.word, w.start.toFixed(2), w.end.toFixed(2)]));
+  showLongVideo(body);
+  showSubtitles(body, subtitleKind);
+  showPictures(body);
   $("result").hidden = false;
 }
 
@@ -112,6 +153,8 @@ async function transcribe(event) {
   form.append("mode", $("mode").value);
   form.append("grammar", $("grammar").checked ? "true" : "false");
   form.append("images", "true");
+  const subtitleKind = $("subtitles").value;
+  if (subtitleKind) form.append("subtitles", subtitleKind);
   $("submit").disabled = true;
   setStatus("Reading the lips…");
   try {
@@ -122,7 +165,7 @@ async function transcribe(event) {
       setStatus("");
       return;
     }
-    showResult(body);
+    showResult(body, subtitleKind);
     setStatus("Done.");
   } catch (error) {
     showError(`The request failed: ${error}`);
