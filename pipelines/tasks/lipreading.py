@@ -49,6 +49,12 @@ class LipreadingTask(Task):
     def prepare(self) -> dict:
         return prepare_lipreading_corpus(self.config.data, seed=self.config.seed)
 
+    def prepare_with_beam(self, pipeline_options: str = "") -> dict:
+        # Late: apache-beam is an optional extra (lipseq[beam]), loaded only when asked for.
+        from data_prep.beam_prep import prepare_with_beam
+
+        return prepare_with_beam(self.config.data, pipeline_options)
+
     def check_prepared(self) -> None:
         """Also refuses a config whose preparation settings differ from those the data was
         prepared with: the model would train on clips unlike the ones it is served."""
