@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import logging
 import os
 import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 # The CPU features with which TensorFlow turns oneDNN on by itself (it leaves it off elsewhere).
 ONEDNN_DEFAULT_CPU_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 HEAP_MMAP_THRESHOLD = 128 * 1024
+QUIET_ENVIRONMENT = {
+    # TensorFlow's C++ logging: 3 keeps even its ERROR lines (cuInit on a host without a GPU,
+    # oneDNN falling back to Eigen for an op) off the console; failures reach lipseq as
+    # exceptions.
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    # Worker processes (preparation pools) start with Python's default filters otherwise.
+    "PYTHONWARNINGS": "ignore",
+}
+# Where lipseq's own code lives: log records from elsewhere are the libraries'.
+OWN_PACKAGES = tuple(
+    str(Path(__file__).resolve().parents[1] / name) + os.sep
+    for name in ("pipelines", "data_prep", "models", "configs", "bench")
+)
+_TRUE = ("", "true", "t", "1", "yes", "y")
 
 
 def keep_large_buffers_off_the_heap() -> bool:
@@ -57,3 +76,64 @@ def onednn_in_use() -> bool | None:
         return None
     is_enabled = getattr(_pywrap_util_port, "IsMklEnabled", None)
     return None if is_enabled is None else bool(is_enabled())
+
+
+def verbose_requested(argv: list[str]) -> bool:
+    """Whether the command line asks for --verbose, in any of absl's spellings of a boolean
+    (--verbose, --verbose=false, --noverbose; the last wins). It is read before absl parses
+    the flags because the choice must be made before TensorFlow is imported."""
+    verbose = False
+    for argument in argv:
+        if argument == "--":
+            break
+        name, _, value = argument.lstrip("-").partition("=")
+        if argument.startswith("-") and name == "verbose":
+            verbose = value.lower() in _TRUE
+        elif argument.startswith("-") and name == "noverbose":
+            verbose = False
+    return verbose
+
+
+@contextlib.contextmanager
+def native_stderr_discarded() -> Iterator[None]:
+    """Points file descriptor 2 at the null device for the block.
+
+    TensorFlow's shared libraries log from their static initialisers (oneDNN, the CUDA stub,
+    absl's "before InitializeLog" notice) while they load, before TF_CPP_MIN_LOG_LEVEL is read
+    and before any setting could reach absl's C++ logging; only the descriptor itself can hold
+    those lines back.
+    """
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+class OwnRecordsOnly(logging.Filter):
+    """Passes the log records that lipseq's own modules wrote (absl's logger serves every
+    library, so the logger's name cannot tell them apart; the source file can)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.pathname.startswith(OWN_PACKAGES)
+
+
+def quiet_libraries() -> None:
+    """Keeps the libraries' console output to what lipseq itself says: TensorFlow's C++ lines,
+    its start-up lines, Python warnings and other libraries' log records. Must run before
+    TensorFlow is imported, and imports it."""
+    for name, value in QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    warnings.filterwarnings("ignore")
+    with native_stderr_discarded():
+        import tensorflow  # noqa: F401  loaded here so that its start-up lines go nowhere
+
+    # Late: absl.logging installs its handler on the root logger when first imported.
+    from absl import logging as absl_logging
+
+    absl_logging.get_absl_handler().addFilter(OwnRecordsOnly())

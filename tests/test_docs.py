@@ -16,7 +16,7 @@ from absl import flags
 from bench.readme_summary import HEADER, markdown_table, summary_rows
 from data_prep.paths import PROJECT_ROOT
 from pipelines.cli import VERBS
-from pipelines.cli.common import describe_override_error, load_config_file
+from pipelines.cli.common import define_global_flags, describe_override_error, load_config_file
 
 DOCS = ("README.md", "BUILD.md") + tuple(
     sorted(p.relative_to(PROJECT_ROOT).as_posix() for p in (PROJECT_ROOT / "docs").rglob("*.md"))
@@ -58,13 +58,19 @@ def lipseq_invocations(command: str) -> list[list[str]]:
 def _flag_values(verb: str) -> flags.FlagValues:
     values = flags.FlagValues()
     importlib.import_module(f"pipelines.cli.{verb}").define_flags(values)
+    define_global_flags(values)
     return values
 
 
+def global_flags() -> set[str]:
+    """The flags every verb takes (pipelines.cli.common.define_global_flags)."""
+    values = flags.FlagValues()
+    define_global_flags(values)
+    return set(values)
+
+
 ALL = [(doc, command) for doc in DOCS for command in shell_commands(doc)]
-INVOCATIONS = [
-    (doc, command, args) for doc, command in ALL for args in lipseq_invocations(command)
-]
+INVOCATIONS = [(doc, command, args) for doc, command in ALL for args in lipseq_invocations(command)]
 
 
 def test_the_docs_document_every_verb():
@@ -157,8 +163,10 @@ def command_reference() -> dict[str, set[str]]:
 
 
 def real_flags(verb: str) -> set[str]:
-    """Every flag a verb defines (absl FlagValues keyed by name; no short aliases here)."""
-    return {name for name, flag in _flag_values(verb)._flags().items() if name == flag.name}
+    """Every flag a verb defines beside the global ones (absl FlagValues keyed by name; no
+    short aliases here)."""
+    defined = {name for name, flag in _flag_values(verb)._flags().items() if name == flag.name}
+    return defined - global_flags()
 
 
 def test_the_command_reference_lists_every_verb():
@@ -170,6 +178,12 @@ def test_the_command_reference_lists_each_verbs_real_flags(verb):
     documented, real = command_reference()[verb], real_flags(verb)
     assert not documented - real, f"BUILD.md names flags lipseq {verb} lacks: {documented - real}"
     assert not real - documented, f"BUILD.md's reference misses lipseq {verb} {real - documented}"
+
+
+def test_the_command_reference_names_the_flags_every_verb_takes():
+    reference = _section("BUILD.md", "Command reference")
+    for name in global_flags():
+        assert re.search(rf"^Every verb takes .*`--{name}`", reference, re.M), name
 
 
 def test_the_make_target_table_lists_every_target():
@@ -221,8 +235,15 @@ def test_readme_is_a_front_page():
     lines = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= 250, len(lines)
     headings = [line for line in lines if line.startswith("## ")]
-    for heading in ("Install", "Quick start", "Lip-read your own face", "Translate",
-                    "Train on your own corpus", "Serve", "Results"):
+    for heading in (
+        "Install",
+        "Quick start",
+        "Lip-read your own face",
+        "Translate",
+        "Train on your own corpus",
+        "Serve",
+        "Results",
+    ):
         assert f"## {heading}" in headings, heading
 
 

@@ -6,7 +6,6 @@ lipseq <verb> [--flags]      verbs: see VERBS; `lipseq <verb> --help` lists a ve
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
 VERBS = {
@@ -30,6 +29,23 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def apply_runtime_settings(arguments: list[str]) -> None:
+    """The process-wide settings, which must precede TensorFlow's import (the caller's
+    imports must not load it): quiet libraries unless the arguments ask for --verbose."""
+    # Late: `lipseq --help` answers before any of this loads.
+    from pipelines.runtime import (
+        keep_large_buffers_off_the_heap,
+        quiet_libraries,
+        use_onednn_kernels,
+        verbose_requested,
+    )
+
+    keep_large_buffers_off_the_heap()
+    use_onednn_kernels()
+    if not verbose_requested(arguments):
+        quiet_libraries()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `lipseq` console script (and `python -m pipelines`)."""
     # pip refuses older Pythons (requires-python); this covers running from a checkout.
@@ -49,22 +65,24 @@ def main(argv: list[str] | None = None) -> None:
     if verb not in VERBS:
         sys.stderr.write(f"lipseq: unknown command {verb!r}\n{usage()}\n")
         sys.exit(2)
-    # TensorFlow's start-up INFO lines would bury the verb's own output.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    # Late: the variable above and the runtime settings must precede TensorFlow's import.
-    from pipelines.runtime import keep_large_buffers_off_the_heap, use_onednn_kernels
-
-    keep_large_buffers_off_the_heap()
-    use_onednn_kernels()
+    apply_runtime_settings(argv[2:])
     # Late: after the runtime settings, which must come before TensorFlow's import.
-    from absl import flags
-
-    from pipelines.cli.common import run
+    from pipelines.cli.common import define_global_flags, run
 
     module = importlib.import_module(f"pipelines.cli.{verb}")
     module.define_flags()
+    define_global_flags()
     if any(a in ("-h", "--help", "--helpshort") for a in argv[2:]):
-        print(f"{(module.__doc__ or '').strip()}\n")
-        print(flags.FLAGS.module_help(module.__name__))
+        print(verb_help(module))
         return
     run(module.main, [f"lipseq {verb}", *argv[2:]])
+
+
+def verb_help(module) -> str:
+    """A verb's description, its own flags, then the flags every verb takes."""
+    # Late: absl loads only once the runtime settings are made.
+    from absl import flags
+
+    own = flags.FLAGS.module_help(module.__name__)
+    shared = flags.FLAGS.module_help("pipelines.cli.common")
+    return f"{(module.__doc__ or '').strip()}\n\n{own}\n{shared}"

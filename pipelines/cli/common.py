@@ -4,7 +4,8 @@
 or the bare name of a config shipped with the package (`grid_lipnet`). An unknown
 `--config.some.key=...` names the key and lists the valid keys at that level; a value of the
 wrong type names the key, the expected type and the value. A LipseqError raised by a verb is
-printed as one line (`lipseq <verb>: error: ...`) with exit status 2.
+printed as one line (`lipseq <verb>: error: ...`) with exit status 2. Every verb takes
+--verbose.
 """
 
 from __future__ import annotations
@@ -106,6 +107,18 @@ def parse_flags(argv: list[str]) -> list[str]:
         message = describe_override_error(argv) or str(error)
     sys.stderr.write(f"{argv[0]}: error: {message}\n")
     sys.exit(2)
+
+
+def define_global_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """The flags every verb takes. --verbose is also read from the raw command line before
+    TensorFlow loads (pipelines.runtime.verbose_requested); defining it lets absl accept it."""
+    flags.DEFINE_bool(
+        "verbose",
+        False,
+        "Show the libraries' console output too: TensorFlow's start-up and C++ log lines, "
+        "Python warnings, other libraries' log records, the HTTP server's own lines.",
+        flag_values=flag_values,
+    )
 
 
 def no_arguments(argv: list[str]) -> None:

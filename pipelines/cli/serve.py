@@ -45,4 +45,13 @@ def main(argv: list[str]) -> None:
     )
     service = create_app(FLAGS.model, FLAGS.translation_model, limits)
     print(f"lipseq serve: http://{FLAGS.host}:{FLAGS.port}/  ({limits})", flush=True)
-    uvicorn.run(service, host=FLAGS.host, port=FLAGS.port, log_level="info")
+    # The line above says where it listens; uvicorn's start-up and access lines repeat that
+    # and log each request, which --verbose brings back.
+    quiet = not FLAGS.verbose
+    uvicorn.run(
+        service,
+        host=FLAGS.host,
+        port=FLAGS.port,
+        log_level="warning" if quiet else "info",
+        access_log=not quiet,
+    )
