@@ -88,11 +88,31 @@ def _too_long(video, longest: int, fps: float) -> ClipSkipped:
     return ClipSkipped(Path(str(name)).stem, str(name), "too_long", detail)
 
 
-def _piece_words(transcriber, out: dict, crops: np.ndarray, fps: float) -> list[dict]:
-    """A piece's words, timed from its own first frame."""
+def _read_run(transcriber, crops: np.ndarray, fps: float, seconds: dict) -> list[dict]:
+    """The words of one run of usable crops, timed from its first frame; `seconds` gets the
+    time of the model and of the word timing."""
+    began = time.monotonic()
+    out = transcriber(crops[None], np.array([len(crops)], np.int32))
+    timed = time.monotonic()
     text = np.asarray(out["text"])[0].decode()
     alignment = np.asarray(out["alignments"])[0]
-    return timed_words(transcriber.export, text, alignment, crops, fps) or []
+    words = timed_words(transcriber.export, text, alignment, crops, fps) or []
+    seconds["model"] += timed - began
+    seconds["words"] += time.monotonic() - timed
+    return words
+
+
+def _append_in_order(words: list[dict], kept: list[dict], offset: float) -> None:
+    """Adds a piece's words to the video's, moved to the video's clock."""
+    for word in kept:
+        word["start"] = round(word["start"] + offset, 3)
+        word["end"] = round(word["end"] + offset, 3)
+        # A window's first word may spread its attention back into the overlap; words are
+        # spoken in order, so it starts no earlier than the one before.
+        if words and word["start"] < words[-1]["start"]:
+            word["start"] = words[-1]["start"]
+            word["end"] = max(word["end"], word["start"])
+        words.append(word)
 
 
 def transcribe_long(
@@ -137,27 +157,13 @@ def transcribe_long(
             if end - first < windowing.min_piece_frames:
                 lost.extend(start + t for t in range(max(first, owned_from), min(end, owned_to)))
                 continue
-            began = time.monotonic()
-            out = transcriber(crops[None, first:end], np.array([end - first], np.int32))
-            seconds["model"] += time.monotonic() - began
             offset = (start + first) / fps
-            began = time.monotonic()
-            piece_words = _piece_words(transcriber, out, crops[first:end], fps)
-            seconds["words"] += time.monotonic() - began
             kept = [
                 w
-                for w in piece_words
+                for w in _read_run(transcriber, crops[first:end], fps, seconds)
                 if owned_from <= first + (w["start"] + w["end"]) / 2 * fps < owned_to
             ]
-            for word in kept:
-                word["start"] = round(word["start"] + offset, 3)
-                word["end"] = round(word["end"] + offset, 3)
-                # A window's first word may spread its attention back into the overlap;
-                # words are spoken in order, so it starts no earlier than the one before.
-                if words and word["start"] < words[-1]["start"]:
-                    word["start"] = words[-1]["start"]
-                    word["end"] = max(word["end"], word["start"])
-                words.append(word)
+            _append_in_order(words, kept, offset)
             if kept:
                 pieces.append(
                     {
