@@ -6,13 +6,15 @@ next to the video-only GRID recipe, transcription latency per modality, and peak
 Throughput runs a compiled training step (each model's own loss terms) on random 3-second
 clips, batch 16: 75 gray 80x40 frames, and for the audio-visual model also 48,000 samples of
 16 kHz sound. Both models are timed in one process, traced and warmed up outside the timed
-window, in 3 rounds: median, min and max. Latency transcribes one raw GRID s1 test clip per
+window, then in 3 rounds in which they take turns: median, min and max, the ratio taken
+within each round. Latency transcribes one raw GRID s1 test clip per
 modality with the export loaded once (load time apart). Memory is the peak RSS of a short
 training run of each config, each in its own process, on the same prepared clips.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +26,9 @@ from bench.lipreading_bench import (
     BATCH,
     FRAMES,
     GRAY80,
+    _model,
     count_parameters,
-    measure_step,
-    ours_throughput,
+    interleaved_throughput,
     random_batch,
     training_step,
     transcription_latency,
@@ -41,8 +43,9 @@ FLAGS = flags.FLAGS
 SECONDS = FRAMES / 25.0
 
 
-def audio_visual_throughput(vocab_size: int) -> dict:
-    """Clips/s of a training step of configs/grid_wlas.py's model (both streams)."""
+def audio_visual_step(vocab_size: int):
+    """(parameters, a call of one training step of configs/grid_wlas.py's model on both
+    streams of a random batch)."""
     config = grid_wlas.get_config().model
     with config.unlocked():
         config.frame_shape = GRAY80
@@ -59,18 +62,23 @@ def audio_visual_throughput(vocab_size: int) -> dict:
         "input_lengths": {"video": video["input_lengths"], "audio": tf.fill([BATCH], samples)},
     }
 
-    step = training_step(model)
-    return {"parameters": count_parameters(model), **measure_step(step, batch)}
+    return count_parameters(model), functools.partial(training_step(model), batch)
 
 
 def run(output_dir: str, export_dir: str | None, video: str | None, prepared_dir: str) -> Path:
     """Writes <output_dir>/audio_visual.json."""
     vocab_size = CharVocabulary().size
-    video_only = ours_throughput(GRAY80, vocab_size)
-    both = audio_visual_throughput(vocab_size)
-    both["ratio_to_video_only"] = round(
-        both["clips_per_second"] / video_only["clips_per_second"], 2
-    )
+    video_model = _model(GRAY80, vocab_size)
+    both_parameters, both_step = audio_visual_step(vocab_size)
+    calls = {
+        "video_only": functools.partial(
+            training_step(video_model), random_batch(GRAY80, vocab_size)
+        ),
+        "audio_visual": both_step,
+    }
+    rows = interleaved_throughput(calls, "video_only", rounds=3, steps=4)
+    video_only = {"parameters": count_parameters(video_model), **rows["video_only"]}
+    both = {"parameters": both_parameters, **rows["audio_visual"]}
     results: dict = {
         "batch": BATCH,
         "frames": FRAMES,

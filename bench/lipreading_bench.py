@@ -1,7 +1,7 @@
 """Lip-reading benchmarks: training throughput of lipseq's models next to plain Keras LipNet
 replicas, where a training step spends its time, and the latency of transcribing a raw clip.
 
-    python -m bench.lipreading_bench --output_dir=bench/results [--export=runs/grid/export]
+    python -m bench.lipreading_bench --output_dir=bench/results [--export=DIR --video=CLIP]
     python -m bench.lipreading_bench --pool_order_only  # pooling before/after batch norm alone
     python -m bench.lipreading_bench --decoder_only  # the attention decoder's pass alone
     python -m bench.lipreading_bench --equal_size_only  # the replica beside lipseq at its size
@@ -9,8 +9,13 @@ replicas, where a training step spends its time, and the latency of transcribing
     python -m bench.lipreading_bench --onednn_only  # TensorFlow's oneDNN CPU kernels on and off
 
 Throughput runs a compiled training step on random clips of 75 frames, batch 16 (the GRID
-recipe's), every model in one process. Each figure is traced and warmed up first, outside the
-timed window, then timed in `repeats` rounds of `steps` steps: median, min and max reported.
+recipe's), every model in one process. Every step is traced and warmed up first, outside any
+timed window; then the models take turns, `steps` steps each, in each of `rounds` rounds
+(every call's loss fetched, so the timer waits for the device). Figures are the median, min
+and max over rounds; ratios to the replica are taken within each round, so a host that speeds
+up or slows down during the run moves all rows alike. The oneDNN comparison is the exception:
+TensorFlow reads that setting at import, so each of its measurements is a fresh process, the
+two settings alternating.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-from bench.common import peak_rss_mb, write_results
+from bench.common import finish, interleaved_seconds, peak_rss_mb, say, write_results
+from bench.common import ratio_spread as common_ratio_spread
 from bench.common import spread as common_spread
 from bench.quality_bench import lipnet_replica
 from configs import grid_lipnet
@@ -47,6 +53,10 @@ from pipelines.training.precision import (
 )
 
 FLAGS = flags.FLAGS
+ROOT = Path(__file__).resolve().parents[1]
+# The shipped lip reader and a GRID s1 test-split clip: latency needs no training run.
+RELEASE_EXPORT = str(ROOT / "models" / "releases" / "grid_s1" / "export")
+LATENCY_CLIP = "../shared/data/grid/s1/video/swwv6n.mp4"
 FRAMES, LABEL_LENGTH, BATCH = 75, 28, 16
 RGB, GRAY80, GRAY80_CROPPED = (50, 100, 3), (40, 80, 1), (36, 72, 1)
 
@@ -70,14 +80,17 @@ def random_batch(frame_shape, vocab_size, seed=0):
 
 
 def measure_step(step, batch, warmup: int = 2, steps: int = 4, repeats: int = 3) -> dict:
-    """Clips/s of `step` over `repeats` timed rounds, after tracing and warm-up calls."""
+    """Clips/s of `step` alone over `repeats` timed rounds, after tracing and warm-up calls;
+    each call's loss is fetched, so the timer waits for the device. For one step measured on
+    its own (a child process of the oneDNN comparison); rows compared with each other are
+    timed by interleaved_throughput instead."""
     for _ in range(warmup):
-        step(batch)
+        finish(step(batch))
     rates = []
     for _ in range(repeats):
         started = time.perf_counter()
         for _ in range(steps):
-            step(batch)
+            finish(step(batch))
         rates.append(steps * BATCH / (time.perf_counter() - started))
     return {
         "clips_per_second": round(float(np.median(rates)), 2),
@@ -89,11 +102,38 @@ def measure_step(step, batch, warmup: int = 2, steps: int = 4, repeats: int = 3)
     }
 
 
-def replica_training_step(vocab_size: int, batch_norm: bool = False, part: str = "all"):
+def warm(calls: dict, times: int = 2) -> dict:
+    """Traces and warms up every call outside any timed window; returns `calls`."""
+    for call in calls.values():
+        for _ in range(times):
+            finish(call())
+    return calls
+
+
+def interleaved_throughput(calls: dict, baseline: str, rounds: int, steps: int) -> dict:
+    """Clips/s of each training step (median, min, max over rounds taken in turn) and its
+    ratio to `baseline`'s, each ratio within its round."""
+    return interleaved_rows(interleaved_seconds(warm(calls), rounds, steps), baseline)
+
+
+def interleaved_rows(seconds: dict[str, list[float]], baseline: str) -> dict:
+    """Clips/s and seconds per step of each row, and its speed ratio to `baseline`'s."""
+    rows = {}
+    for name, values in seconds.items():
+        rows[name] = {
+            "clips_per_second": common_spread([BATCH / value for value in values], 2),
+            "seconds_per_step": spread(values),
+            f"ratio_to_{baseline}": ratio_spread(seconds[baseline], values),
+        }
+    return rows
+
+
+def replica_training_step(vocab_size: int, batch_norm: bool = False, part: str = "all", model=None):
     """The plain Keras LipNet (bench/quality_bench.py) with CTC, 100x50 RGB, and a compiled
     training step of it; part="frontend" steps its 3D CNN alone, with the features' mean square
-    as the loss, as step_breakdown times lipseq's front-end."""
-    model = lipnet_replica(vocab_size, batch_norm)
+    as the loss, as step_breakdown times lipseq's front-end. `model`: a replica already built
+    (its front-end then shares the whole step's weights)."""
+    model = lipnet_replica(vocab_size, batch_norm) if model is None else model
     if part == "frontend":
         model = keras.Model(model.input, model.get_layer("features").output)
     optimizer = keras.optimizers.Adam(1e-4)
@@ -116,12 +156,6 @@ def replica_training_step(vocab_size: int, batch_norm: bool = False, part: str =
         return loss
 
     return model, step
-
-
-def replica_throughput(vocab_size: int, batch_norm: bool = False, part: str = "all") -> dict:
-    """Clips/s of the replica's training step (see replica_training_step)."""
-    model, step = replica_training_step(vocab_size, batch_norm, part)
-    return {"parameters": model.count_params(), **measure_step(step, random_batch(RGB, vocab_size))}
 
 
 def _model(frame_shape, vocab_size: int, **model_overrides):
@@ -166,40 +200,76 @@ def count_parameters(model) -> int:
     return int(sum(np.prod(v.shape) for v in model.trainable_variables))
 
 
-def ours_throughput(frame_shape, vocab_size: int, part: str = "all", **model_overrides) -> dict:
-    """Clips/s of a training step of lipseq's model up to `part` (frontend, encoder, all)."""
+def ours_throughput(frame_shape, vocab_size: int, **model_overrides) -> dict:
+    """Clips/s of a training step of lipseq's model alone (see measure_step)."""
     model = _model(frame_shape, vocab_size, **model_overrides)
-    variables = {
-        "frontend": model.frontend.trainable_variables,
-        "encoder": model.frontend.trainable_variables + model.encoder.trainable_variables,
-        "all": model.trainable_variables,
-    }[part]
-    step = training_step(model, variables, part)
+    step = training_step(model)
     batch = random_batch(frame_shape, vocab_size)
     return {"parameters": count_parameters(model), **measure_step(step, batch)}
 
 
-def step_breakdown(frame_shape, vocab_size: int, **model_overrides) -> dict:
-    """Seconds a training step spends in front-end, encoder and decoder + CTC (fwd + bwd).
+PARTS = ("frontend", "encoder", "all")
 
-    Each stage is the difference between steps that stop after it, so the figures include
-    the optimizer update of that stage's variables.
+
+def part_steps(model) -> dict:
+    """Training steps of one model that stop after its front-end, after its encoder, and the
+    whole step, each updating the variables its loss reaches."""
+    variables = {
+        "frontend": model.frontend.trainable_variables,
+        "encoder": model.frontend.trainable_variables + model.encoder.trainable_variables,
+        "all": model.trainable_variables,
+    }
+    return {part: training_step(model, variables[part], part) for part in PARTS}
+
+
+def breakdown_of(seconds: dict[str, list[float]]) -> dict:
+    """Seconds per stage from the part steps' times: each stage is the difference between the
+    steps that stop after it and before it, taken within each round (median, min, max)."""
+    rounds = range(len(seconds["all"]))
+    stages = {
+        "frontend": list(seconds["frontend"]),
+        "encoder": [seconds["encoder"][i] - seconds["frontend"][i] for i in rounds],
+        "attention_decoder_and_ctc": [seconds["all"][i] - seconds["encoder"][i] for i in rounds],
+        "whole_step": list(seconds["all"]),
+    }
+    return {stage: spread(values) for stage, values in stages.items()}
+
+
+def step_breakdown(models: dict, vocab_size: int, rounds: int = 3, steps: int = 3) -> dict:
+    """Seconds a training step spends in front-end, encoder and decoder + CTC (fwd + bwd) for
+    each named (frame_shape, overrides), and the replica's front-end against its whole step.
+
+    The part steps of one model share its weights; every part of every model is timed in turn
+    within each round, so each difference is taken between steps timed back to back. Each
+    stage includes the optimizer update of its own variables.
     """
-    seconds = {
-        part: ours_throughput(frame_shape, vocab_size, part, **model_overrides)["seconds_per_step"]
-        for part in ("frontend", "encoder", "all")
+    calls = {}
+    for name, (shape, overrides) in models.items():
+        model, batch = _model(shape, vocab_size, **overrides), random_batch(shape, vocab_size)
+        for part, step in part_steps(model).items():
+            calls[(name, part)] = functools.partial(step, batch)
+    replica = lipnet_replica(vocab_size)
+    rgb = random_batch(RGB, vocab_size)
+    for part in ("frontend", "all"):
+        _, step = replica_training_step(vocab_size, part=part, model=replica)
+        calls[("replica", part)] = functools.partial(step, rgb)
+    seconds = interleaved_seconds(warm(calls), rounds, steps)
+    results = {
+        name: breakdown_of({part: seconds[(name, part)] for part in PARTS}) for name in models
     }
-    return {
-        "frontend": seconds["frontend"],
-        "encoder": round(seconds["encoder"] - seconds["frontend"], 3),
-        "attention_decoder_and_ctc": round(seconds["all"] - seconds["encoder"], 3),
-        "whole_step": seconds["all"],
+    results["Keras LipNet replica"] = {
+        "frontend": spread(seconds[("replica", "frontend")]),
+        "whole_step": spread(seconds[("replica", "all")]),
+        "frontend_share": ratio_spread(
+            seconds[("replica", "frontend")], seconds[("replica", "all")]
+        ),
     }
+    return results
 
 
-def batch_norm_seconds(shape, fused: bool, repeats: int = 3, steps: int = 5) -> dict:
-    """Seconds of one batch-norm layer's training pass, forward and backward, on `shape`:
-    Keras' own layer or the fused-kernel one the front-ends use."""
+def batch_norm_step(shape, fused: bool):
+    """A compiled forward and backward pass through one batch-norm layer on `shape`: Keras'
+    own layer or the fused-kernel one the front-ends use."""
     layer = FusedBatchNormalization() if fused else keras.layers.BatchNormalization()
     layer.build(shape)
     inputs = tf.Variable(tf.random.stateless_normal(shape, (0, 0)))
@@ -208,33 +278,32 @@ def batch_norm_seconds(shape, fused: bool, repeats: int = 3, steps: int = 5) -> 
     def step():
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(tf.square(tf.nn.relu(layer(inputs, training=True))))
-        return tape.gradient(loss, [inputs, *layer.trainable_variables])
+        return tf.add_n(
+            [tf.reduce_sum(g) for g in tape.gradient(loss, [inputs, *layer.trainable_variables])]
+        )
 
-    for _ in range(2):
-        step()
-    rounds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(steps):
-            [g.numpy() for g in step()]
-        rounds.append((time.perf_counter() - started) / steps)
-    return spread(rounds)
+    return step
 
 
-def batch_norm_comparison(frame_shape, filters) -> dict:
+def batch_norm_comparison(frame_shape, filters, rounds: int = 3, steps: int = 5) -> dict:
     """Keras' batch norm against the fused one at each front-end block's output shape (batch
-    16, 75 frames), interleaved so both see the same machine state."""
+    16, 75 frames), the two taking turns within each round; the ratio within each round."""
     height, width = -(-frame_shape[0] // 2), -(-frame_shape[1] // 2)
-    rows = {}
-    for width_filters in filters:
-        shape = (BATCH, FRAMES, height, width, width_filters)
-        stock, fused = batch_norm_seconds(shape, False), batch_norm_seconds(shape, True)
-        rows["x".join(map(str, shape))] = {
-            "keras_seconds": stock,
-            "fused_seconds": fused,
-            "fused_to_keras": round(fused["median"] / stock["median"], 2),
-        }
+    calls = {}
+    for block_filters in filters:
+        shape = (BATCH, FRAMES, height, width, block_filters)
+        for fused in (False, True):
+            calls[(shape, fused)] = batch_norm_step(shape, fused)
         height, width = height // 2, width // 2
+    seconds = interleaved_seconds(warm(calls), rounds, steps)
+    rows = {}
+    for shape in dict.fromkeys(shape for shape, _ in calls):
+        stock, fused = seconds[(shape, False)], seconds[(shape, True)]
+        rows["x".join(map(str, shape))] = {
+            "keras_seconds": spread(stock),
+            "fused_seconds": spread(fused),
+            "fused_to_keras": ratio_spread(fused, stock),
+        }
     return rows
 
 
@@ -258,24 +327,30 @@ def transcription_latency(
     export_dir: str, video: str, repeats: int = 5, modality: str | None = None
 ) -> dict:
     """Seconds to transcribe one raw clip with the model loaded once: preparation and model
-    per decoding mode, median and spread over `repeats` calls after a warm-up call.
+    per decoding mode, median and spread over `repeats` rounds after a warm-up call of each,
+    the modes taking turns within each round.
 
     modality: for an audio-visual export, which stream(s) to read (video, audio, audio_visual).
     """
     from pipelines.inference.lipreading import VideoTranscriber
 
-    results = {"video": video, "repeats": repeats}
+    results = {"export": export_dir, "video": video, "repeats": repeats}
+    transcribers, loads = {}, {}
     for mode in ("ctc_greedy", "joint"):
         started = time.monotonic()
-        transcriber = VideoTranscriber(export_dir, mode, modality=modality)
-        load_seconds = time.monotonic() - started
-        transcriber.transcribe(video)  # traces the signature and warms caches
-        runs = [transcriber.transcribe(video) for _ in range(repeats)]
-        stages = {stage: [r["seconds"][stage] for r in runs] for stage in ("prepare", "model")}
+        transcribers[mode] = VideoTranscriber(export_dir, mode, modality=modality)
+        loads[mode] = time.monotonic() - started
+        transcribers[mode].transcribe(video)  # traces the signature and warms caches
+    runs = {mode: [] for mode in transcribers}
+    for _ in range(repeats):
+        for mode, transcriber in transcribers.items():
+            runs[mode].append(transcriber.transcribe(video))
+    for mode, done in runs.items():
+        stages = {stage: [r["seconds"][stage] for r in done] for stage in ("prepare", "model")}
         results[mode] = {
-            "text": runs[-1]["text"],
-            "frames": int(len(runs[-1]["crops"])),
-            "load_model_seconds": round(load_seconds, 3),
+            "text": done[-1]["text"],
+            "frames": int(len(done[-1]["crops"])),
+            "load_model_seconds": round(loads[mode], 3),
             **{f"{stage}_seconds": spread(v) for stage, v in stages.items()},
         }
     return results
@@ -283,101 +358,115 @@ def transcription_latency(
 
 # Median, min and max of repeated measurements, to 3 decimals.
 spread = functools.partial(common_spread, digits=3)
+ratio_spread = functools.partial(common_ratio_spread, digits=3)
 
 
-def run(output_dir: str, export_dir: str | None, video: str | None) -> Path:
-    """Writes <output_dir>/lipreading.json."""
-    vocab_size = CharVocabulary().size
-    old_recipe = {"encoder_units": 256}
-    throughput = {
-        "keras_lipnet_replica (32/64/96, 3x5x5 3x5x5 3x3x3, 2xbiGRU256, CTC, 100x50x3)": (
-            replica_throughput(vocab_size)
-        ),
-        "keras_lipnet_replica_bn_dropout": replica_throughput(vocab_size, batch_norm=True),
-        "lipseq at LipNet's size (its layers, 2xbiGRU256, joint CTC/attention, 100x50x3)": (
-            ours_throughput(RGB, vocab_size, **LIPNET_SIZE, **NORM_FIRST)
-        ),
-        "lipseq GRID recipe before (16/32/48, 2xbiGRU256, 100x50x3)": ours_throughput(
-            RGB, vocab_size, **old_recipe
-        ),
-        "lipseq GRID recipe on whole 80x40x1 frames (16/32/48, 2xbiGRU192)": (
-            ours_throughput(GRAY80, vocab_size, **NORM_FIRST)
-        ),
-        "lipseq GRID recipe (configs/grid_lipnet.py: 72x36 training crops of 80x40x1)": (
-            ours_throughput(GRAY80_CROPPED, vocab_size, **NORM_FIRST)
-        ),
+def throughput_steps(vocab_size: int) -> dict:
+    """The training steps `run` compares, by row name: the replicas (the peers) and lipseq's
+    model at LipNet's size and as the GRID recipe was and is (configs/grid_lipnet.py as this
+    run reads it, frame-label head included), each with its parameter count."""
+    rows = {}
+    for name, batch_norm in (
+        ("keras_lipnet_replica", False),
+        ("keras_lipnet_replica_bn_dropout", True),
+    ):
+        model, step = replica_training_step(vocab_size, batch_norm)
+        rows[name] = (model.count_params(), RGB, step)
+    for name, shape, overrides in OURS_ROWS:
+        model = _model(shape, vocab_size, **overrides)
+        rows[name] = (count_parameters(model), shape, training_step(model))
+    return rows
+
+
+OURS_ROWS = (
+    (
+        "lipseq at LipNet's size (its layers, 2xbiGRU256, joint CTC/attention, 100x50x3)",
+        RGB,
+        {**LIPNET_SIZE, **NORM_FIRST},
+    ),
+    ("lipseq GRID recipe before (16/32/48, 2xbiGRU256, 100x50x3)", RGB, {"encoder_units": 256}),
+    ("lipseq GRID recipe on whole 80x40x1 frames (16/32/48, 2xbiGRU192)", GRAY80, NORM_FIRST),
+    (
+        "lipseq GRID recipe (configs/grid_lipnet.py: 72x36 training crops of 80x40x1)",
+        GRAY80_CROPPED,
+        NORM_FIRST,
+    ),
+)
+BREAKDOWN_MODELS = {
+    "GRID recipe (72x36 crops of 80x40x1, 2xbiGRU192)": (GRAY80_CROPPED, NORM_FIRST),
+    "GRID recipe before (100x50x3, 2xbiGRU256)": (RGB, {"encoder_units": 256}),
+    "LipNet's size (100x50x3, 32/64/96, 2xbiGRU256)": (RGB, {**LIPNET_SIZE, **NORM_FIRST}),
+}
+
+
+def throughput(vocab_size: int, rounds: int, steps: int) -> dict:
+    """Clips/s of every row of throughput_steps, rounds interleaved, ratios to the replica."""
+    rows = throughput_steps(vocab_size)
+    batches = {shape: random_batch(shape, vocab_size) for _, shape, _ in rows.values()}
+    calls = {
+        name: functools.partial(step, batches[shape]) for name, (_, shape, step) in rows.items()
     }
-    names = list(throughput)
-    replica = throughput[names[0]]["clips_per_second"]
-    for name in names[1:]:
-        throughput[name]["ratio_to_replica"] = round(
-            throughput[name]["clips_per_second"] / replica, 2
-        )
+    timed = interleaved_throughput(calls, "keras_lipnet_replica", rounds, steps)
+    return {name: {"parameters": rows[name][0], **timed[name]} for name in rows}
+
+
+def run(
+    output_dir: str, export_dir: str | None, video: str | None, rounds: int = 3, steps: int = 4
+) -> Path:
+    """Writes <output_dir>/lipreading.json: training throughput beside the replica, the step
+    breakdown and the batch-norm pass (each in interleaved rounds), and, when the export and
+    the clip exist, transcription latency."""
+    vocab_size = CharVocabulary().size
+    say(f"lipreading: throughput, {rounds} interleaved rounds of {steps} steps per model")
     results = {
         "batch": BATCH,
         "frames": FRAMES,
-        "throughput": throughput,
-        "batch_norm_training_pass": batch_norm_comparison(GRAY80, (16, 32, 48)),
-        "step_seconds_breakdown": {
-            "GRID recipe (80x40x1, 2xbiGRU192)": step_breakdown(GRAY80, vocab_size, **NORM_FIRST),
-            "GRID recipe before (100x50x3, 2xbiGRU256)": step_breakdown(
-                RGB, vocab_size, **old_recipe
-            ),
-            "LipNet's size (100x50x3, 32/64/96, 2xbiGRU256)": step_breakdown(
-                RGB, vocab_size, **LIPNET_SIZE, **NORM_FIRST
-            ),
-            "LipNet's size, pooling before batch norm": step_breakdown(
-                RGB, vocab_size, **LIPNET_SIZE, **POOL_FIRST
-            ),
-            "Keras LipNet replica": {
-                "frontend": replica_throughput(vocab_size, part="frontend")["seconds_per_step"],
-                "whole_step": throughput[names[0]]["seconds_per_step"],
-            },
-        },
+        "rounds": rounds,
+        "steps_per_round": steps,
+        "recipe_frame_label_weight": float(grid_lipnet.get_config().model.frame_label_weight),
+        "throughput": throughput(vocab_size, rounds, steps),
     }
-    if export_dir and video and Path(export_dir).is_dir():
+    say("lipreading: batch norm, Keras' against the fused kernel")
+    results["batch_norm_training_pass"] = batch_norm_comparison(GRAY80, (16, 32, 48), rounds)
+    say("lipreading: where a training step spends its time")
+    results["step_seconds_breakdown"] = step_breakdown(BREAKDOWN_MODELS, vocab_size, rounds)
+    if export_dir and video and Path(export_dir).is_dir() and Path(video).is_file():
+        say(f"lipreading: transcription latency of {video} with {export_dir}")
         results["latency"] = transcription_latency(export_dir, video)
+    else:
+        say(f"lipreading: latency skipped, no export at {export_dir} or no clip at {video}")
     results["peak_rss_mb"] = round(peak_rss_mb(), 1)
     return write_results("lipreading", results, output_dir)
 
 
-def pool_order(output_dir: str) -> Path:
+def pool_order(output_dir: str, rounds: int = 3, steps: int = 4) -> Path:
     """Writes <output_dir>/lipreading_pool_order.json: training throughput with pooling after
     and before batch norm, at LipNet's size and on the GRID recipe, beside the plain replica
-    (the peer), all in one process, each traced and warmed up outside its timed rounds."""
+    (the peer), all in one process, traced and warmed up, then timed in interleaved rounds."""
     vocab_size = CharVocabulary().size
-    throughput = {"keras_lipnet_replica": replica_throughput(vocab_size)}
+    model, replica = replica_training_step(vocab_size)
+    batches = {shape: random_batch(shape, vocab_size) for shape in (RGB, GRAY80_CROPPED)}
+    calls = {"keras_lipnet_replica": functools.partial(replica, batches[RGB])}
+    parameters = {"keras_lipnet_replica": model.count_params()}
     for name, shape, size in (
         ("lipnet_size", RGB, LIPNET_SIZE),
         ("grid_recipe_72x36", GRAY80_CROPPED, {}),
     ):
         for order, option in (("pool_after_norm", NORM_FIRST), ("pool_before_norm", POOL_FIRST)):
-            throughput[f"{name}_{order}"] = ours_throughput(shape, vocab_size, **size, **option)
-    replica = throughput["keras_lipnet_replica"]["clips_per_second"]
-    for row in throughput.values():
-        row["ratio_to_replica"] = round(row["clips_per_second"] / replica, 2)
+            ours = _model(shape, vocab_size, **size, **option)
+            calls[f"{name}_{order}"] = functools.partial(training_step(ours), batches[shape])
+            parameters[f"{name}_{order}"] = count_parameters(ours)
+    seconds = interleaved_seconds(warm(calls), rounds, steps)
+    rows = interleaved_rows(seconds, "keras_lipnet_replica")
     for name in ("lipnet_size", "grid_recipe_72x36"):
-        after = throughput[f"{name}_pool_after_norm"]["clips_per_second"]
-        before = throughput[f"{name}_pool_before_norm"]["clips_per_second"]
-        throughput[f"{name}_pool_before_norm"]["ratio_to_pool_after_norm"] = round(
-            before / after, 2
-        )
-    results = {"batch": BATCH, "frames": FRAMES, "throughput": throughput}
+        after, before = seconds[f"{name}_pool_after_norm"], seconds[f"{name}_pool_before_norm"]
+        rows[f"{name}_pool_before_norm"]["ratio_to_pool_after_norm"] = ratio_spread(after, before)
+    for name, row in rows.items():
+        row["parameters"] = parameters[name]
+    results = {"batch": BATCH, "frames": FRAMES, "rounds": rounds, "steps_per_round": steps}
+    results["throughput"] = rows
     results["peak_rss_mb"] = round(peak_rss_mb(), 1)
     return write_results("lipreading_pool_order", results, output_dir)
-
-
-def interleaved_seconds(calls: dict, rounds: int, steps: int) -> dict[str, list[float]]:
-    """Seconds per call of each already-warmed function, timed `steps` calls at a time, the
-    functions taking turns within each of `rounds` rounds, so all see the same machine."""
-    seconds = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            started = time.perf_counter()
-            for _ in range(steps):
-                call().numpy()
-            seconds[name].append((time.perf_counter() - started) / steps)
-    return seconds
 
 
 KERAS_RNN_LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
@@ -625,9 +714,6 @@ def precision(output_dir: str, rounds: int = 5, steps: int = 4) -> Path:
     return write_results("lipreading_precision", results, output_dir)
 
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 def recipe_step() -> dict:
     """Clips/s of the GRID recipe's training step in this process, and whether this process's
     TensorFlow runs oneDNN kernels (its own report, None where it has none)."""
@@ -688,10 +774,12 @@ def onednn(output_dir: str, rounds: int = 3) -> Path:
 def define_flags() -> None:
     """Defines this benchmark's flags (only when run as a program)."""
     flags.DEFINE_string("output_dir", "bench/results", "Where the JSON goes.")
-    flags.DEFINE_string("export", "runs/grid/export", "Exported lip-reading model for latency.")
+    flags.DEFINE_string(
+        "export", RELEASE_EXPORT, "Exported lip-reading model for latency (the shipped release)."
+    )
     flags.DEFINE_string(
         "video",
-        "../shared/data/grid/s1/video/swwv6n.mp4",
+        LATENCY_CLIP,
         "A raw 3-second clip to transcribe (a GRID s1 test-split clip).",
     )
     flags.DEFINE_bool(

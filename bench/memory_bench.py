@@ -17,9 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from absl import app, flags, logging
+from absl import app, flags
 
-from bench.common import spread, write_results
+from bench.common import say, spread, write_results
 from configs import grid_lipnet, multi30k_gru_attention
 
 FLAGS = flags.FLAGS
@@ -155,9 +155,9 @@ def run(output_dir: str, multi30k_dir: str = "", grid_dir: str = "") -> Path | N
                     "growth_mb": round(growth, 1),
                 }
     for reason in results["skipped"]:
-        logging.warning("memory bench skips %s", reason)
+        say(f"memory bench skips {reason}")
     if not results["training"]:
-        logging.warning("memory bench measured nothing; %s/memory.json left as it was", output_dir)
+        say(f"memory bench measured nothing; {output_dir}/memory.json left as it was")
         return None
     return write_results("memory", results, output_dir)
 

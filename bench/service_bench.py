@@ -4,11 +4,14 @@ concurrent clients, error rate and peak memory, beside the bare model and a refe
     python -m bench.service_bench --output_dir=bench/results [--model=grid_s1] [--load_seconds=60]
 
 The service runs as `lipseq serve` in its own process on 127.0.0.1 and is driven with httpx.
-Hosts of this kind differ in speed, so the same run also times, in this process and before
-any load: the bare model call of each mode on the same prepared crops, the preparation of
-the clip (decode, face, mouth crops), and a fixed NumPy workload (the host's speed). The
-service's overhead is its warm p50 minus (preparation + model), as a share of the model time.
-Latency figures are 3 rounds of `requests` sequential requests each: median and spread.
+Latency: after 3 warm-up requests per mode, 3 rounds, each of `requests` sequential requests
+per mode (the modes taking turns): p50 and p95 per round, median and spread over rounds. The
+service's overhead is taken request by request from the server's own report of the request's
+preparation and model seconds: what the client waited beyond them (HTTP, upload, queue,
+JSON). Beside it, in this process before any load and after a warm-up of each: the bare
+model call of each mode on the same crops, the clip's preparation, and a fixed NumPy workload
+(the host's speed). Load: `load_seconds` per client count, split into 3 rounds in which the
+client counts (1, 4, 8) take turns; requests/s median and spread over rounds.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from bench.common import write_results
+from bench.common import finish, spread, write_results
 
 FLAGS = flags.FLAGS
 MODES = ("ctc_greedy", "joint")
@@ -59,6 +62,7 @@ def bare_model(model: str, video: str, repeats: int = 10) -> dict:
     from pipelines.inference.lipreading import LipReadingExport
 
     export = LipReadingExport(model)
+    export.prepare(video)  # warm-up: the detector, decoder and caches loaded
     prepare = []
     for _ in range(5):
         started = time.perf_counter()
@@ -72,7 +76,8 @@ def bare_model(model: str, video: str, repeats: int = 10) -> dict:
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            function(frames=frames, lengths=lengths)
+            for output in function(frames=frames, lengths=lengths).values():
+                finish(output)
             times.append(time.perf_counter() - started)
         result[f"{mode}_model_ms"] = _spread(times)
     return result
@@ -134,42 +139,50 @@ class Server:
         self.process.wait(timeout=30)
 
 
-def _post(client, url: str, data: bytes, mode: str) -> tuple[int, float]:
+def _post(client, url: str, data: bytes, mode: str, answer: bool = False):
+    """(status, seconds the client waited[, the JSON answer])."""
     started = time.perf_counter()
     response = client.post(
         url + "/v1/transcribe", files={"video": ("clip.mp4", data)}, data={"mode": mode}
     )
-    return response.status_code, time.perf_counter() - started
+    waited = time.perf_counter() - started
+    if answer:
+        return response.status_code, waited, response.json()
+    return response.status_code, waited
 
 
 def warm_latency(url: str, data: bytes, requests: int, rounds: int = 3) -> dict:
-    """p50/p95 (ms) of sequential requests per mode: median and spread over rounds."""
+    """p50/p95 (ms) of sequential requests per mode, the modes taking turns within each round,
+    and the service's overhead per request beyond the preparation and model time the server
+    reported for that request: median and spread over rounds."""
     import httpx
 
-    result = {}
+    waits = {mode: [[] for _ in range(rounds)] for mode in MODES}
+    overheads = {mode: [[] for _ in range(rounds)] for mode in MODES}
+    reported = {}
     with httpx.Client(timeout=60) as client:
         for mode in MODES:
             for _ in range(3):
                 _post(client, url, data, mode)  # warm-up
-            p50s, p95s = [], []
-            for _ in range(rounds):
-                times = []
+        for index in range(rounds):
+            for mode in MODES:
                 for _ in range(requests):
-                    status, seconds = _post(client, url, data, mode)
+                    status, seconds, body = _post(client, url, data, mode, answer=True)
                     assert status == 200, status
-                    times.append(seconds)
-                p50s.append(float(np.percentile(times, 50)))
-                p95s.append(float(np.percentile(times, 95)))
-            body = client.post(
-                url + "/v1/transcribe", files={"video": ("c.mp4", data)}, data={"mode": mode}
-            ).json()
-            result[mode] = {
-                "p50_ms": _spread(p50s),
-                "p95_ms": _spread(p95s),
-                "rounds": rounds,
-                "requests_per_round": requests,
-                "server_reported_seconds": body["seconds"],
-            }
+                    waits[mode][index].append(seconds)
+                    stages = body["seconds"]
+                    overheads[mode][index].append(seconds - stages["prepare"] - stages["model"])
+                    reported[mode] = stages
+    result = {}
+    for mode in MODES:
+        result[mode] = {
+            "p50_ms": _spread([float(np.percentile(w, 50)) for w in waits[mode]]),
+            "p95_ms": _spread([float(np.percentile(w, 95)) for w in waits[mode]]),
+            "overhead_p50_ms": _spread([float(np.percentile(o, 50)) for o in overheads[mode]]),
+            "rounds": rounds,
+            "requests_per_round": requests,
+            "server_reported_seconds_last": reported[mode],
+        }
     return result
 
 
@@ -202,22 +215,44 @@ def load(url: str, data: bytes, clients: int, seconds: float, mode: str) -> dict
     }
 
 
+def load_rounds(url: str, data: bytes, seconds: float, rounds: int = 3) -> list[dict]:
+    """load() for 1, 4 and 8 clients, `seconds` each in all, split into `rounds` rounds in
+    which the client counts take turns: requests/s and p50 median and spread over rounds."""
+    runs = {clients: [] for clients in (1, 4, 8)}
+    for _ in range(rounds):
+        for clients in runs:
+            runs[clients].append(load(url, data, clients, seconds / rounds, "ctc_greedy"))
+    summary = []
+    for clients, done in runs.items():
+        summary.append(
+            {
+                "clients": clients,
+                "rounds": rounds,
+                "seconds_per_round": round(seconds / rounds, 1),
+                "requests": sum(r["requests"] for r in done),
+                "requests_per_second": spread([r["requests_per_second"] for r in done], 2),
+                "error_rate": round(max(r["error_rate"] for r in done), 4),
+                "p50_ms": spread([r["p50_ms"] for r in done if r["p50_ms"] is not None], 1),
+            }
+        )
+    return summary
+
+
 def run(output_dir: str, model: str, video: str, load_seconds: float, requests: int) -> Path:
     data = Path(video).read_bytes()
     reference = reference_workload_seconds()
     bare = bare_model(model, video)
     with Server(model) as server:
         latency = warm_latency(server.url, data, requests)
-        loads = [load(server.url, data, n, load_seconds, "ctc_greedy") for n in (1, 4, 8)]
+        loads = load_rounds(server.url, data, load_seconds)
         peak, startup = server.peak_rss, server.startup_rss
     overhead = {}
     for mode in MODES:
         model_ms = bare[f"{mode}_model_ms"]["median"]
-        served = latency[mode]["p50_ms"]["median"]
-        spent = served - bare["prepare_ms"]["median"] - model_ms
+        spent = latency[mode]["overhead_p50_ms"]["median"]
         overhead[mode] = {
-            "service_ms": round(spent, 1),
-            "share_of_model_time": round(spent / model_ms, 3),
+            "service_ms": spent,
+            "share_of_bare_model_time": round(spent / model_ms, 3),
         }
     results = {
         "model": model,
@@ -241,7 +276,9 @@ def define_flags() -> None:
         "../shared/data/grid/s1/video/swwv6n.mp4",
         "A 3-s face clip (default: a GRID s1 test-split clip).",
     )
-    flags.DEFINE_float("load_seconds", 60.0, "Seconds of load per client count.")
+    flags.DEFINE_float(
+        "load_seconds", 60.0, "Seconds of load per client count, over 3 interleaved rounds."
+    )
     flags.DEFINE_integer("requests", 20, "Sequential requests per latency round.")
 
 

@@ -5,11 +5,16 @@
 Figures (written to <output_dir>/translation.json):
   * training: target tokens/s and sentences/s of the compiled train step on the Multi30k config
     (the embedded toy corpus when ../shared/data is absent);
-  * input pipeline: batches/s of tf.data alone, against the train step's rate;
+  * training: median, min and max over the 10-step windows of a resumed run, after a first
+    run that compiled and warmed up (the resumed run's first window, which traces, dropped);
+  * input pipeline: batches/s of tf.data alone (warmed up, 3 timed stretches), against the
+    train step's median rate (measured after it, not beside it);
   * decoding: sentences/s of the exported SavedModel, greedy and beam 5, and of a reference
-    decoder that calls the model one step at a time from a Python loop, side by side.
+    decoder that calls the model one step at a time from a Python loop, each warmed up, then
+    taking turns in 3 rounds over the same sentences; the speed-up is taken within each round.
 """
 
+import functools
 import shutil
 import tempfile
 import time
@@ -17,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import app, flags
 
-from bench.common import peak_rss_mb, write_results
+from bench.common import peak_rss_mb, say, write_results
+from bench.common import ratio_spread as common_ratio_spread
+from bench.common import spread as common_spread
 from configs import demo_toy, multi30k_gru_attention
 from data_prep.paths import shared_data_dir
 from data_prep.records import read_manifest
@@ -32,6 +39,8 @@ from pipelines.training.loop import train
 from pipelines.training.restore import restore_model
 
 FLAGS = flags.FLAGS
+spread = functools.partial(common_spread, digits=2)
+ratio_spread = functools.partial(common_ratio_spread, digits=2)
 
 
 def bench_config(scratch: Path):
@@ -79,33 +88,52 @@ def bench_training(config, warmup_steps: int = 10, steps: int = 60, window: int 
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    def spread(key: str) -> dict:
-        values = [r[key] for r in windows]
-        return {
-            "median": round(float(np.median(values)), 2),
-            "min": round(min(values), 2),
-            "max": round(max(values), 2),
-        }
+    def window_spread(key: str) -> dict:
+        return spread([r[key] for r in windows])
 
-    dataset = make_config_dataset(config, prepared, manifest, config.data.train_split, True)
-    batches, tokens = 0, 0
-    started = time.monotonic()
-    for batch in dataset.repeat().take(400):
-        batches += 1
-        tokens += int(tf.reduce_sum(batch["target_lengths"]))
-    pipeline_seconds = time.monotonic() - started
-    pipeline_batches_per_second = batches / pipeline_seconds
-    training = spread("steps_per_second")
+    pipeline = input_pipeline_rates(config, prepared, manifest)
+    training = window_spread("steps_per_second")
     return {
         "steps_timed": window * len(windows),
         "windows_timed": len(windows),
         "wall_seconds_incl_setup": round(seconds, 1),
-        "target_tokens_per_second": spread("target_tokens_per_second"),
-        "sentences_per_second": spread("sentences_per_second"),
+        "target_tokens_per_second": window_spread("target_tokens_per_second"),
+        "sentences_per_second": window_spread("sentences_per_second"),
         "train_steps_per_second": training,
-        "input_pipeline_batches_per_second": round(pipeline_batches_per_second, 1),
-        "input_pipeline_target_tokens_per_second": round(tokens / pipeline_seconds, 1),
-        "input_pipeline_headroom": round(pipeline_batches_per_second / training["median"], 1),
+        "input_pipeline_batches_per_second": pipeline["batches_per_second"],
+        "input_pipeline_target_tokens_per_second": pipeline["target_tokens_per_second"],
+        # Measured after the training run, not beside it: how many times over the pipeline
+        # alone could feed the step (medians of each).
+        "input_pipeline_headroom": round(
+            pipeline["batches_per_second"]["median"] / training["median"], 1
+        ),
+    }
+
+
+def input_pipeline_rates(
+    config, prepared: Path, manifest: dict, repeats: int = 3, batches: int = 200
+) -> dict:
+    """Batches/s and target tokens/s of the training input pipeline alone: built and warmed up
+    (its first batches fill shuffle buffers) outside the timed window, then `repeats` timed
+    stretches of `batches` batches from the same iterator (median, min, max)."""
+    dataset = make_config_dataset(config, prepared, manifest, config.data.train_split, True)
+    iterator = iter(dataset.repeat())
+    for _ in range(20):
+        next(iterator)
+    rates, token_rates = [], []
+    for _ in range(repeats):
+        tokens = 0
+        started = time.perf_counter()
+        for _ in range(batches):
+            tokens += int(tf.reduce_sum(next(iterator)["target_lengths"]))
+        seconds = time.perf_counter() - started
+        rates.append(batches / seconds)
+        token_rates.append(tokens / seconds)
+    return {
+        "batches_per_second": spread(rates),
+        "target_tokens_per_second": spread(token_rates),
+        "repeats": repeats,
+        "batches_per_repeat": batches,
     }
 
 
@@ -150,8 +178,12 @@ def _until_eos(ids: list[int], translator) -> str:
     return translator.detokenize(tf.ragged.constant([ids], dtype=tf.int32)).numpy()[0].decode()
 
 
-def bench_decoding(workdir: Path, config, num_sentences: int, batch_size: int) -> dict:
-    """Sentences/s of the SavedModel (greedy, beam) and of the Python-loop reference."""
+def bench_decoding(
+    workdir: Path, config, num_sentences: int, batch_size: int, rounds: int = 3
+) -> dict:
+    """Sentences/s of the SavedModel (greedy, beam) and of the Python-loop reference: each
+    warmed up, then the three take turns over the same sentences in each of `rounds` rounds
+    (median, min, max); the speed-up over the loop is taken within each round."""
     prepared = Path(config.data.prepared_dir)
     split = (
         config.data.test_split
@@ -163,37 +195,48 @@ def bench_decoding(workdir: Path, config, num_sentences: int, batch_size: int) -
     export_model(workdir, export_dir)
     results = {"split": split, "num_sentences": len(sentences), "batch_size": batch_size}
     try:
-        texts = {}
-        for mode in ("greedy", "beam"):
-            translate = load_translate(export_dir, mode)
-            translate_all(translate, sentences[:batch_size], batch_size)  # warm-up trace
-            started = time.monotonic()
-            out = translate_all(translate, sentences, batch_size)
-            seconds = time.monotonic() - started
-            texts[mode] = list(out["text"])
-            results[f"saved_model_{mode}_sentences_per_second"] = round(len(sentences) / seconds, 2)
-            results[f"saved_model_{mode}_mean_words"] = round(
-                float(np.mean([len(t.split()) for t in out["text"]])), 2
-            )
         restored_config, task, model, _ = restore_model(workdir)
         translator = task.translator(model)
-        python_loop_greedy(model, translator, sentences[:batch_size], batch_size)
-        started = time.monotonic()
-        loop_ids = python_loop_greedy(model, translator, sentences, batch_size)
-        seconds = time.monotonic() - started
-        # Equal work: the reference decodes the same sentences to the same text.
-        loop_texts = [_until_eos(ids, translator) for ids in loop_ids]
-        same = sum(a == b for a, b in zip(loop_texts, texts["greedy"], strict=True))
-        results["python_loop_greedy_same_text_as_saved_model"] = round(same / len(sentences), 4)
-        results["python_loop_greedy_sentences_per_second"] = round(len(sentences) / seconds, 2)
-        results["speedup_saved_model_greedy_vs_python_loop"] = round(
-            results["saved_model_greedy_sentences_per_second"]
-            / results["python_loop_greedy_sentences_per_second"],
-            2,
-        )
+        decoders = {
+            mode: functools.partial(translate_all, load_translate(export_dir, mode))
+            for mode in ("greedy", "beam")
+        }
+        decoders["python_loop_greedy"] = functools.partial(python_loop_greedy, model, translator)
+        outputs, seconds = {}, {name: [] for name in decoders}
+        for decode in decoders.values():
+            decode(sentences[:batch_size], batch_size)  # warm-up: traces each batch shape
+        for _ in range(rounds):
+            for name, decode in decoders.items():
+                started = time.perf_counter()
+                outputs[name] = decode(sentences, batch_size)
+                seconds[name].append(time.perf_counter() - started)
+        results.update(decoding_figures(outputs, seconds, translator, len(sentences)))
+        results["rounds"] = rounds
         results["beam_size"] = int(restored_config.decode.beam_size)
     finally:
         shutil.rmtree(export_dir.parent, ignore_errors=True)
+    return results
+
+
+def decoding_figures(outputs: dict, seconds: dict, translator, count: int) -> dict:
+    """Rates, mean output words and the loop's agreement with the SavedModel's greedy text."""
+    results = {}
+    for mode in ("greedy", "beam"):
+        results[f"saved_model_{mode}_sentences_per_second"] = spread(
+            [count / value for value in seconds[mode]]
+        )
+        texts = outputs[mode]["text"]
+        results[f"saved_model_{mode}_mean_words"] = round(
+            float(np.mean([len(t.split()) for t in texts])), 2
+        )
+    loop = seconds["python_loop_greedy"]
+    # Equal work: the reference decodes the same sentences to the same text.
+    loop_texts = [_until_eos(ids, translator) for ids in outputs["python_loop_greedy"]]
+    greedy_texts = outputs["greedy"]["text"]
+    same = sum(a == b for a, b in zip(loop_texts, greedy_texts, strict=True))
+    results["python_loop_greedy_same_text_as_saved_model"] = round(same / count, 4)
+    results["python_loop_greedy_sentences_per_second"] = spread([count / value for value in loop])
+    results["speedup_saved_model_greedy_vs_python_loop"] = ratio_spread(loop, seconds["greedy"])
     return results
 
 
@@ -206,15 +249,16 @@ def run(output_dir: str, model_workdir: str | None, num_sentences: int = 500) ->
             "corpus": corpus,
             "config": "multi30k_gru_attention" if corpus == "multi30k" else "demo_toy",
         }
-        logging.info("benchmarking training throughput on %s", corpus)
+        say(f"translation: training throughput on {corpus}")
         results["training"] = bench_training(config)
         workdir = Path(model_workdir) if model_workdir else None
         if not workdir or not (workdir / "config.json").is_file():
-            logging.info("no trained model given: training a short one for decoding speed")
+            say("translation: no trained model given, training a short one for decoding speed")
             workdir = scratch / "model"
             short = config.copy_and_resolve_references()
             short.num_train_steps, short.eval_every = 300, 0
             train(short, workdir)
+        say("translation: decoding speed, SavedModel greedy and beam beside a Python loop")
         results["decoding"] = bench_decoding(workdir, config, num_sentences, 64)
         results["decoding"]["model_workdir"] = str(workdir)
         results["peak_rss_mb"] = round(peak_rss_mb(), 1)

@@ -3,18 +3,20 @@
     python -m bench.video_bench --output_dir=bench/results
 
 Figures (written to <output_dir>/video_prep.json), on 50 GRID s1 clips (every 18th by id; 20
-synthetic clips when ../shared/data is absent):
-  * in one process (cv2.setNumThreads(1), and FFmpeg asked for one decoder thread through
-    OPENCV_FFMPEG_CAPTURE_OPTIONS set before OpenCV is imported; whether FFmpeg obeys is
-    measured below, not assumed), clip by clip side by side, in `rounds` passes (median round
-    reported, every round's figures beside it): decode-only frames/s
-    (`iter_frames`), decode + `read_video` frames/s, full `process_clip` frames/s with the
-    default settings, their ratio and per-stage milliseconds per clip;
+synthetic clips when ../shared/data is absent), with the GRID recipe's preparation settings
+(configs/grid_lipnet.py), warmed up first (files read once, one clip prepared, one CLI run):
+  * `rounds` rounds, each (a) one pass in this process (cv2.setNumThreads(1), and FFmpeg asked
+    for one decoder thread through OPENCV_FFMPEG_CAPTURE_OPTIONS set before OpenCV is imported;
+    whether FFmpeg obeys is measured below, not assumed), clip by clip side by side:
+    decode-only frames/s (`iter_frames`), decode + `read_video` frames/s, full `process_clip`
+    frames/s, their ratios and per-stage milliseconds per clip; then (b) the CLI
+    (`lipseq prepare --config=grid_lipnet --config.data.workers=2`, a fresh process, start-up
+    apart) on the same clips, its rate over (a)'s full preparation taken within the round.
+    Every figure is the median, min and max over rounds;
   * whether that environment variable really limits FFmpeg's decoder threads (threads alive
     while decoding and CPU time over wall time, against CAP_PROP_N_THREADS=1);
-  * the CLI (`lipseq prepare --config=grid_lipnet --config.data.workers=2`) on the same clips;
-  * frame storage for the lipnet preset: bytes per clip and tf.data parse + decode clips/s for
-    raw uint8, per-frame PNG and per-frame JPEG (quality 95).
+  * frame storage of the recipe's crops: bytes per clip and tf.data parse + decode clips/s for
+    raw uint8, per-frame PNG and per-frame JPEG (quality 95), median of 3 passes after one.
 """
 
 import os
@@ -35,10 +37,11 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
 
-from bench.common import peak_rss_mb, write_results  # noqa: E402
-from data_prep import mouth, video  # noqa: E402
+from bench.common import peak_rss_mb, say, spread, write_results  # noqa: E402
+from configs import grid_lipnet  # noqa: E402
+from data_prep import lipreading, video  # noqa: E402
 from data_prep.corpora.transcripts import ClipSpec  # noqa: E402
 from data_prep.lipreading import LipreadingSettings, corpus_clips, process_clip  # noqa: E402
 from data_prep.paths import PROJECT_ROOT, shared_data_dir  # noqa: E402
@@ -48,12 +51,14 @@ FLAGS = flags.FLAGS
 GRID_EVERY = 18
 GRID_CLIPS = 50
 SYNTHETIC_CLIPS = 20
+# process_clip's stages, by the names data_prep.lipreading calls them through (patched there,
+# so the timer sees exactly the calls preparation makes).
 STAGES = {
-    "read_video": (video, "read_video"),
-    "corrupt_check": (video, "detect_corrupt_frames"),
-    "track_mouth": (mouth, "track_mouth"),
-    "crop": (mouth, "crop_mouths"),
-    "roi_stats": (mouth, "roi_statistics"),
+    "read_video": "read_video",
+    "corrupt_check": "corrupt_frames",
+    "track_mouth": "track_mouth",
+    "crop": "crop_mouths",
+    "roi_stats": "roi_statistics",
 }
 
 
@@ -80,17 +85,18 @@ class StageTimer:
 
     def __init__(self) -> None:
         self.seconds = dict.fromkeys(STAGES, 0.0)
+        self.calls = dict.fromkeys(STAGES, 0)
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
-        originals = {name: getattr(module, attr) for name, (module, attr) in STAGES.items()}
+        originals = {name: getattr(lipreading, attr) for name, attr in STAGES.items()}
         try:
-            for name, (module, attr) in STAGES.items():
-                setattr(module, attr, self._timed(name, originals[name]))
+            for name, attr in STAGES.items():
+                setattr(lipreading, attr, self._timed(name, originals[name]))
             yield
         finally:
-            for name, (module, attr) in STAGES.items():
-                setattr(module, attr, originals[name])
+            for name, attr in STAGES.items():
+                setattr(lipreading, attr, originals[name])
 
     def _timed(self, name: str, function: Callable) -> Callable:
         def timed(*args, **kwargs):
@@ -99,6 +105,7 @@ class StageTimer:
                 return function(*args, **kwargs)
             finally:
                 self.seconds[name] += time.perf_counter() - started
+                self.calls[name] += 1
 
         return timed
 
@@ -126,68 +133,59 @@ class Clock:
         }
 
 
-def bench_per_process(specs: list[ClipSpec], rounds: int) -> tuple[dict, list[np.ndarray]]:
-    """Decode-only, read_video and full process_clip, clip by clip side by side (the median
-    round by full-prep time, with every round's rates)."""
-    cv2.setNumThreads(1)
-    settings = LipreadingSettings()
+def per_process_round(specs: list[ClipSpec], settings: LipreadingSettings) -> tuple[dict, list]:
+    """One pass over the clips in this process: decode-only, read_video and full process_clip
+    of each clip side by side, with process_clip's time per stage."""
+    clocks = {"decode_only": Clock(), "decode_read_video": Clock(), "full_prep": Clock()}
+    timer = StageTimer()
+    frames = {"decode_only": 0, "decode_read_video": 0, "full_prep": 0}
+    kept, skipped, crops = 0, {}, []
     for spec in specs:
-        spec.video_path.read_bytes()
-    process_clip(specs[0], "train", settings)
-    every_round: list[dict] = []
-    crops: list[np.ndarray] = []
-    for _ in range(rounds):
-        clocks = {"decode_only": Clock(), "decode_read_video": Clock(), "full_prep": Clock()}
-        timer = StageTimer()
-        frames = {"decode_only": 0, "decode_read_video": 0, "full_prep": 0}
-        kept, skipped, crops = 0, {}, []
-        for spec in specs:
-            with clocks["decode_only"].measure():
-                frames["decode_only"] += sum(1 for _ in video.iter_frames(spec.video_path))
-            with clocks["decode_read_video"].measure():
-                frames["decode_read_video"] += video.read_video(spec.video_path).num_source_frames
-            with clocks["full_prep"].measure(), timer.active():
-                result = process_clip(spec, "train", settings)
-            frames["full_prep"] += result.num_source_frames
-            if result.skip_reason:
-                skipped[spec.id] = result.skip_reason
-            else:
-                kept += 1
-                crops.append(result.crops)
-        figures = {name: clock.figures(frames[name], len(specs)) for name, clock in clocks.items()}
-        full_seconds = clocks["full_prep"].wall
-        stages = {name: 1000 * s / len(specs) for name, s in timer.seconds.items()}
-        stages["other"] = 1000 * full_seconds / len(specs) - sum(stages.values())
-        stages["read_video_beyond_decode"] = stages["read_video"] - (
-            1000 * clocks["decode_only"].wall / len(specs)
-        )
-        round_figures = {
-            **figures,
-            "full_over_decode": round(
-                figures["full_prep"]["frames_per_second"]
-                / figures["decode_only"]["frames_per_second"],
-                3,
-            ),
-            "read_video_over_decode": round(
-                figures["decode_read_video"]["frames_per_second"]
-                / figures["decode_only"]["frames_per_second"],
-                3,
-            ),
-            "stage_ms_per_clip": {k: round(v, 2) for k, v in stages.items()},
-            "kept": kept,
-            "skipped": skipped,
+        with clocks["decode_only"].measure():
+            frames["decode_only"] += sum(1 for _ in video.iter_frames(spec.video_path))
+        with clocks["decode_read_video"].measure():
+            frames["decode_read_video"] += video.read_video(spec.video_path).num_source_frames
+        with clocks["full_prep"].measure(), timer.active():
+            result = process_clip(spec, "train", settings)
+        frames["full_prep"] += result.num_source_frames
+        if result.skip_reason:
+            skipped[spec.id] = result.skip_reason
+        else:
+            kept += 1
+            crops.append(result.crops)
+    figures = {name: clock.figures(frames[name], len(specs)) for name, clock in clocks.items()}
+    stages = {name: 1000 * s / len(specs) for name, s in timer.seconds.items()}
+    stages["other"] = 1000 * clocks["full_prep"].wall / len(specs) - sum(stages.values())
+    stages["read_video_beyond_decode"] = stages["read_video"] - (
+        1000 * clocks["decode_only"].wall / len(specs)
+    )
+    decode = figures["decode_only"]["frames_per_second"]
+    figures["full_over_decode"] = figures["full_prep"]["frames_per_second"] / decode
+    figures["read_video_over_decode"] = figures["decode_read_video"]["frames_per_second"] / decode
+    figures["stage_ms_per_clip"] = stages
+    figures["kept"], figures["skipped"] = kept, skipped
+    return figures, crops
+
+
+def summarise_rounds(rounds: list[dict]) -> dict:
+    """Median, min and max over rounds of every per-process and CLI figure."""
+    summary = {
+        name: {
+            key: spread([r[name][key] for r in rounds], 2)
+            for key in ("frames_per_second", "clips_per_second", "cpu_over_wall")
         }
-        every_round.append(round_figures)
-    ordered = sorted(every_round, key=lambda r: r["full_prep"]["seconds"])
-    median = dict(ordered[len(ordered) // 2])
-    median["rounds"] = rounds
-    median["all_rounds"] = {
-        name: [r[name]["frames_per_second"] for r in every_round]
         for name in ("decode_only", "decode_read_video", "full_prep")
     }
-    median["all_rounds"]["full_over_decode"] = [r["full_over_decode"] for r in every_round]
-    median["target_full_over_decode"] = 0.75
-    return median, crops
+    for key in ("full_over_decode", "read_video_over_decode", "cli_over_full_prep"):
+        summary[key] = spread([r[key] for r in rounds], 3)
+    summary["stage_ms_per_clip"] = {
+        stage: spread([r["stage_ms_per_clip"][stage] for r in rounds], 2)
+        for stage in rounds[0]["stage_ms_per_clip"]
+    }
+    summary["kept"], summary["skipped"] = rounds[-1]["kept"], rounds[-1]["skipped"]
+    summary["rounds"] = len(rounds)
+    summary["target_full_over_decode"] = 0.75
+    return summary
 
 
 def _decode_threads(path: Path, params: list[int], repeats: int) -> dict:
@@ -249,13 +247,13 @@ def bench_decode_threads(path: Path, repeats: int = 20) -> dict:
     return results
 
 
-def bench_cli(root: Path, scratch: Path, workers: int) -> dict:
+def bench_cli(root: Path, scratch: Path, workers: int, name: str = "") -> dict:
     """The lip-reading CLI with worker processes on the benchmark clips (a fresh output dir)."""
-    output_dir = scratch / f"cli_workers{workers}"
+    output_dir = scratch / f"cli_workers{workers}{name}"
     env = {k: v for k, v in os.environ.items() if k != FFMPEG_OPTIONS_ENV}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
-    # The GRID config's preparation settings are LipreadingSettings' defaults (as measured
-    # per process above); only where to read, where to write and the workers are overridden.
+    # The GRID recipe's own preparation settings, as measured per process; only where to
+    # read, where to write and the workers are overridden.
     command = [
         sys.executable,
         "-m",
@@ -282,7 +280,7 @@ def bench_cli(root: Path, scratch: Path, workers: int) -> dict:
         "clips_per_second": timing["clips_per_second"],
         "frames_per_second": timing["frames_per_second"],
         "skipped_by_reason": manifest["skipped_by_reason"],
-        "same_settings_as_per_process": manifest["settings"] == LipreadingSettings().to_dict(),
+        "same_settings_as_per_process": manifest["settings"] == recipe_settings().to_dict(),
     }
 
 
@@ -294,7 +292,9 @@ def _encode(crops: np.ndarray, encoding: str) -> list[bytes]:
     ]
     out = []
     for frame in crops:
-        ok, data = cv2.imencode(ext, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
+        # OpenCV writes BGR; a gray crop ([H, W, 1]) is encoded as the one channel it is.
+        image = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if frame.shape[-1] == 3 else frame
+        ok, data = cv2.imencode(ext, image, params)
         if not ok:
             raise RuntimeError(f"cannot encode a frame as {encoding}")
         out.append(data.tobytes())
@@ -331,12 +331,15 @@ def _parser(encoding: str, shape: tuple[int, int, int]) -> Callable:
 
 
 def bench_frame_storage(crops: list[np.ndarray], scratch: Path, epochs: int = 3) -> dict:
-    """Bytes per clip and single-threaded tf.data parse + decode speed per frame encoding."""
+    """Bytes per clip and single-threaded tf.data parse + decode speed per frame encoding:
+    a first pass (which warms up and checks the pixels), then `epochs` timed passes, median,
+    min and max."""
     from data_prep import records
 
     shape = crops[0].shape[1:]
     num_frames = sum(len(c) for c in crops)
-    results = {"preset": "lipnet", "frame_shape": list(shape), "clips": len(crops)}
+    results = {"preset": recipe_settings().preset, "frame_shape": list(shape), "clips": len(crops)}
+    results["passes"] = epochs
     for encoding in ("raw_uint8", "png", "jpeg95"):
         path = scratch / f"storage_{encoding}.tfrecord"
         started = time.perf_counter()
@@ -357,13 +360,13 @@ def bench_frame_storage(crops: list[np.ndarray], scratch: Path, epochs: int = 3)
         options.threading.max_intra_op_parallelism = 1
         dataset = tf.data.TFRecordDataset(str(path)).map(_parser(encoding, shape))
         dataset = dataset.with_options(options)
-        decoded = [d.numpy() for d in dataset]
-        best = float("inf")
+        decoded = [d.numpy() for d in dataset]  # also the warm-up pass
+        passes = []
         for _ in range(epochs):
             started = time.perf_counter()
             for _ in dataset:
                 pass
-            best = min(best, time.perf_counter() - started)
+            passes.append(time.perf_counter() - started)
         error = np.concatenate(
             [
                 (d.astype(np.int16) - c.astype(np.int16)).reshape(-1)
@@ -374,8 +377,8 @@ def bench_frame_storage(crops: list[np.ndarray], scratch: Path, epochs: int = 3)
         results[encoding] = {
             "bytes_per_clip": round(path.stat().st_size / len(crops)),
             "bytes_per_frame": round(path.stat().st_size / num_frames, 1),
-            "read_decode_clips_per_second": round(len(crops) / best, 1),
-            "read_decode_frames_per_second": round(num_frames / best, 1),
+            "read_decode_clips_per_second": spread([len(crops) / t for t in passes], 1),
+            "read_decode_frames_per_second": spread([num_frames / t for t in passes], 1),
             "encode_ms_per_clip": round(1000 * encode_seconds / len(crops), 2),
             "lossless": bool(mse == 0.0),
             "mean_abs_error": round(float(np.abs(error).mean()), 3),
@@ -387,13 +390,61 @@ def bench_frame_storage(crops: list[np.ndarray], scratch: Path, epochs: int = 3)
     return results
 
 
+def recipe_settings() -> LipreadingSettings:
+    """The GRID recipe's preparation settings (configs/grid_lipnet.py), what the CLI runs."""
+    return LipreadingSettings.from_config(grid_lipnet.get_config().data)
+
+
+def rounds_with_cli(specs, root: Path, scratch: Path, rounds: int, workers: int):
+    """`rounds` rounds, each a per-process pass over the clips and then the CLI on them, so
+    the two see the same host; returns every round's figures and the last pass's crops."""
+    cv2.setNumThreads(1)
+    settings = recipe_settings()
+    for spec in specs:
+        spec.video_path.read_bytes()  # the files in the page cache before any timing
+    process_clip(specs[0], "train", settings)  # warm-up: the detector and the decoder loaded
+    bench_cli(root, scratch, workers, "_warm_up")
+    every_round, cli_runs = [], []
+    for index in range(rounds):
+        figures, crops = per_process_round(specs, settings)
+        cli_runs.append(bench_cli(root, scratch, workers, f"_round{index}"))
+        figures["cli_over_full_prep"] = (
+            cli_runs[-1]["frames_per_second"] / figures["full_prep"]["frames_per_second"]
+        )
+        every_round.append(figures)
+    return every_round, cli_runs, crops
+
+
+def cli_summary(cli_runs: list[dict]) -> dict:
+    """The CLI's figures over rounds (median, min, max), with its last run's counts."""
+    summary = {
+        k: v
+        for k, v in cli_runs[-1].items()
+        if isinstance(v, bool) or not isinstance(v, int | float)
+    }
+    summary["workers"], summary["clips"] = cli_runs[-1]["workers"], cli_runs[-1]["clips"]
+    for key in (
+        "wall_seconds_incl_startup",
+        "prep_seconds",
+        "clips_per_second",
+        "frames_per_second",
+    ):
+        summary[key] = spread([run[key] for run in cli_runs], 2)
+    summary["runs"] = len(cli_runs)
+    return summary
+
+
 def run(output_dir: str | os.PathLike, rounds: int = 3, workers: int = 2) -> Path:
     """Runs every video-prep benchmark and writes video_prep.json."""
     scratch = Path(tempfile.mkdtemp(prefix="bench-video-"))
     try:
         corpus, root, specs = bench_clips(scratch)
-        logging.info("benchmarking video prep on %d %s clips", len(specs), corpus)
-        per_process, crops = bench_per_process(specs, rounds)
+        say(
+            f"video: {rounds} rounds of preparation on {len(specs)} {corpus} clips, one process "
+            f"and the CLI with {workers} workers"
+        )
+        every_round, cli_runs, crops = rounds_with_cli(specs, root, scratch, rounds, workers)
+        per_process = summarise_rounds(every_round)
         per_process["peak_rss_mb_so_far"] = round(peak_rss_mb(), 1)
         results = {
             "corpus": corpus,
@@ -401,19 +452,18 @@ def run(output_dir: str | os.PathLike, rounds: int = 3, workers: int = 2) -> Pat
             "clip_selection": f"every {GRID_EVERY}th GRID s1 clip by id"
             if corpus == "grid_s1"
             else f"{SYNTHETIC_CLIPS} synthetic clips",
-            "settings": LipreadingSettings().to_dict(),
+            "settings": recipe_settings().to_dict(),
             "threads": {
                 "cv2_num_threads": cv2.getNumThreads(),
                 FFMPEG_OPTIONS_ENV: os.environ.get(FFMPEG_OPTIONS_ENV),
                 "opencv": cv2.__version__,
             },
             "per_process": per_process,
+            "cli": cli_summary(cli_runs),
         }
-        results["threads"]["decoder_threads_check"] = bench_decode_threads(specs[0].video_path)
-        logging.info("benchmarking the CLI with %d workers", workers)
-        results["cli"] = bench_cli(root, scratch, workers)
         results["cli"]["note"] = f"{FFMPEG_OPTIONS_ENV} unset, as a user would run it"
-        logging.info("benchmarking frame storage")
+        say("video: decoder threads and frame storage")
+        results["threads"]["decoder_threads_check"] = bench_decode_threads(specs[0].video_path)
         results["frame_storage"] = bench_frame_storage(crops, scratch)
         results["peak_rss_mb"] = round(peak_rss_mb(), 1)
         return write_results("video_prep", results, output_dir)
@@ -424,7 +474,7 @@ def run(output_dir: str | os.PathLike, rounds: int = 3, workers: int = 2) -> Pat
 def define_flags() -> None:
     """Defines this benchmark's flags (only when run as a program)."""
     flags.DEFINE_string("output_dir", "bench/results", "Where the JSON goes.")
-    flags.DEFINE_integer("rounds", 3, "Passes over the clips (the median round is reported).")
+    flags.DEFINE_integer("rounds", 3, "Rounds: a pass over the clips and a CLI run each.")
     flags.DEFINE_integer("workers", 2, "Worker processes for the CLI figure.")
 
 

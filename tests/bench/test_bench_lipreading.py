@@ -1,7 +1,6 @@
 """The lip-reading throughput bench compares models of the size it says they are."""
 
 import numpy as np
-import tensorflow as tf
 
 from bench.lipreading_bench import (
     GRAY80_CROPPED,
@@ -40,16 +39,44 @@ def test_interleaved_timing_takes_turns_within_each_round():
 
     order = []
 
+    class Result:
+        """A call's result; the timer must fetch it (wait for the device) before stopping."""
+
+        def __init__(self, name):
+            self.name = name
+
+        def numpy(self):
+            order.append(f"{self.name} fetched")
+
     def call(name):
         order.append(name)
-        return tf.constant(0.0)
+        return Result(name)
 
     seconds = interleaved_seconds(
         {"a": lambda: call("a"), "b": lambda: call("b")}, rounds=3, steps=2
     )
-    assert order == ["a", "a", "b", "b"] * 3
+    assert order == ["a", "a fetched", "a", "a fetched", "b", "b fetched", "b", "b fetched"] * 3
     assert {name: len(values) for name, values in seconds.items()} == {"a": 3, "b": 3}
-    assert all(value >= 0 for values in seconds.values() for value in values)
+
+
+def test_the_step_breakdown_subtracts_within_each_round():
+    from bench.lipreading_bench import breakdown_of
+
+    # Round 2 is slow for every part; medians of separate parts would mix rounds.
+    seconds = {"frontend": [1.0, 2.0, 1.1], "encoder": [1.5, 3.0, 1.7], "all": [2.0, 4.0, 2.0]}
+    stages = breakdown_of(seconds)
+    assert stages["encoder"] == {"median": 0.6, "min": 0.5, "max": 1.0}
+    assert stages["attention_decoder_and_ctc"] == {"median": 0.5, "min": 0.3, "max": 1.0}
+    assert stages["whole_step"]["median"] == 2.0
+
+
+def test_ratios_are_taken_within_each_round():
+    from bench.common import ratio_spread
+
+    # Median of the per-round ratios (2, 2, 2), not the ratio of medians (4 / 2).
+    assert ratio_spread([2.0, 4.0, 8.0], [1.0, 2.0, 4.0]) == {"median": 2.0, "min": 2.0, "max": 2.0}
+    # Per-round ratios 3, 1, 4: median 3, where the ratio of medians would read 4 / 2 = 2.
+    assert ratio_spread([3.0, 4.0, 8.0], [1.0, 4.0, 2.0])["median"] == 3.0
 
 
 def test_layers_built_under_the_bench_policy_compute_in_it_and_the_policy_is_restored():

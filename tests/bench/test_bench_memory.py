@@ -32,7 +32,7 @@ def test_a_child_of_a_large_process_reports_its_own_peak():
     assert child["peak"] < 200
 
 
-def test_without_prepared_data_nothing_is_measured_and_the_figures_stay(tmp_path, caplog):
+def test_without_prepared_data_nothing_is_measured_and_the_figures_stay(tmp_path, capsys):
     from bench import memory_bench
 
     results = tmp_path / "results"
@@ -43,8 +43,9 @@ def test_without_prepared_data_nothing_is_measured_and_the_figures_stay(tmp_path
     )
     assert written is None
     assert json.loads((results / "memory.json").read_text()) == {"kept": True}
-    assert "no prepared data at " + str(tmp_path / "no_grid") in caplog.text
-    assert "lipseq prepare --config=configs/grid_lipnet.py" in caplog.text
+    said = capsys.readouterr().out
+    assert "no prepared data at " + str(tmp_path / "no_grid") in said
+    assert "lipseq prepare --config=configs/grid_lipnet.py" in said
 
 
 def test_each_config_is_looked_for_in_its_own_prepared_dir(monkeypatch, tmp_path):
