@@ -1,12 +1,25 @@
 """Quality per unit of compute: lipseq's GRID recipe and plain Keras LipNet replicas, each
-trained for the same wall minutes on its own CPU core, side by side, then scored on the test
-split (WER/CER from jiwer). Not part of CI: `make bench-quality` (30 minutes a model).
+trained on its own CPU core, side by side. Not part of CI: `make bench-quality`.
 
-    python -m bench.quality_bench --minutes=30 --models=lipseq,lipnet,lipnet_bn
+    python -m bench.quality_bench --minutes=30 --replica_max_minutes=120 \
+        --models=lipseq,lipnet,lipnet_bn
 
 lipseq trains `configs/grid_lipnet.py:short_budget` by default (the recipe with its windows'
 reach grown over the first 30 epochs, which a half hour on one core needs; `--lipseq_variant=`
-trains the hour's recipe).
+trains the hour's recipe) for `--minutes`.
+
+A replica trains for `--minutes` too and then, if its greedy output on the validation split is
+still mostly empty (the blank-only stage every CTC model starts in: a WER near 100 % there
+says nothing about what the model learns), goes on until it leaves that stage or reaches
+`--replica_max_minutes`, whichever comes first; the JSON says which.
+
+What is reported, for each model:
+  * the validation curve (WER of the model's validation mode, and for the replicas the share
+    of empty hypotheses) against minutes and clips seen, and from it the minutes and clips to
+    reach 50, 20 and 10 % validation WER (null where the run never did);
+  * WER/CER of every decoding mode on the validation and on the test split; the mode reported
+    as the model's result is the one best on validation, and its test WER is the comparison.
+    The test split is never used to choose.
 
 Each model runs in its own process pinned to one core (os.sched_setaffinity; TensorFlow
 sizes its thread pools from the affinity mask), as many at once as there are cores, so every
@@ -40,6 +53,10 @@ FLAGS = flags.FLAGS
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RECIPE = PROJECT_ROOT / "configs" / "grid_lipnet.py"
 MODELS = ("lipseq", "lipnet", "lipnet_bn")
+WER_THRESHOLDS = (50, 20, 10)
+# A replica whose greedy output is empty for at least this share of validation clips is still
+# in the blank-only stage.
+BLANK_STAGE_EMPTY_SHARE = 0.5
 
 
 def lipnet_replica(vocab_size: int, batch_norm: bool = False):
@@ -79,7 +96,8 @@ def ctc_decode(logits, lengths, beam_width: int) -> list[list[int]]:
 
 
 def train_replica(name: str, prepared_dir: Path, minutes: float, workdir: Path) -> dict:
-    """Trains one replica for `minutes` (everything counted), then scores the test split."""
+    """Trains one replica for `minutes` (everything counted), longer while it is in the blank
+    stage (up to --replica_max_minutes), then scores validation and test in every mode."""
     import keras
     import tensorflow as tf
 
@@ -140,10 +158,11 @@ def train_replica(name: str, prepared_dir: Path, minutes: float, workdir: Path) 
         return references, hypotheses
 
     deadline = started + 60.0 * minutes
+    last_deadline = started + 60.0 * max(minutes, FLAGS.replica_max_minutes)
     steps = examples = epoch = 0
     curve = []
     next_eval = started + 60.0 * FLAGS.eval_every_minutes
-    while time.monotonic() < deadline:
+    while True:  # the inner loop's break ends training; an exhausted dataset starts an epoch
         dataset = make_video_dataset(
             split_files(prepared_dir, manifest, data.train_split),
             mean=stats["mean"],
@@ -175,33 +194,63 @@ def train_replica(name: str, prepared_dir: Path, minutes: float, workdir: Path) 
                         "minutes": round((time.monotonic() - started) / 60, 2),
                         "step": steps,
                         "examples_seen": examples,
-                        "validation_wer_greedy": round(word_error_rate(references, hypotheses), 2),
+                        "validation_wer": round(word_error_rate(references, hypotheses), 2),
+                        "empty_hypotheses": round(
+                            sum(not h.strip() for h in hypotheses) / len(hypotheses), 3
+                        ),
                     }
                 )
                 print(f"{name} validation {curve[-1]}", flush=True)
                 next_eval += 60.0 * FLAGS.eval_every_minutes
-            if now >= deadline:
+            if now >= deadline and (now >= last_deadline or not in_blank_stage(curve)):
                 break
-        epoch += 1
+        else:
+            epoch += 1
+            continue
+        break
     train_minutes = (time.monotonic() - started) / 60
-    modes = {}
-    for mode, width in (("ctc_greedy", 1), ("ctc_beam", FLAGS.beam_width)):
-        references, hypotheses = transcribe(data.test_split, width)
-        modes[mode] = {
-            "wer": round(word_error_rate(references, hypotheses), 2),
-            "cer": round(character_error_rate(references, hypotheses), 2),
-        }
+    scores = {}
+    for split in (data.eval_split, data.test_split):
+        for mode, width in (("ctc_greedy", 1), ("ctc_beam", FLAGS.beam_width)):
+            references, hypotheses = transcribe(split, width)
+            scores.setdefault(mode, {})[_split_key(split, data)] = {
+                "wer": round(word_error_rate(references, hypotheses), 2),
+                "cer": round(character_error_rate(references, hypotheses), 2),
+                "clips": len(references),
+            }
     return {
         "model": name,
         "parameters": int(model.count_params()),
         "train_minutes": round(train_minutes, 2),
+        "planned_minutes": minutes,
+        "max_minutes": max(minutes, FLAGS.replica_max_minutes),
+        "stopped_because": stop_reason(curve, train_minutes, minutes),
         "steps": steps,
         "examples_seen": examples,
         "epochs": round(examples / manifest["splits"][data.train_split]["num_examples"], 1),
-        "test_clips": len(references),
-        "modes": modes,
+        "validation_mode": "ctc_greedy",
+        "modes": scores,
         "validation_curve": curve,
     }
+
+
+def in_blank_stage(curve: list[dict]) -> bool:
+    """Whether the latest validation check found mostly empty greedy output (or none yet)."""
+    return not curve or curve[-1]["empty_hypotheses"] >= BLANK_STAGE_EMPTY_SHARE
+
+
+def stop_reason(curve: list[dict], train_minutes: float, minutes: float) -> str:
+    """Why a replica's training ended, in words the JSON keeps."""
+    stage = "still in the blank stage" if in_blank_stage(curve) else "out of the blank stage"
+    if train_minutes < minutes + FLAGS.eval_every_minutes:
+        return f"planned {minutes:g} minutes, {stage}"
+    if in_blank_stage(curve):
+        return f"--replica_max_minutes={FLAGS.replica_max_minutes:g} reached, {stage}"
+    return "left the blank stage after the planned minutes"
+
+
+def _split_key(split: str, data) -> str:
+    return "validation" if split == data.eval_split else "test"
 
 
 _TRAIN_KEYS = ("inputs", "input_lengths", "labels", "target_lengths")
@@ -219,7 +268,7 @@ def train_lipseq(minutes: float, workdir: Path, variant: str = "") -> dict:
     lipseq = [sys.executable, "-m", "pipelines"]
     train = workdir / "train"
     export = workdir / "export"
-    report = workdir / "eval_test.json"
+    reports = {split: workdir / f"eval_{split}.json" for split in ("validation", "test")}
     _run(
         [
             *lipseq,
@@ -233,36 +282,52 @@ def train_lipseq(minutes: float, workdir: Path, variant: str = "") -> dict:
     _run([*lipseq, "export", f"--workdir={train}", f"--export_dir={export}"])
     # Unconstrained modes, as the replicas decode (the grammar twins are in README's table).
     modes = "--modes=ctc_greedy,ctc_beam,attention,joint"
-    _run(
-        [
-            *lipseq,
-            "evaluate",
-            f"--saved_model={export}",
-            "--split=test",
-            modes,
-            f"--output={report}",
-        ]
-    )
+    for split, report in reports.items():
+        _run(
+            [
+                *lipseq,
+                "evaluate",
+                f"--saved_model={export}",
+                f"--split={split}",
+                modes,
+                f"--output={report}",
+            ]
+        )
     summary = json.loads((train / "train_summary.json").read_text())
-    modes = json.loads(report.read_text())["summary"]["modes"]
     curve = [
         {
             "minutes": row["train_minutes"],
             "step": row["step"],
             "examples_seen": row["examples_seen"],
-            "validation_wer_greedy": round(row["val_wer"], 2),
+            "validation_wer": round(row["val_wer"], 2),
         }
         for row in _jsonl(train / "metrics.jsonl")
         if "val_wer" in row
     ]
+    config = _recipe_config(variant)
     return {
         "model": "lipseq",
         "config": str(RECIPE.relative_to(PROJECT_ROOT)) + (f":{variant}" if variant else ""),
         "summary": summary,
-        "test_clips": json.loads(report.read_text())["summary"]["num_clips"],
-        "modes": {m: {"wer": v["wer"], "cer": v["cer"]} for m, v in modes.items()},
+        # The mode the training loop validates with ("" is greedy CTC where there is a CTC head).
+        "validation_mode": config.decode.validation_mode or "ctc_greedy",
+        "modes": _lipseq_scores(reports),
         "validation_curve": curve,
     }
+
+
+def _lipseq_scores(reports: dict[str, Path]) -> dict:
+    """mode -> split -> WER, CER and clips, from `lipseq evaluate`'s reports."""
+    scores = {}
+    for split, report in reports.items():
+        summary = json.loads(report.read_text())["summary"]
+        for mode, values in summary["modes"].items():
+            scores.setdefault(mode, {})[split] = {
+                "wer": values["wer"],
+                "cer": values["cer"],
+                "clips": summary["num_clips"],
+            }
+    return scores
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -314,6 +379,7 @@ def run(models: list[str], minutes: float, output_dir: str, workdir: str) -> Pat
                 f"--minutes={minutes}",
                 f"--workdir={workdir}",
                 f"--replica_learning_rate={FLAGS.replica_learning_rate}",
+                f"--replica_max_minutes={FLAGS.replica_max_minutes}",
                 f"--beam_width={FLAGS.beam_width}",
                 f"--eval_every_minutes={FLAGS.eval_every_minutes}",
                 f"--lipseq_variant={FLAGS.lipseq_variant}",
@@ -326,24 +392,61 @@ def run(models: list[str], minutes: float, output_dir: str, workdir: str) -> Pat
             if child.wait() != 0:
                 raise RuntimeError(f"{name} failed with exit code {child.returncode}")
             results[name] = json.loads(out.read_text())
-    best = {n: min(m["wer"] for m in r["modes"].values()) for n, r in results.items()}
     payload = {
         "minutes_each": minutes,
+        "replica_max_minutes": max(minutes, FLAGS.replica_max_minutes),
         "cores_each": 1,
-        "split": "GRID s1 test (crc32 rule)",
-        "best_wer": best,
+        "splits": "GRID s1 validation (choice of mode) and test (the result), crc32 rule",
+        "chosen_on_validation": {n: chosen_mode(r["modes"]) for n, r in results.items()},
+        "to_reach_validation_wer": {n: to_reach(r["validation_curve"]) for n, r in results.items()},
         "models": results,
     }
-    if "lipseq" in best:
-        payload["wer_ratio_to_lipseq"] = {
-            n: round(w / max(best["lipseq"], 1e-9), 2) for n, w in best.items() if n != "lipseq"
-        }
+    payload["test_wer_ratio_to_lipseq"] = ratios_to_lipseq(payload["chosen_on_validation"], results)
     return write_results("quality", payload, output_dir)
+
+
+def chosen_mode(modes: dict) -> dict:
+    """The decoding mode with the lowest validation WER, and its test scores."""
+    mode = min(modes, key=lambda m: modes[m]["validation"]["wer"])
+    return {"mode": mode, **{split: modes[mode][split] for split in ("validation", "test")}}
+
+
+def to_reach(curve: list[dict]) -> dict:
+    """Minutes and clips seen at the first validation check at or under each WER threshold
+    (null where the run never got there)."""
+    reached = {}
+    for threshold in WER_THRESHOLDS:
+        first = next((row for row in curve if row["validation_wer"] <= threshold), None)
+        reached[f"{threshold}%"] = (
+            None if first is None else {k: first[k] for k in ("minutes", "examples_seen")}
+        )
+    return reached
+
+
+def ratios_to_lipseq(chosen: dict, results: dict) -> dict:
+    """Each replica's test WER over lipseq's (chosen modes). Null for a replica still in the
+    blank stage: its WER there is that of empty output, so the ratio would compare nothing."""
+    if "lipseq" not in chosen:
+        return {}
+    lipseq = max(chosen["lipseq"]["test"]["wer"], 1e-9)
+    return {
+        name: None
+        if in_blank_stage(results[name]["validation_curve"])
+        else round(chosen[name]["test"]["wer"] / lipseq, 2)
+        for name in chosen
+        if name != "lipseq"
+    }
 
 
 def define_flags() -> None:
     flags.DEFINE_list("models", list(MODELS), f"Models to train: {', '.join(MODELS)}.")
     flags.DEFINE_float("minutes", 30.0, "Wall minutes of training for each model.")
+    flags.DEFINE_float(
+        "replica_max_minutes",
+        120.0,
+        "A replica still in the blank stage after --minutes trains on until it leaves it or "
+        "until this many minutes in all.",
+    )
     flags.DEFINE_string("output_dir", "bench/results", "Where quality.json goes.")
     flags.DEFINE_string("workdir", "runs/bench_quality", "Scratch: workdirs and exports.")
     flags.DEFINE_float("replica_learning_rate", 1e-4, "Adam rate of the replicas (LipNet's).")
