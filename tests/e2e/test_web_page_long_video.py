@@ -4,6 +4,9 @@ download. The long-video threshold is lowered for the served app (same process),
 9-second clip goes the long way and the test stays short."""
 
 import json
+import socket
+import threading
+import time
 import urllib.request
 import uuid
 
@@ -12,11 +15,35 @@ import pytest
 
 import pipelines.inference.long_video as long_video
 from data_prep.video import read_video
-from tests.e2e.test_web_page import browser, served, wait_for  # noqa: F401 (fixtures)
+from tests.e2e.test_web_page import browser, wait_for  # noqa: F401 (a fixture)
 from tests.e2e.test_web_page import pytestmark as web_page_marks
 from tests.pipelines.serving.test_long_video import write_video
 
 pytestmark = web_page_marks
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    """The service on a free loopback port, in this process (so the threshold patch reaches
+    it)."""
+    import uvicorn
+
+    from pipelines.serving.service import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app("grid_s1"), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline, "the service did not start within 60 s"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
 
 
 def post_video(url: str, path, fields: dict) -> dict:
@@ -41,13 +68,12 @@ def post_video(url: str, path, fields: dict) -> dict:
         return json.load(response)
 
 
-def test_a_long_video_shows_its_pieces_gap_words_and_subtitles(served, browser, tmp_path):  # noqa: F811
+def test_a_long_video_shows_its_pieces_gap_words_and_subtitles(server_url, browser, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
     from data_prep.synthetic.faces import write_synthetic_corpus
 
-    server_url, _ = served
     clips = write_synthetic_corpus(tmp_path / "faces", 2, seed=11)["clips"]
     parts = [read_video(clip["video"], target_fps=25.0).frames for clip in clips]
     blank = np.full((50, *parts[0].shape[1:]), 90, np.uint8)  # 2 s with no face
