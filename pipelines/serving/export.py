@@ -13,7 +13,15 @@ from absl import logging
 
 from data_prep.errors import ConfigError
 from data_prep.paths import project_version
-from pipelines.artifacts.exports import save_export
+from pipelines.artifacts.exports import (
+    INFO_PATH,
+    export_config,
+    read_export_info,
+    resolve_export,
+    save_export,
+)
+from pipelines.artifacts.runs import load_initial_weights
+from pipelines.tasks import task_for
 from pipelines.training.restore import (
     load_language_model,
     restore_averaged_model,
@@ -56,7 +64,6 @@ def export_model(
     else:
         config, task, model, checkpoint_path = restore_model(workdir, checkpoint)
     if language_model:
-
         lm, lm_source = load_language_model(language_model)
         module, signatures, task_info = task.serving_module(model, language_model=lm)
         task_info["language_model"]["source"] = lm_source
@@ -71,4 +78,33 @@ def export_model(
     }
     save_export(module, signatures, info, export_dir)
     logging.info("exported %s (from %s)", export_dir, checkpoint_path)
+    return Path(export_dir)
+
+
+def rebuild_export(source: str | Path, export_dir: str | Path) -> Path:
+    """A lip-reading export (a path or a shipped release) saved again with today's searches.
+
+    The weights are the export's own variables and its lipseq.json is copied byte for byte,
+    so only the graph's decoding code changes: a fix to a search reaches a release whose
+    training run is gone. The prepared data's settings, frame shape and normalisation come
+    from the info file, where export stored them.
+    """
+    source = resolve_export(source)
+    info = read_export_info(source)
+    if "frame_shape" not in info or "modalities" in info:
+        raise ConfigError(f"{source}: only single-stream lip-reading exports can be rebuilt")
+    task = task_for(export_config(info))
+    task.manifest = {
+        "settings": info["prep"],
+        "frame_shape": info["frame_shape"],
+        "normalisation": info["normalisation"],
+    }
+    model = task.build_model()
+    load_initial_weights(model, source)
+    module, signatures, rebuilt = task.serving_module(model)
+    if set(rebuilt["signatures"]) != set(info["signatures"]):
+        raise ConfigError(f"{source}: today's code would export other signatures")
+    save_export(module, signatures, info, export_dir)
+    (Path(export_dir) / INFO_PATH).write_bytes((source / INFO_PATH).read_bytes())
+    logging.info("rebuilt %s from %s", export_dir, source)
     return Path(export_dir)
