@@ -21,13 +21,18 @@ def export():
 
 
 @pytest.fixture(scope="module")
-def face(export, tmp_path_factory):
-    """A GRID-like synthetic talking face, prepared by the release's front door."""
+def face_video(tmp_path_factory):
+    """A GRID-like synthetic talking face."""
     from data_prep.synthetic.faces import write_synthetic_corpus
 
     root = tmp_path_factory.mktemp("faces")
-    video = write_synthetic_corpus(root, 1, seed=5)["clips"][0]["video"]
-    return export.prepare(video)
+    return write_synthetic_corpus(root, 1, seed=5)["clips"][0]["video"]
+
+
+@pytest.fixture(scope="module")
+def face(export, face_video):
+    """The face prepared by the release's front door."""
+    return export.prepare(face_video)
 
 
 def read(export, prepared, mode, grammar=False):
@@ -69,6 +74,20 @@ def test_a_ctc_transcript_gets_subtitles(export, face):
     _, _, words = read(export, face, "ctc_greedy")
     srt = subtitles(words, "srt")
     assert srt.startswith("1\n00:00:0") and words[-1]["word"] in srt
+
+
+def test_batch_json_lines_carry_ctc_word_times_and_subtitles(export, face_video, tmp_path):
+    import json
+    from pathlib import Path
+
+    from pipelines.serving.batch import transcribe_many
+
+    output = tmp_path / "out.jsonl"
+    transcribe_many([face_video], export, output, mode="ctc_greedy", subtitle_format="srt")
+    (record,) = [json.loads(line) for line in output.read_text().splitlines()]
+    assert record["text"] and [w["word"] for w in record["words"]] == record["text"].split()
+    srt = (tmp_path / f"{Path(face_video).stem}.srt").read_text()
+    assert srt.startswith("1\n") and record["words"][-1]["word"] in srt
 
 
 def align_file_words(path):
