@@ -206,7 +206,13 @@ def test_manifest_counts_settings_and_checksums(prepared, truth):
         assert entry["sha256"] == records.sha256_file(output_dir / name)
         sidecar = json.loads((output_dir / f"{name}.json").read_text())
         assert sidecar["sha256"] == entry["sha256"]
-    assert manifest["timing"]["frames_per_second"] > 0
+    # The rates are the counts above over the run's seconds (the seconds rounded to 0.01 s).
+    timing = manifest["timing"]
+    frames, slack = sum(e["num_frames"] for e in splits.values()), 0.006 / timing["seconds"]
+    assert timing["frames_per_second"] == pytest.approx(frames / timing["seconds"], rel=slack)
+    assert timing["clips_per_second"] == pytest.approx(
+        NUM_CLIPS / timing["seconds"], rel=slack, abs=0.006
+    )
 
 
 def test_manifest_normalisation_matches_train_crops(prepared, prepared_records):
