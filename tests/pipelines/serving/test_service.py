@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from data_prep.corpora.grid import GRID_GRAMMAR
 from pipelines.artifacts.exports import read_export_info, released_models
 
 pytestmark = pytest.mark.skipif(
@@ -69,14 +68,32 @@ def media(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client():
+def served():
+    """(test client, the export the service loaded): the in-process reference reads with the
+    service's own export, as a second load of grid_s1 costs the suite tens of seconds."""
     from fastapi.testclient import TestClient
 
-    from pipelines.serving.service import ServiceLimits, create_app
+    import pipelines.serving.service as service
 
-    limits = ServiceLimits(max_upload_bytes=MAX_UPLOAD_BYTES, max_seconds=MAX_SECONDS)
-    with TestClient(create_app("grid_s1", limits=limits)) as test_client:
-        yield test_client
+    opened = []
+
+    class Recorded(service.LipReadingExport):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    limits = service.ServiceLimits(max_upload_bytes=MAX_UPLOAD_BYTES, max_seconds=MAX_SECONDS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "LipReadingExport", Recorded)
+        app = service.create_app("grid_s1", limits=limits)
+    (export,) = opened
+    with TestClient(app) as test_client:
+        yield test_client, export
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    return served[0]
 
 
 def post(client, upload, **options):
@@ -93,24 +110,38 @@ def test_health_and_model_list(client):
     assert {"ctc_greedy", "ctc_beam", "attention", "joint"} <= set(model["modes"])
 
 
-def test_transcribes_an_upload_with_word_times_confidence_and_pictures(client, media):
+def same_score(score: float, expected: float) -> bool:
+    """Scores of one clip from two paths: float32 search; answers round to 4 decimals."""
+    return score == pytest.approx(expected, rel=1e-3, abs=1e-4)
+
+
+def test_transcribes_an_upload_as_the_in_process_transcriber_reads_it(served, media, tmp_path):
+    from pipelines.inference.lipreading import VideoTranscriber
+    from pipelines.inference.words import word_times
+
+    client, export = served
+    video = tmp_path / media["good"][0]
+    video.write_bytes(media["good"][1])
+    expected = VideoTranscriber(export, "attention", grammar=True).transcribe(video)
     response = post(client, media["good"], mode="attention", grammar="true", images="true")
     assert response.status_code == 200, response.text
     body = response.json()
-    words = body["text"].split()
-    assert [w["word"] for w in body["words"]] == words
-    assert all(word in slot for word, slot in zip(words, GRID_GRAMMAR.values(), strict=True))
-    duration = body["num_frames"] / body["fps"]
-    for word in body["words"]:
-        assert 0.0 <= word["start"] < word["end"] <= duration + 1e-6
-    assert len(body["roi_confidence"]) == body["num_frames"]
+    assert (body["mode"], body["text"]) == ("attention", expected["text"])
+    assert same_score(body["score"], expected["score"])
+    frames = len(expected["crops"])
+    assert body["num_frames"] == frames and len(body["roi_confidence"]) == frames
+    alignment = expected["alignments"][:, :frames]
+    assert body["words"] == word_times(expected["text"], alignment, body["fps"], frames)
+    assert [w["word"] for w in body["words"]] == expected["text"].split()
     for name in ("crops", "attention"):
         header, data = body["images"][name].split(",", 1)
         assert header == "data:image/png;base64"
         image = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
         assert image is not None and image.size > 0
+    greedy = VideoTranscriber(export, "ctc_greedy").transcribe(video)
     ctc = post(client, media["good"], mode="ctc_greedy").json()
-    assert ctc["words"] is None and "images" not in ctc and isinstance(ctc["text"], str)
+    assert ctc["text"] == greedy["text"] and same_score(ctc["score"], greedy["score"])
+    assert ctc["words"] is None and "images" not in ctc
 
 
 @pytest.mark.parametrize(
