@@ -16,8 +16,10 @@ import threading
 import weakref
 
 import numpy as np
+from absl import logging
 
 from data_prep.characters import BOS_ID, CharVocabulary
+from data_prep.errors import ConfigError
 
 SUBTITLE_FORMATS = ("srt", "vtt")
 
@@ -100,12 +102,18 @@ _ALIGNERS_LOCK = threading.Lock()
 
 def aligner_for(export) -> ForcedAligner | None:
     """The export's ForcedAligner, built once; None for exports that are not single-stream
-    lip-reading models (an audio-visual model's streams are not rebuilt here)."""
+    lip-reading models (an audio-visual model's streams are not rebuilt here) or whose
+    weights do not fit the model their config describes (their CTC words go untimed, and
+    the transcript is still served)."""
     if export.info.get("task") != "lipreading":
         return None
     with _ALIGNERS_LOCK:
         if export not in _ALIGNERS:
-            _ALIGNERS[export] = ForcedAligner(export)
+            try:
+                _ALIGNERS[export] = ForcedAligner(export)
+            except ConfigError as error:
+                logging.warning("%s: no word times for CTC modes: %s", export.name, error)
+                _ALIGNERS[export] = None
         return _ALIGNERS[export]
 
 

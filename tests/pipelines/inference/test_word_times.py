@@ -116,3 +116,24 @@ def test_ctc_word_times_fall_on_the_grid_alignments(export, shared_data):
         f"{np.median(ends):.3f} s over {len(starts)} words"
     )
     assert np.median(starts) <= 0.3 and np.median(ends) <= 0.3
+
+
+def test_an_export_whose_model_cannot_be_rebuilt_answers_without_ctc_times(monkeypatch):
+    import pipelines.inference.words as words
+    from data_prep.errors import ConfigError
+
+    class OddExport:
+        name, info = "odd", {"task": "lipreading"}
+
+    tries = []
+
+    def refuse(export):
+        tries.append(export)
+        raise ConfigError("its weights do not fit this model")
+
+    monkeypatch.setattr(words, "ForcedAligner", refuse)
+    crops = np.zeros((8, 40, 80, 1), np.uint8)
+    odd = OddExport()
+    assert words.timed_words(odd, "bin blue", np.zeros((0, 8), np.float32), crops, 25.0) is None
+    assert words.aligner_for(odd) is None
+    assert len(tries) == 1  # refused once, not rebuilt for every request
