@@ -123,6 +123,19 @@ class OwnRecordsOnly(logging.Filter):
         return record.pathname.startswith(OWN_PACKAGES)
 
 
+def log_through_absl(own_records_only: bool) -> None:
+    """Sends every Python log record through absl's handler (lipseq's own log format), keeping
+    only lipseq's own records when asked. Must run before TensorFlow is imported: TensorFlow
+    gives its logger a handler of its own when the root logger has none, which would print its
+    records a second time and past any filter."""
+    # Late: absl's logging module defines flags, which only a lipseq verb needs.
+    from absl import logging as absl_logging
+
+    absl_logging.use_absl_handler()
+    if own_records_only:
+        absl_logging.get_absl_handler().addFilter(OwnRecordsOnly())
+
+
 def quiet_libraries() -> None:
     """Keeps the libraries' console output to what lipseq itself says: TensorFlow's C++ lines,
     its start-up lines, Python warnings and other libraries' log records. Must run before
@@ -130,10 +143,6 @@ def quiet_libraries() -> None:
     for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     warnings.filterwarnings("ignore")
+    log_through_absl(own_records_only=True)
     with native_stderr_discarded():
         import tensorflow  # noqa: F401  loaded here so that its start-up lines go nowhere
-
-    # Late: absl.logging installs its handler on the root logger when first imported.
-    from absl import logging as absl_logging
-
-    absl_logging.get_absl_handler().addFilter(OwnRecordsOnly())

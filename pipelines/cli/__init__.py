@@ -35,6 +35,7 @@ def apply_runtime_settings(arguments: list[str]) -> None:
     # Late: `lipseq --help` answers before any of this loads.
     from pipelines.runtime import (
         keep_large_buffers_off_the_heap,
+        log_through_absl,
         quiet_libraries,
         use_onednn_kernels,
         verbose_requested,
@@ -42,7 +43,9 @@ def apply_runtime_settings(arguments: list[str]) -> None:
 
     keep_large_buffers_off_the_heap()
     use_onednn_kernels()
-    if not verbose_requested(arguments):
+    if verbose_requested(arguments):
+        log_through_absl(own_records_only=False)
+    else:
         quiet_libraries()
 
 

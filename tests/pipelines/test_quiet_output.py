@@ -17,6 +17,7 @@ from data_prep.paths import PROJECT_ROOT
 from data_prep.synthetic.speech import write_wav
 from pipelines.artifacts.exports import released_models
 from pipelines.runtime import OwnRecordsOnly, verbose_requested
+from tests.cli import run_python
 
 # What the test runner's environment may hold to quieten TensorFlow itself: left out, so that
 # only lipseq's own defaults decide.
@@ -60,6 +61,30 @@ def test_verbose_shows_tensorflows_own_lines(audio_only, tmp_path):
     assert result.returncode == 2 and lines[-1].startswith("lipseq transcribe: error: ")
     native = [line for line in lines if NATIVE_LOG_LINE.match(line)]
     assert native, result.stderr[-2000:]
+
+
+# TensorFlow's Python logger, another library's logger and a Python warning, after the quiet
+# settings; lipseq's own record (the runtime module's, by its file) must still come through.
+_LIBRARIES_SPEAK = """
+import logging, warnings
+from absl import flags
+from pipelines import runtime
+runtime.quiet_libraries()
+flags.FLAGS.mark_as_parsed()  # as a verb's flags are before it logs
+import tensorflow as tf
+tf.get_logger().warning("tensorflow's record")
+logging.getLogger("keras").warning("keras's record")
+warnings.warn("a library's warning")
+record = logging.LogRecord("absl", logging.WARNING, runtime.__file__, 1, "own record", None, None)
+logging.getLogger().handle(record)
+"""
+
+
+def test_the_libraries_python_output_is_held_back():
+    result = run_python(_LIBRARIES_SPEAK)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].endswith("] own record"), result.stderr[-2000:]
 
 
 @pytest.mark.parametrize(
