@@ -1,5 +1,5 @@
-"""Errors a user can act on: one line naming the path and what was expected, exit status 2,
-no traceback, nothing written where nothing should be."""
+"""Errors a user can act on: one line naming the path once and what was expected, exit status
+2, no traceback, nothing written where nothing should be."""
 
 import subprocess
 
@@ -15,8 +15,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess, verb: str, *expec
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if f"lipseq {verb}: error:" in line]
     assert len(lines) == 1, result.stderr[-2000:]
+    assert result.stderr.splitlines()[-1] == lines[0], "the error is the last word"
     for text in expected:
-        assert text in lines[0], lines[0]
+        assert lines[0].count(text) == 1, f"{text!r} once in {lines[0]}"
 
 
 def test_train_without_prepared_data_writes_nothing(tmp_path):
