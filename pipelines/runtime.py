@@ -146,3 +146,13 @@ def quiet_libraries() -> None:
     log_through_absl(own_records_only=True)
     with native_stderr_discarded():
         import tensorflow  # noqa: F401  loaded here so that its start-up lines go nowhere
+
+
+def show_library_output() -> None:
+    """--verbose: every library's log records through absl's handler, and FFmpeg's warnings
+    (damaged frames, a container misdetected), which PyAV keeps off unless asked."""
+    log_through_absl(own_records_only=False)
+    # Late: PyAV loads FFmpeg's libraries, which only the verbose choice needs here.
+    import av.logging
+
+    av.logging.set_level(av.logging.WARNING)

@@ -35,8 +35,8 @@ def apply_runtime_settings(arguments: list[str]) -> None:
     # Late: `lipseq --help` answers before any of this loads.
     from pipelines.runtime import (
         keep_large_buffers_off_the_heap,
-        log_through_absl,
         quiet_libraries,
+        show_library_output,
         use_onednn_kernels,
         verbose_requested,
     )
@@ -44,7 +44,7 @@ def apply_runtime_settings(arguments: list[str]) -> None:
     keep_large_buffers_off_the_heap()
     use_onednn_kernels()
     if verbose_requested(arguments):
-        log_through_absl(own_records_only=False)
+        show_library_output()
     else:
         quiet_libraries()
 
