@@ -87,7 +87,13 @@ def test_mirrored_strategy_on_two_logical_cpus_trains_and_resumes_exactly(prepar
         if x and "loss" in x
     ]
     assert len(records) == 4 and all(np.isfinite(r["loss"]) for r in records)
-    assert records[-1]["sentences_per_second"] > 0
+    # Each step reads a global batch of 16 sentences, 8 a replica: the speeds count both
+    # replicas' sentences, as the examples seen do.
+    seen = [r["examples_seen"] for r in records]
+    assert seen == [16, 32, 48, 64]
+    for record in records:
+        per_step = record["sentences_per_second"] / record["steps_per_second"]
+        assert per_step == pytest.approx(16), record
 
     train_to(tmp_path / "run", 6)
     summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
