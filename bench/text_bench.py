@@ -32,6 +32,7 @@ from data_prep.paths import shared_data_dir
 from data_prep.records import read_manifest
 from data_prep.synthetic import toy_language
 from data_prep.translation import prepare_translation
+from models.search import max_decode_lengths
 from pipelines.inference.translation import load_translate, translate_all
 from pipelines.inputs.text import make_config_dataset
 from pipelines.serving.export import export_model
@@ -145,29 +146,35 @@ def _metrics(workdir: Path) -> list[dict]:
 
 
 def python_loop_greedy(model, translator, sentences: list[str], batch_size: int) -> list:
-    """Reference decoder: one eager model call per output step from a Python loop."""
-    outputs = []
-    for start in range(0, len(sentences), batch_size):
-        inputs, lengths = translator.encode_source(
-            tf.constant(sentences[start : start + batch_size])
-        )
+    """Reference decoder: one eager model call per output step from a Python loop, doing the
+    SavedModel's greedy work: the same batches as translate_all (sorted by length) and each
+    sentence's own step limit (models.search.max_decode_lengths), where eos is forced, so a
+    sentence that runs to its limit reads the same text."""
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    outputs = [None] * len(sentences)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        inputs, lengths = translator.encode_source(tf.constant([sentences[i] for i in chunk]))
         memory, memory_lengths, encoder_state = model.encode(inputs, lengths)
         prepared = model.decoder.prepare_memory(memory, memory_lengths)
         state = model.decoder.initial_state(encoder_state, prepared)
         tokens = tf.fill([inputs.shape[0]], translator.bos_id)
-        limit = int(tf.reduce_max(lengths).numpy() * translator.max_length_ratio) + 10
-        limit = min(limit, translator.max_decode_length)
+        limits = max_decode_lengths(
+            lengths, translator.max_length_ratio, translator.max_decode_length
+        ).numpy()
         done = np.zeros(inputs.shape[0], bool)
         steps = []
-        for _ in range(limit):
+        for step in range(int(limits.max())):
             logits, state, _ = model.decoder.step(tokens, state, prepared)
             next_tokens = np.argmax(logits.numpy(), axis=-1).astype(np.int32)
+            next_tokens[step + 1 >= limits] = translator.eos_id
             steps.append(next_tokens)
             done |= next_tokens == translator.eos_id
             if done.all():
                 break
             tokens = tf.constant(next_tokens)
-        outputs.extend(np.stack(steps, axis=1).tolist())
+        for index, ids in zip(chunk, np.stack(steps, axis=1).tolist(), strict=True):
+            outputs[index] = ids
     return outputs
 
 
