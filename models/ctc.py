@@ -60,6 +60,8 @@ def ctc_grammar_best_path(
     A clip too short for any sentence gets an empty output with score -1e30.
     Returns ids [B, L], lengths [B], scores [B] (log-probability of the path).
     """
+    # Hand-written in stock ops: it runs inside the exported graph (TensorFlow Serving, no
+    # custom ops), and no TensorFlow op decodes CTC within an automaton's sentences.
     graph = _BestPathGraph(transitions, final_states)
     log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
     lengths = tf.cast(lengths, tf.int32)

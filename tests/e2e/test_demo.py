@@ -65,6 +65,23 @@ def test_quick_demo_reads_the_lips_far_better_than_chance(tmp_path):
     # that. Seeds are not interchangeable: seed 2 ends at 7.3 / 8.3 %, seed 1 at 48.8 / 61.9 %.
     assert summary["modes"]["joint"]["wer"] <= 0.3 * summary["chance_wer"]
     assert summary["modes"]["attention"]["wer"] <= 0.5 * summary["chance_wer"]
+    assert_grammar_twins_no_worse(tmp_path / "video_export", tmp_path / "video_data")
+
+
+def assert_grammar_twins_no_worse(export_dir: Path, prepared_dir: Path) -> None:
+    """Each grammar twin of the demo's export reads its held-out clips no worse than its free
+    mode: the run above left both behind, so the check trains nothing of its own."""
+    from pipelines.inference.lipreading import LipReadingExport
+    from pipelines.tasks.lipreading import read_prepared_clips
+    from tests.e2e.test_grammar_twins import grammar_twin_wers
+
+    clips = read_prepared_clips(prepared_dir, "test")
+    figures = grammar_twin_wers(
+        LipReadingExport(export_dir), [c["frames"] for c in clips], [c["text"] for c in clips]
+    )
+    assert set(figures) == {"ctc_greedy", "ctc_beam", "attention", "joint"}
+    worse = {mode: pair for mode, pair in figures.items() if pair[1] > pair[0]}
+    assert worse == {}, f"grammar twins worse than their free modes (free, grammar): {worse}"
 
 
 def test_quick_demo_is_a_video_path_only():
