@@ -150,15 +150,33 @@ def test_evaluation_noise_is_babble_of_training_clips_at_the_asked_snr(trained):
 
 
 def test_transcribe_reads_a_raw_video_with_its_sound_in_each_modality(trained):
-    from pipelines.inference.lipreading import transcribe_video
+    """A raw video through the front door: in each modality the text and score its signature
+    gives on the clip as preparation stored it (frames and sound prepared one way)."""
+    from pipelines.inference.lipreading import LipReadingExport, VideoTranscriber
+    from pipelines.tasks.audio_visual import read_clips_with_audio
 
     root, _, _, export = trained
-    video = sorted((root / "raw").rglob("*.mp4"))[0]
+    manifest = json.loads((root / "data" / "manifest.json").read_text())
+    clip = read_clips_with_audio(root / "data", manifest, "test")[0]
+    (video,) = (root / "raw").rglob(f"{clip['id'].split('/')[-1]}.mp4")
+    opened = LipReadingExport(export)
+    stored = {
+        "frames": clip["frames"][None],
+        "lengths": np.array([len(clip["frames"])], np.int32),
+        "audio": clip["audio"][None],
+        "audio_lengths": np.array([len(clip["audio"])], np.int32),
+    }
     for modality in MODALITIES:
-        result = transcribe_video(video, export, mode="ctc_greedy", modality=modality)
-        assert isinstance(result["text"], str) and result["seconds"]["model"] >= 0
+        transcriber = VideoTranscriber(opened, mode="ctc_greedy", modality=modality)
+        result = transcriber.transcribe(video)
+        expected = transcriber(**stored)
+        assert result["text"] == expected["text"].numpy()[0].decode(), modality
+        score = float(expected["scores"].numpy()[0])
+        assert result["score"] == pytest.approx(score, rel=1e-3, abs=1e-4), modality
+        if modality != "audio":
+            np.testing.assert_array_equal(result["crops"], clip["frames"])
     with pytest.raises(Exception, match="reads audio_visual, video, audio"):
-        transcribe_video(video, export, modality="smell")
+        VideoTranscriber(opened, modality="smell")
 
 
 def test_a_lip_reading_model_warm_starts_the_video_stream(trained, tmp_path):
