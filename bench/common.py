@@ -99,6 +99,11 @@ def source_state() -> dict:
     }
 
 
+# What the bench imported: the commit and uncommitted files when it started (its modules are
+# loaded then), not when it ends, since a long run can outlast a commit in the same checkout.
+SOURCE_AT_START = source_state()
+
+
 def write_results(name: str, results: dict, output_dir: str | Path) -> Path:
     """Writes bench/results/<name>.json atomically, with a timestamp and machine info."""
     output_dir = Path(output_dir)
@@ -107,7 +112,7 @@ def write_results(name: str, results: dict, output_dir: str | Path) -> Path:
         "benchmark": name,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "source": source_state(),
+        "source": SOURCE_AT_START,
         **results,
     }
     return write_json_atomic(output_dir / f"{name}.json", payload)
