@@ -100,7 +100,7 @@ def test_uploading_a_clip_shows_what_the_in_process_transcriber_reads(served, br
 
     from data_prep.synthetic.faces import write_synthetic_corpus
     from pipelines.inference.lipreading import VideoTranscriber
-    from pipelines.inference.words import word_times
+    from pipelines.inference.words import timed_words
 
     server_url, export = served
     video = write_synthetic_corpus(tmp_path / "faces", 1, seed=5)["clips"][0]["video"]
@@ -121,8 +121,8 @@ def test_uploading_a_clip_shows_what_the_in_process_transcriber_reads(served, br
     assert (shown[1], int(shown[3])) == ("attention", frames)
     # float32 search; the service rounds the score to 4 decimals
     assert float(shown[2]) == pytest.approx(expected["score"], rel=1e-3, abs=1e-4)
-    alignment = expected["alignments"][:, :frames]
-    words = word_times(expected["text"], alignment, export.settings.target_fps, frames)
+    fps = export.settings.target_fps
+    words = timed_words(export, expected["text"], expected["alignments"], expected["crops"], fps)
     rows = browser.find_elements(By.CSS_SELECTOR, "#words tbody tr")
     cells = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
     assert cells == [[w["word"], f"{w['start']:.2f}", f"{w['end']:.2f}"] for w in words]

@@ -117,7 +117,7 @@ def same_score(score: float, expected: float) -> bool:
 
 def test_transcribes_an_upload_as_the_in_process_transcriber_reads_it(served, media, tmp_path):
     from pipelines.inference.lipreading import VideoTranscriber
-    from pipelines.inference.words import word_times
+    from pipelines.inference.words import timed_words
 
     client, export = served
     video = tmp_path / media["good"][0]
@@ -128,10 +128,11 @@ def test_transcribes_an_upload_as_the_in_process_transcriber_reads_it(served, me
     body = response.json()
     assert (body["mode"], body["text"]) == ("attention", expected["text"])
     assert same_score(body["score"], expected["score"])
-    frames = len(expected["crops"])
-    assert body["num_frames"] == frames and len(body["roi_confidence"]) == frames
-    alignment = expected["alignments"][:, :frames]
-    assert body["words"] == word_times(expected["text"], alignment, body["fps"], frames)
+    crops, fps = expected["crops"], body["fps"]
+    assert body["num_frames"] == len(crops) and len(body["roi_confidence"]) == len(crops)
+    assert body["words"] == timed_words(
+        export, expected["text"], expected["alignments"], crops, fps
+    )
     assert [w["word"] for w in body["words"]] == expected["text"].split()
     for name in ("crops", "attention"):
         header, data = body["images"][name].split(",", 1)
@@ -141,7 +142,9 @@ def test_transcribes_an_upload_as_the_in_process_transcriber_reads_it(served, me
     greedy = VideoTranscriber(export, "ctc_greedy").transcribe(video)
     ctc = post(client, media["good"], mode="ctc_greedy").json()
     assert ctc["text"] == greedy["text"] and same_score(ctc["score"], greedy["score"])
-    assert ctc["words"] is None and "images" not in ctc
+    # CTC gives no attention: its words are timed by the export's decoder forced over the text.
+    assert ctc["words"] == timed_words(export, greedy["text"], greedy["alignments"], crops, fps)
+    assert "images" not in ctc
 
 
 @pytest.mark.parametrize(
