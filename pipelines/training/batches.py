@@ -21,6 +21,7 @@ def epoch_batches(
     if strategy.num_replicas_in_sync == 1:
         return task.train_dataset(epoch).skip(skip_steps)
     replicas_here = local_replicas(strategy)
+    records = task.manifest["splits"]["train"]["num_examples"]
 
     def dataset_fn(context: tf.distribute.InputContext):
         per_replica = context.get_per_replica_batch_size(batch_size)
@@ -29,7 +30,13 @@ def epoch_batches(
             batch_size=per_replica,
             shard=(context.num_input_pipelines, context.input_pipeline_id),
         )
-        return dataset.skip(skip_steps * replicas_here)
+        # Every worker must take as many steps an epoch as the others, or one worker's last
+        # batches meet another's next epoch in the collective ops (a worker died of SIGFPE so):
+        # each takes the steps its smallest shard surely fills (no batch holds more than
+        # per_replica records, so a shard of n records gives at least n / per_replica).
+        per_step = per_replica * replicas_here
+        steps = max(1, records // context.num_input_pipelines // per_step)
+        return dataset.take(steps * replicas_here).skip(skip_steps * replicas_here)
 
     return strategy.distribute_datasets_from_function(dataset_fn)
 
