@@ -154,17 +154,17 @@ def test_transcribe_cli_on_many_videos_writes_json_lines_and_subtitles(trained, 
     assert broken["skipped"] == "unreadable" and "text" not in broken
     # Each video reads as the in-process transcriber reads it, its words timed alike.
     from pipelines.inference.lipreading import VideoTranscriber
-    from pipelines.inference.words import subtitles, word_times
+    from pipelines.inference.words import subtitles, timed_words
 
     transcriber = VideoTranscriber(exported, "attention")
     for record in (r for r in records if r is not broken):
         expected = transcriber.transcribe(record["video"])
         assert record["text"] == expected["text"], record["video"]
         assert record["score"] == pytest.approx(expected["score"], rel=1e-3, abs=1e-4)
-        frames = len(expected["crops"])
-        assert record["num_frames"] == frames and 0 <= record["roi_confidence"]["min"] <= 1
-        alignment = expected["alignments"][:, :frames]
-        words = word_times(expected["text"], alignment, record["fps"], frames)
+        crops = expected["crops"]
+        assert record["num_frames"] == len(crops) and 0 <= record["roi_confidence"]["min"] <= 1
+        alignment, fps = expected["alignments"], record["fps"]
+        words = timed_words(transcriber.export, expected["text"], alignment, crops, fps)
         assert record["words"] == words
         if words:
             assert Path(record["subtitles"]).read_text() == subtitles(words, "srt")
