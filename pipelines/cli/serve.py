@@ -23,7 +23,12 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     flags.DEFINE_string("host", "127.0.0.1", "Address to bind.", **define)
     flags.DEFINE_integer("port", 8000, "Port to bind.", **define)
     flags.DEFINE_float("max_upload_mb", 64.0, "Largest accepted upload (MiB).", **define)
-    flags.DEFINE_float("max_seconds", 60.0, "Longest accepted video (seconds).", **define)
+    flags.DEFINE_float(
+        "max_seconds",
+        300.0,
+        "Longest accepted video (seconds); one over 20 s is read in windows.",
+        **define,
+    )
     flags.DEFINE_integer(
         "queue_size", 8, "Requests served or waiting at once; more get 503.", **define
     )
