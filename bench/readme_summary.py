@@ -87,6 +87,22 @@ def _service() -> tuple[str, str, str]:
     return ("HTTP service latency, warm", figure, details)
 
 
+def _training_speed() -> tuple[str, str, str]:
+    path = RESULTS / "lipreading.json"
+    results = _read(path)
+    rows = results["throughput"]
+    recipe = next(row for name, row in rows.items() if name.startswith("lipseq GRID recipe ("))
+    equal = next(row for name, row in rows.items() if name.startswith("lipseq at LipNet's size"))
+    ratio, same = recipe["ratio_to_keras_lipnet_replica"], equal["ratio_to_keras_lipnet_replica"]
+    figure = (
+        f"GRID recipe {ratio['median']:.2f}× ({ratio['min']:.2f}–{ratio['max']:.2f}) the Keras "
+        f"LipNet replica's clips/s, lipseq at LipNet's size {same['median']:.2f}× "
+        f"({results['created'][:10]}, {results['rounds']} interleaved rounds, `make bench`)"
+    )
+    details = f"[speed.md](docs/results/speed.md), `{_rel(path)}`"
+    return ("Lip-reading training speed beside LipNet", figure, details)
+
+
 def _landmarks() -> tuple[str, str, str]:
     path = RESULTS / "landmark_prep.json"
     quality = _read(path)["quality"]
@@ -108,6 +124,7 @@ def summary_rows() -> list[tuple[str, str, str]]:
         _audio_visual(),
         _multi30k(),
         _service(),
+        _training_speed(),
         _landmarks(),
         ("Enrolment (adapting to a new face)", "not yet measured", "—"),
     ]
