@@ -37,7 +37,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # Runs from a clean checkout (the shipped grid_s1 release for latency, ../shared/data for
-# clips; a part whose data is absent says so and is skipped); about 20 minutes on 2 cores.
+# clips; a part whose data is absent says so and is skipped). The committed run took 46
+# minutes on 2 cores that other work was loading (load average 6-9); a quiet host is faster.
 # Quiet: BENCH_ARGS=--verbose shows the libraries' own lines.
 BENCH_ARGS ?=
 bench: $(STAMP)
