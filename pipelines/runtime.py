@@ -145,7 +145,8 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore")
     log_through_absl(own_records_only=True)
     with native_stderr_discarded():
-        import tensorflow  # noqa: F401  loaded here so that its start-up lines go nowhere
+        # Late: TensorFlow loads here, inside the discard, so its start-up lines go nowhere.
+        import tensorflow  # noqa: F401
 
 
 def show_library_output() -> None:

@@ -1,8 +1,26 @@
 """tf.distribute set-up: the strategy named by --strategy, the chief, global batch sizes."""
 
+import json
+import socket
+
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def local_cluster(workers: int) -> list[str]:
+    """TF_CONFIG values for `workers` processes of one multi-worker cluster on this host, each
+    on a free loopback port: the scale-out path tried on one machine (tests, benches)."""
+    sockets = [socket.socket() for _ in range(workers)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]}
+    for s in sockets:
+        s.close()
+    return [
+        json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        for index in range(workers)
+    ]
 
 
 def split_cpu(count: int) -> None:

@@ -76,9 +76,9 @@ def assert_grammar_twins_no_worse(export_dir: Path, prepared_dir: Path) -> None:
     from tests.e2e.test_grammar_twins import grammar_twin_wers
 
     clips = read_prepared_clips(prepared_dir, "test")
-    figures = grammar_twin_wers(
-        LipReadingExport(export_dir), [c["frames"] for c in clips], [c["text"] for c in clips]
-    )
+    export = LipReadingExport(export_dir)
+    frames, texts = [c["frames"] for c in clips], [c["text"] for c in clips]
+    figures = grammar_twin_wers(export, export.grammar_modes(), frames, texts)
     assert set(figures) == {"ctc_greedy", "ctc_beam", "attention", "joint"}
     worse = {mode: pair for mode, pair in figures.items() if pair[1] > pair[0]}
     assert worse == {}, f"grammar twins worse than their free modes (free, grammar): {worse}"

@@ -3,7 +3,6 @@ workers (MultiWorkerMirroredStrategy over TF_CONFIG on this host), then resumed 
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -14,6 +13,7 @@ import tensorflow as tf
 from configs import demo_video
 from data_prep.beam_prep import prepare_with_beam
 from data_prep.synthetic.faces import write_synthetic_corpus
+from pipelines.training.distribute import local_cluster
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 CONFIG = "configs/demo_video.py:tiny"
@@ -29,16 +29,6 @@ def beam_built(tmp_path_factory):
     manifest = prepare_with_beam(data)
     assert manifest["splits"]["train"]["num_examples"] >= 8
     return root / "data"
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def train_command(data, workdir, steps, *extra):
@@ -59,12 +49,10 @@ def train_command(data, workdir, steps, *extra):
 
 def test_two_workers_train_on_beam_built_clips_and_one_resumes(beam_built, tmp_path):
     workdir = tmp_path / "run"
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     workers = []
-    for index in range(2):
-        config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+    for tf_config in local_cluster(2):
         command = train_command(beam_built, workdir, 4, "--strategy=multi_worker")
-        env = {**ENV, "TF_CONFIG": json.dumps(config)}
+        env = {**ENV, "TF_CONFIG": tf_config}
         workers.append(subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True))
     for worker in workers:
         _, stderr = worker.communicate(timeout=900)

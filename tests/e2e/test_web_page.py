@@ -3,6 +3,7 @@ generated face clip and read off the page the text, score and word times the in-
 transcriber gives; record from a (fake) webcam and see the service's reason on the page.
 Screenshots are saved beside the test's files."""
 
+import contextlib
 import re
 import shutil
 import socket
@@ -32,8 +33,6 @@ pytestmark = [
 def served():
     """(the page's address, the export the service loaded): the in-process reference reads
     with the service's own export, as a second load of grid_s1 costs tens of seconds."""
-    import uvicorn
-
     import pipelines.serving.service as service
 
     opened = []
@@ -43,12 +42,22 @@ def served():
             super().__init__(*args, **kwargs)
             opened.append(self)
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(service, "LipReadingExport", Recorded)
         app = service.create_app("grid_s1")
+    with serving(app) as url:
+        yield url, opened[0]
+
+
+@contextlib.contextmanager
+def serving(app):
+    """The app served by uvicorn on a free loopback port in a thread of this process (so a
+    test's patches reach it); yields its address."""
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -57,9 +66,11 @@ def served():
     while not server.started:
         assert time.monotonic() < deadline, "the service did not start within 60 s"
         time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}", opened[0]
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

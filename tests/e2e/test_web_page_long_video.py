@@ -4,9 +4,6 @@ download. The long-video threshold is lowered for the served app (same process),
 9-second clip goes the long way and the test stays short."""
 
 import json
-import socket
-import threading
-import time
 import urllib.request
 import uuid
 
@@ -15,7 +12,7 @@ import pytest
 
 import pipelines.inference.long_video as long_video
 from data_prep.video import read_video
-from tests.e2e.test_web_page import browser, wait_for  # noqa: F401 (a fixture)
+from tests.e2e.test_web_page import browser, serving, wait_for  # noqa: F401 (a fixture)
 from tests.e2e.test_web_page import pytestmark as web_page_marks
 from tests.pipelines.serving.test_long_video import write_video
 
@@ -26,24 +23,10 @@ pytestmark = web_page_marks
 def server_url():
     """The service on a free loopback port, in this process (so the threshold patch reaches
     it)."""
-    import uvicorn
-
     from pipelines.serving.service import create_app
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app("grid_s1"), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "the service did not start within 60 s"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app("grid_s1")) as url:
+        yield url
 
 
 def post_video(url: str, path, fields: dict) -> dict:

@@ -4,7 +4,6 @@ worker processes (TF_CONFIG on 127.0.0.1), and a multi-worker checkpoint resumed
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ import tensorflow as tf
 from configs import demo_toy
 from data_prep.synthetic import toy_language
 from data_prep.translation import prepare_translation
+from pipelines.training.distribute import local_cluster
 from tests.pipelines.training.resume import (
     EXACT_RESUME_FLAGS,
     assert_resumed_as_uninterrupted,
@@ -102,27 +102,11 @@ def test_mirrored_strategy_on_two_logical_cpus_trains_and_resumes_exactly(prepar
     assert_resumed_as_uninterrupted(tmp_path / "uninterrupted", tmp_path / "run", 4, 6)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_multi_worker_runs_agree_and_resume_on_one_worker(prepared, tmp_path):
     workdir = tmp_path / "run"
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     processes = []
-    for index in range(2):
-        env = {
-            **ENV,
-            "TF_CONFIG": json.dumps(
-                {"cluster": cluster, "task": {"type": "worker", "index": index}}
-            ),
-        }
+    for tf_config in local_cluster(2):
+        env = {**ENV, "TF_CONFIG": tf_config}
         processes.append(
             subprocess.Popen(
                 _command(prepared, workdir, 4, "--strategy=multi_worker"),
