@@ -21,9 +21,10 @@ NUM_CLIPS = 7
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """Generated GRID-layout clips, the first of them overwritten with bytes no decoder reads."""
+    """Generated GRID-layout clips with their sound, the first of them overwritten with bytes
+    no decoder reads."""
     root = tmp_path_factory.mktemp("beam_corpus")
-    write_synthetic_corpus(root, NUM_CLIPS, seed=5)
+    write_synthetic_corpus(root, NUM_CLIPS, seed=5, audio=True)
     broken = sorted((root / "s1" / "video").glob("*.mp4"))[0]
     broken.write_bytes(b"no video here " * 64)
     return root, broken.stem
@@ -42,12 +43,13 @@ def data_config(root, prepared_dir, **settings):
 
 @pytest.fixture(scope="module")
 def both(corpus, tmp_path_factory):
-    """The corpus prepared by `lipseq prepare` and by Beam on two worker processes."""
+    """The corpus prepared for an audio-visual model (frames and sound) by `lipseq prepare`
+    and by Beam on two worker processes."""
     root, _ = corpus
     local_dir, beam_dir = tmp_path_factory.mktemp("local"), tmp_path_factory.mktemp("beam")
-    local = prepare_lipreading_corpus(data_config(root, local_dir))
+    local = prepare_lipreading_corpus(data_config(root, local_dir, audio=True))
     options = "direct_running_mode=multi_processing,direct_num_workers=2"
-    built = prepare_with_beam(data_config(root, beam_dir), options)
+    built = prepare_with_beam(data_config(root, beam_dir, audio=True), options)
     return (local_dir, local), (beam_dir, built)
 
 
@@ -78,6 +80,7 @@ def test_the_manifest_counts_what_lipseq_prepare_counts(both, corpus):
     skipped = [item for entry in built["splits"].values() for item in entry["skipped"]]
     assert [(item["id"], item["reason"]) for item in skipped] == [(broken, "unreadable")]
     assert built["normalisation"] == local["normalisation"]
+    assert built["audio"] == local["audio"] and built["audio"]["clips_with_audio"] > 0
     assert built["frame_shape"] == local["frame_shape"]
     assert built["settings"] == local["settings"]
     for split, entry in local["splits"].items():
