@@ -231,6 +231,9 @@ class _Run:
         while self.step < self.config.num_train_steps and not self.clock.time_is_up():
             if self._epoch() is _Next.STOP:
                 return self.stop_reason
+        # The clock can run out between an epoch's last step and the next epoch's start.
+        if self.step < self.config.num_train_steps:
+            return f"reached max_train_minutes={self.config.max_train_minutes}"
         return "reached num_train_steps"
 
     def _epoch(self) -> _Next:
