@@ -6,8 +6,9 @@
 Endpoints: GET / (the web page), POST /v1/transcribe (multipart `video` upload; options
 `mode`, `grammar`, `images`, `subtitles` (srt or vtt), and `lm_weight` / `lm_length_bonus`
 for fused `*_lm` modes), POST /v1/translate (JSON), GET /v1/models, GET /healthz,
-GET /metrics (Prometheus text). Every mode answers with word times. A long upload (over
-20 s, of unknown length, or frames above full HD) goes the command's long-video way
+GET /metrics (Prometheus text), and WebSocket /v1/live (camera frames in, a growing
+transcript out: pipelines/serving/live.py). Every mode answers with word times. A long
+upload (over 20 s, of unknown length, or frames above full HD) goes the command's long-video way
 (pipelines/inference/long_video.py): read in overlapping windows, it answers with pieces,
 gaps and words timed over the whole video, up to ServiceLimits.max_seconds.
 Every error is JSON {"error": reason, "detail": ...}:
@@ -32,7 +33,7 @@ from typing import Annotated
 
 import cv2
 import numpy as np
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -55,6 +56,15 @@ from pipelines.inference.translation import load_translate_modes, translate_all
 from pipelines.inference.words import SUBTITLE_FORMATS, timed_words
 from pipelines.inference.words import subtitles as subtitles_text
 from pipelines.serving.batch import LONG_VIDEO_KEYS
+from pipelines.serving.live import (
+    CLOSE_TRY_LATER,
+    LiveError,
+    LiveSession,
+    LiveSettings,
+    default_mode,
+    refuse,
+    serve_live,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 UPLOAD_CHUNK_BYTES = 1 << 20
@@ -523,6 +533,22 @@ def create_app(
         return await asyncio.to_thread(
             transcription_response, reader, mode, out, clip, want_images, words
         )
+
+    @app.websocket("/v1/live")
+    async def live(websocket: WebSocket, mode: str | None = None, grammar: str | None = None):
+        await websocket.accept()
+        try:
+            if reader is None:
+                raise ServiceError(404, "no_model", "this service has no lip-reading model")
+            mode = mode or default_mode(reader.export)
+            entry, function = reader.signature(mode, _parse_bool(grammar, "grammar"))
+            with queue:  # a stream holds a place in the queue while it lasts
+                settings = LiveSettings(max_seconds=limits.max_seconds)
+                session = LiveSession(reader.export, function, settings)
+                await serve_live(websocket, session, entry.mode_name)
+        except ServiceError as error:
+            code = CLOSE_TRY_LATER if error.status == 503 else 1008
+            await refuse(websocket, LiveError(error.reason, error.detail, code))
 
     @app.post("/v1/translate")
     async def translate(request: TranslateRequest):
