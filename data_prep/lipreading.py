@@ -253,7 +253,11 @@ def open_clip(video: str | os.PathLike | VideoSource, clip_id: str = "") -> Iter
 
 
 def prepare_video(
-    video, settings: LipreadingSettings, longest: int | None = None, clip_id: str = ""
+    video,
+    settings: LipreadingSettings,
+    longest: int | None = None,
+    clip_id: str = "",
+    shortest: int | None = None,
 ) -> PreparedVideo:
     """The one clip-preparation core of `lipseq prepare` and of every inference front door:
     decode, refuse what cannot be read (ClipSkipped with its reason), track the mouth, crop.
@@ -261,7 +265,8 @@ def prepare_video(
 
     Refusals: the decoder's reasons (data_prep.video.REASONS, or unreadable), too_long (more
     than `longest` frames at the target rate, found after decoding one frame more),
-    too_few_frames (under settings.min_frames), corrupt_frames (over
+    too_short (under `shortest`, the fewest frames the reading model can use: inference's
+    front door), too_few_frames (under settings.min_frames), corrupt_frames (over
     settings.max_corrupt_fraction damaged), no_face and face_lost_too_long.
     """
     path = video.path if isinstance(video, VideoSource) else Path(video)
@@ -288,6 +293,13 @@ def prepare_video(
     count = len(clip.frames)
     if longest is not None and count > longest:
         raise refuse("too_long", f"longer than {longest / settings.target_fps:g} s")
+    if shortest is not None and count < shortest:
+        fps = settings.target_fps
+        raise refuse(
+            "too_short",
+            f"{count} frame{'' if count == 1 else 's'} ({count / fps:.2f} s), this model needs "
+            f"at least {shortest} ({shortest / fps:.2f} s)",
+        )
     if count < settings.min_frames:
         raise refuse("too_few_frames", f"{count} frames, at least {settings.min_frames} needed")
     warnings = []

@@ -22,17 +22,21 @@ import numpy as np
 import tensorflow as tf
 
 from data_prep.audio import align_to_video, read_audio
+from data_prep.characters import CharVocabulary
 from data_prep.errors import ConfigError
 from data_prep.lipreading import LipreadingSettings, open_clip, prepare_video
 from data_prep.video import VideoSource
+from models.ctc import frames_to_finish
 from pipelines.artifacts.exports import (
     SignatureEntry,
+    export_config,
     load_export,
     read_catalogue,
     resolve_export,
     signature,
 )
 from pipelines.inference.long_video import is_long, transcribe_long
+from pipelines.signatures.transcriber import grammar_for
 
 
 def preparation_settings(info: dict[str, Any]) -> LipreadingSettings:
@@ -40,6 +44,34 @@ def preparation_settings(info: dict[str, Any]) -> LipreadingSettings:
     export stores as info["prep"]; exports without them fall back to their config's data."""
     stored = info.get("prep") or info["config"]["data"]
     return LipreadingSettings.from_config(stored)
+
+
+def shortest_clip(info: dict[str, Any], frames_per_step: int = 1) -> dict[str, int]:
+    """The fewest frames from which an export could give its shortest acceptable output:
+    {"frames", "labels" (CTC steps of that output), "frames_per_step" (of its encoder)}.
+
+    export stores it in lipseq.json; for an export made before, it is worked out here from
+    the stored config, at one encoder step a frame (every front-end then kept one a frame).
+    """
+    # The shortest output is the grammar's shortest sentence (GRID: six words, 20 CTC steps)
+    # or, without a grammar, one character; it needs an encoder step for each label and a
+    # blank between repeated ones (the CTC bound, held to by attention-only models too: no
+    # clip they learnt from was shorter), and never fewer frames than the prepared clips'
+    # min_frames. Under that, whatever the model said would be a guess, so it is refused.
+    grammar = grammar_for(export_config(info), CharVocabulary())
+    labels = int(frames_to_finish(*grammar)[0]) if grammar else 1
+    frames = max(labels * frames_per_step, preparation_settings(info).min_frames)
+    return {"frames": frames, "labels": labels, "frames_per_step": frames_per_step}
+
+
+def encoder_frames_per_step(model, probe: int = 32) -> int:
+    """Video frames per encoder step of a model's video front-end (an ensemble's first
+    member's), measured on a probe clip of zeros."""
+    model = getattr(model, "members", [model])[0]
+    frontend = getattr(model, "frontend_video", None) or model.frontend
+    frames = tf.zeros([1, probe, *frontend.batch_input_shape[2:]])
+    _, steps = frontend(frames, tf.constant([probe]))
+    return -(-probe // max(1, int(steps[0])))
 
 
 @dataclass
@@ -67,6 +99,8 @@ class LipReadingExport:
         if "frame_shape" not in self.info:
             raise ConfigError(f"{export_dir} is a {self.info['task']!r} export, not lip reading")
         self.settings = preparation_settings(self.info)
+        self.shortest = self.info.get("shortest_clip") or shortest_clip(self.info)
+        self.shortest_frames = int(self.shortest["frames"])
         self.catalogue = read_catalogue(self.info)
         self.frame_shape = tuple(int(x) for x in self.info["frame_shape"])
         self.modalities = tuple(self.info.get("modalities") or ("video",))
@@ -127,7 +161,7 @@ class LipReadingExport:
     ) -> PreparedInput:
         """A video (a path, or a VideoSource already open) through the clip core with this
         export's settings, frames and sound from one opening of the file (ClipSkipped with the
-        reason when it cannot be read)."""
+        reason when it cannot be read, too_short under `shortest_frames`)."""
         started = time.monotonic()
         if modality == "audio":  # the sound alone: no face needed, a sound file will do
             samples = read_audio(video).samples.astype(np.float32) / 32768.0
@@ -135,7 +169,9 @@ class LipReadingExport:
             prepared = PreparedInput(crops, self.settings.target_fps, audio=samples)
         else:
             with open_clip(video) as source:
-                clip = prepare_video(source, self.settings, longest=longest)
+                clip = prepare_video(
+                    source, self.settings, longest=longest, shortest=self.shortest_frames
+                )
                 fps = float(clip.clip.fps)
                 prepared = PreparedInput(clip.crops, fps, track=clip.track)
                 if modality == "audio_visual":

@@ -92,15 +92,16 @@ def _manifest_videos(path: Path) -> list[Path]:
     return [p if p.is_absolute() else path.parent / p for p in map(Path, names)]
 
 
-def _prepare(task: tuple[str, dict]) -> dict:
-    """Worker: one video -> crops and ROI confidence, or the reason it cannot be prepared."""
-    path, settings = task
+def _prepare(task: tuple[str, dict, int]) -> dict:
+    """Worker: one video -> crops and ROI confidence, or the reason it cannot be prepared
+    (too_short under `shortest`, the fewest frames the model can read)."""
+    path, settings, shortest = task
     started = time.monotonic()
     try:
         with open_clip(path) as source:
             if is_long(source):
                 return {"video": path, "long": True}  # streamed by the main process
-            prepared = prepare_video(source, LipreadingSettings(**settings))
+            prepared = prepare_video(source, LipreadingSettings(**settings), shortest=shortest)
     except ClipSkipped as skipped:
         return {"video": path, "skipped": skipped.reason, "detail": skipped.detail}
     return {
@@ -112,8 +113,8 @@ def _prepare(task: tuple[str, dict]) -> dict:
     }
 
 
-def _prepared(videos: list[Path], settings: dict, workers: int) -> Iterator[dict]:
-    tasks = [(str(v), settings) for v in videos]
+def _prepared(videos: list[Path], settings: dict, shortest: int, workers: int) -> Iterator[dict]:
+    tasks = [(str(v), settings, shortest) for v in videos]
     if workers <= 1:
         yield from map(_prepare, tasks)
         return
@@ -145,7 +146,8 @@ def transcribe_many(
     output = Path(output)
     lines, skipped, started = [], 0, time.monotonic()
     bar = tqdm(total=len(videos), unit="video", dynamic_ncols=True, mininterval=1.0)
-    for prepared in _prepared(videos, settings, workers):
+    shortest = transcriber.export.shortest_frames
+    for prepared in _prepared(videos, settings, shortest, workers):
         record = {"video": prepared["video"]}
         if "skipped" in prepared:
             record.update(skipped=prepared["skipped"], detail=prepared["detail"])

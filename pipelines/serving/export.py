@@ -21,6 +21,7 @@ from pipelines.artifacts.exports import (
     save_export,
 )
 from pipelines.artifacts.runs import load_initial_weights
+from pipelines.inference.lipreading import encoder_frames_per_step, shortest_clip
 from pipelines.tasks import task_for
 from pipelines.training.restore import (
     load_language_model,
@@ -76,6 +77,8 @@ def export_model(
         "config": config.to_dict(),
         **task_info,
     }
+    if "frame_shape" in info:  # reads faces: the fewest frames it can read, for its front door
+        info["shortest_clip"] = shortest_clip(info, encoder_frames_per_step(model))
     save_export(module, signatures, info, export_dir)
     logging.info("exported %s (from %s)", export_dir, checkpoint_path)
     return Path(export_dir)

@@ -84,6 +84,7 @@ STATUS_OF_REASON = {
     "too_long": 413,
     "too_small": 422,
     "too_few_frames": 422,
+    "too_short": 422,
     "corrupt_frames": 415,
     "no_face": 422,
     "face_lost_too_long": 422,
