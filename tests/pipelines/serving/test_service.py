@@ -63,6 +63,8 @@ def media(tmp_path_factory):
         "too_long": ("long.mp4", wall_video("long.mp4", int(MAX_SECONDS * 25) + 60)),
         "one_frame": ("still.mp4", cut_video(good, "still.mp4", 1)),
         "three_frames": ("blink.mp4", cut_video(good, "blink.mp4", 3)),
+        "five_frames": ("glance.mp4", cut_video(good, "glance.mp4", 5)),
+        "shortest": ("sentence.mp4", cut_video(good, "sentence.mp4", 20)),
         "huge": ("huge.mp4", np.random.default_rng(1).bytes(MAX_UPLOAD_BYTES + 4096)),
     }
 
@@ -155,8 +157,9 @@ def test_transcribes_an_upload_as_the_in_process_transcriber_reads_it(served, me
         ("audio_only", 415, "audio_only"),
         ("no_face", 422, "no_face"),
         ("too_long", 413, "too_long"),
-        ("one_frame", 422, "too_few_frames"),
-        ("three_frames", 422, "too_few_frames"),
+        ("one_frame", 422, "too_short"),
+        ("three_frames", 422, "too_short"),
+        ("five_frames", 422, "too_short"),
         ("huge", 413, "too_large"),
     ],
 )
@@ -165,6 +168,16 @@ def test_bad_uploads_get_their_status_and_reason(client, media, name, status, re
     assert (response.status_code, response.json()["error"]) == (status, reason)
     assert media[name][0] in response.json()["detail"] or name in ("empty", "huge")
     assert "lipseq-serve" not in response.json()["detail"]  # no server paths in answers
+
+
+def test_too_short_names_the_minimum_and_a_clip_at_it_is_read(client, media):
+    # grid_s1's shortest GRID sentence needs 20 frames (test_front_door.py works it out).
+    detail = post(client, media["five_frames"]).json()["detail"]
+    assert detail == "glance.mp4: 5 frames (0.20 s), this model needs at least 20 (0.80 s)"
+    response = post(client, media["shortest"], mode="ctc_greedy", grammar="true")
+    assert response.status_code == 200, response.text
+    assert response.json()["num_frames"] == 20 and len(response.json()["text"].split()) == 6
+    assert client.get("/healthz").json()["status"] == "ok"
 
 
 def test_a_truncated_upload_is_refused_as_media(client, media):
