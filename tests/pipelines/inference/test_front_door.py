@@ -143,3 +143,18 @@ def test_a_clip_at_the_minimum_is_read(export, cut):
     assert len(prepared.crops) == 20
     out = export.run(export.function(export.entry("ctc_greedy", grammar=True)), prepared)
     assert len(out["text"].decode().split()) == 6  # a whole GRID sentence
+
+
+def test_batch_transcription_skips_a_too_short_clip_and_reads_the_next(export, cut, tmp_path):
+    import json
+
+    from pipelines.serving.batch import transcribe_many
+
+    output = tmp_path / "out.jsonl"
+    videos = [str(cut(5)), str(cut(20))]
+    summary = transcribe_many(videos, export, output, mode="ctc_greedy", grammar=True)
+    assert (summary["transcribed"], summary["skipped"]) == (1, 1)
+    short, whole = map(json.loads, output.read_text().splitlines())
+    assert short["skipped"] == "too_short"
+    assert short["detail"] == "5 frames (0.20 s), this model needs at least 20 (0.80 s)"
+    assert whole["num_frames"] == 20 and len(whole["text"].split()) == 6
