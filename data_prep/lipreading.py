@@ -322,7 +322,9 @@ def track_and_crop(frames: np.ndarray, settings: LipreadingSettings) -> tuple:
     preset = CROP_PRESETS[settings.preset]
     crops = np.zeros((len(frames), preset.height, preset.width, preset.channels), np.uint8)
     usable = np.isfinite(track.mouth_boxes).all(axis=1)
-    if usable.any():
+    if usable.all():  # the usual clip: no copy of every frame (frames[usable] would make one)
+        crops[:] = crop_mouths(frames, track.mouth_boxes, preset)
+    elif usable.any():
         crops[usable] = crop_mouths(frames[usable], track.mouth_boxes[usable], preset)
     return crops, track
 
