@@ -21,10 +21,11 @@ time limit or a message that is not a frame or a stop, 1013 when the service is 
 
 The windows are the long-video ones (pipelines/inference/long_video.py: 3 s overlapping by
 1 s, pieces where the face was followed, gaps where it was lost), read every hop instead of
-every 2 s: a window keeps for good the words whose centre lies before its last half-overlap
-and shows the rest as tentative until a later window, which sees them with more context,
-takes them. Until a whole window has arrived everything is tentative. Face detections are
-kept per frame, so each step detects only on the frames that arrived since the last.
+every 2 s: a window keeps for good the words whose centre lies at least
+`final_margin_seconds` (1 s) before its end and shows the later ones as tentative until a
+window that sees them with more context takes them. Until a whole window has arrived,
+everything is tentative. Face detections are kept per frame, so each step detects only on
+the frames that arrived since the last.
 """
 
 from __future__ import annotations
@@ -61,10 +62,15 @@ CLOSE_SERVER_ERROR, CLOSE_TRY_LATER = 1011, 1013
 class LiveSettings:
     """Window and overlap as the long-video reader's; `hop_seconds` between reads (a multiple
     of the export's detect_every frames keeps each window's detection frames those of the
-    last one); limits on one frame's bytes and a session's length."""
+    last one); how far from the newest frame words become final; limits on one frame's
+    bytes and a session's length."""
 
     windowing: Windowing = Windowing()
     hop_seconds: float = 0.4
+    # Words become final once their centre is this far from the newest frame. Read nearer
+    # the end of a window (the long-video half-overlap, 0.5 s), GRID's model got half of the
+    # words of four clips streamed back to back wrong; at 1 s, two of 24 (BUILD.md).
+    final_margin_seconds: float = 1.0
     max_frame_bytes: int = 1 << 20
     max_seconds: float = 300.0
 
@@ -204,6 +210,7 @@ class LiveSession:
         self.size = max(1, int(round(windowing.window_seconds * self.fps)))
         self.overlap = int(round(windowing.overlap_seconds * self.fps))
         self.hop = max(1, int(round(self.settings.hop_seconds * self.fps)))
+        self.margin = int(round(self.settings.final_margin_seconds * self.fps))
         self.buffer = FrameBuffer(self.fps, self.size)
         self.detector = CachedDetector(self.prep.detector, capacity=2 * self.size)
         self.words: list[dict] = []  # final
@@ -244,7 +251,7 @@ class LiveSession:
         seconds = {"prepare": 0.0, "model": 0.0, "words": 0.0}
         # Words whose centre lies in [keep_from, keep_to) become final; later ones tentative.
         keep_from = max(self.final_until, start)
-        keep_to = end if final else end - self.overlap // 2 if len(frames) == self.size else start
+        keep_to = end if final else end - self.margin if len(frames) == self.size else start
         keep_to = max(keep_to, keep_from)
         crops, track = track_and_crop(frames, self.prep, self.detector)
         seconds["prepare"] = time.monotonic() - began

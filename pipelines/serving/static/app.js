@@ -1,4 +1,5 @@
-// The lipseq page: pick or record a face video, send it to /v1/transcribe, show the answer.
+// The lipseq page: pick or record a face video, send it to /v1/transcribe, show the answer;
+// or stream the webcam to /v1/live and watch the transcript grow.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -175,6 +176,132 @@ async function transcribe(event) {
   }
 }
 
+// Live: camera frames to /v1/live over a WebSocket, the transcript growing as updates come.
+let live = null; // {socket, stream, words, fps, stopped} from Live until its socket closes
+
+function liveUrl() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const query = new URLSearchParams({ mode: $("mode").value });
+  if ($("grammar").checked) query.set("grammar", "true");
+  return `${scheme}://${location.host}/v1/live?${query}`;
+}
+
+// A frame as the service reads it: capture time (ms, float64 little endian), then a JPEG.
+function sendFrame(socket, canvas, milliseconds) {
+  canvas.toBlob((jpeg) => {
+    if (!jpeg || socket.readyState !== WebSocket.OPEN) return;
+    const head = new DataView(new ArrayBuffer(8));
+    head.setFloat64(0, milliseconds, true);
+    socket.send(new Blob([head, jpeg]));
+  }, "image/jpeg", 0.92);
+}
+
+// Every frame the camera presents, drawn on a canvas and sent; skipped while the socket is
+// backed up (the service repeats the frame before a missing one).
+function streamFrames(session, video) {
+  const canvas = document.createElement("canvas");
+  const context = canvas.getContext("2d");
+  const minimum = 500 / session.fps; // a faster camera is thinned to about the model's rate
+  let last = -Infinity;
+  const onFrame = (now, metadata) => {
+    if (session.stopped) return;
+    const time = metadata.captureTime || (metadata.mediaTime * 1000) || now;
+    const open = session.socket.readyState === WebSocket.OPEN;
+    if (open && time - last >= minimum && session.socket.bufferedAmount < 1 << 20) {
+      last = time;
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      context.drawImage(video, 0, 0);
+      sendFrame(session.socket, canvas, time);
+    }
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+}
+
+function showLive(session, update) {
+  session.words.push(...update.words);
+  const words = session.words;
+  $("live-final").textContent = words.map((w) => w.word).join(" ");
+  $("live-tentative").textContent = update.tentative.map((w) => w.word).join(" ");
+  const rows = (ws, tentative) => ws.map((w) => ({ cells: [w.word, w.start.toFixed(2), w.end.toFixed(2)], tentative }));
+  const body = $("live-words").querySelector("tbody");
+  body.replaceChildren();
+  for (const { cells, tentative } of [...rows(words, false), ...rows(update.tentative, true)]) {
+    const row = body.insertRow();
+    if (tentative) row.className = "tentative";
+    for (const cell of cells) row.insertCell().textContent = cell;
+  }
+  const stages = Object.entries(update.seconds).map(([stage, s]) => `${stage} ${s} s`).join(", ");
+  $("live-timing").textContent =
+    `${update.covered_until.toFixed(1)} s read, final to ${update.final_until.toFixed(1)} s; ` +
+    `lag ${update.lag.toFixed(2)} s; last window: ${stages}`;
+}
+
+function endLive(session) {
+  session.stream.getTracks().forEach((track) => track.stop());
+  $("preview").classList.remove("live");
+  $("live").disabled = false;
+  $("live-stop").hidden = true;
+}
+
+async function startLive() {
+  showError("");
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { frameRate: 25 }, audio: false });
+  } catch (error) {
+    showError(`No webcam: ${error.message || error}`);
+    return;
+  }
+  const preview = $("preview");
+  preview.srcObject = stream;
+  preview.classList.add("live");
+  await preview.play();
+  const socket = new WebSocket(liveUrl());
+  const session = { socket, stream, words: [], fps: 25, stopped: false };
+  live = session;
+  $("live").disabled = true;
+  $("live-stop").hidden = false;
+  $("live-final").textContent = "";
+  $("live-tentative").textContent = "";
+  $("live-result").hidden = false;
+  setStatus("Connecting…");
+  socket.onmessage = (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === "ready") {
+      session.fps = message.fps;
+      setStatus(`Live (${message.mode}): windows of ${message.window_seconds} s every ${message.hop_seconds} s.`);
+      streamFrames(session, preview);
+    } else if (message.type === "error") {
+      showError(`${message.error}: ${message.detail}`);
+    } else {
+      showLive(session, message);
+      if (message.type === "final") setStatus("Stopped; the whole stream is read.");
+    }
+  };
+  socket.onclose = (event) => {
+    if (live === session) live = null;
+    endLive(session);
+    if (event.code !== 1000 && !$("error").textContent) {
+      showError(`The live stream closed (${event.code}${event.reason ? ": " + event.reason : ""}).`);
+    }
+  };
+}
+
+function stopLive() {
+  const session = live;
+  if (!session || session.stopped) return;
+  session.stopped = true; // no more frames; updates still come until the final one
+  if (session.socket.readyState === WebSocket.OPEN) {
+    session.socket.send(JSON.stringify({ type: "stop" }));
+  }
+  endLive(session);
+  setStatus("Reading the last frames…");
+}
+
 $("record").addEventListener("click", record);
+$("live").addEventListener("click", startLive);
+$("live-stop").addEventListener("click", stopLive);
 $("upload-form").addEventListener("submit", transcribe);
 loadModels();
