@@ -54,6 +54,7 @@ bench-quality: $(STAMP)
 bench-service: $(STAMP)
 	$(BIN)/python -m bench.service_bench --output_dir=bench/results
 	$(BIN)/python -m bench.long_video_bench --output_dir=bench/results
+	$(BIN)/python -m bench.live_bench --output_dir=bench/results
 
 # Not part of CI: the audio-visual model's throughput, latency per modality and memory.
 bench-av: $(STAMP)
