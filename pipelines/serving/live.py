@@ -242,13 +242,14 @@ class LiveSession:
         return self.buffer.end - self.read_until >= self.hop
 
     def step(self, final: bool = False) -> dict | None:
-        """Reads the latest window (None when too few frames are new): the update to send."""
-        if not self.buffer.frames or (final and self.buffer.end <= self.final_until):
-            return None
+        """Reads the latest window: the update to send (None before any frame, except the
+        final one, which always comes)."""
         began = time.monotonic()
+        seconds = {"prepare": 0.0, "model": 0.0, "words": 0.0}
+        if not self.buffer.frames:
+            return self._update(final, [], [], 0, began, seconds) if final else None
         start, frames, arrived = self.buffer.window()
         end = start + len(frames)
-        seconds = {"prepare": 0.0, "model": 0.0, "words": 0.0}
         # Words whose centre lies in [keep_from, keep_to) become final; later ones tentative.
         keep_from = max(self.final_until, start)
         keep_to = end if final else end - self.margin if len(frames) == self.size else start

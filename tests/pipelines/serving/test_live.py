@@ -3,6 +3,7 @@ order read as the front door reads the clip; a generated face streamed for 6 s g
 while it streams, with final words in order; bad messages get their reason and close code,
 and the service goes on serving."""
 
+import contextlib
 import json
 
 import cv2
@@ -94,11 +95,44 @@ def test_a_face_streamed_for_6_s_grows_its_transcript_while_it_streams(client, t
     assert all(m["lag"] >= 0 for m in messages[1:])
 
 
-def refusal(client, query: str, message) -> tuple[dict, int]:
-    """The error message and close code a session gets for one bad message."""
+def test_a_stream_stopped_before_any_frame_ends_with_an_empty_final_update(client):
+    messages = stream(client, [])
+    assert [m["type"] for m in messages] == ["ready", "final"]
+    assert (messages[-1]["text"], messages[-1]["covered_until"]) == ("", 0)
+
+
+def test_a_stream_holds_a_queue_place_and_the_service_answers_while_it_streams(client):
+    """With every other place taken, a second stream is told to come back later (1013) and
+    an upload gets 503, while the open stream's own updates keep coming."""
+    frames = [np.full((288, 360, 3), 128, np.uint8)] * 12
+    with contextlib.ExitStack() as places:
+        for _ in range(client.app.state.limits.queue_size - 1):
+            places.enter_context(client.app.state.queue)
+        with client.websocket_connect("/v1/live") as socket:
+            assert socket.receive_json()["type"] == "ready"
+            for index, frame in enumerate(frames):
+                socket.send_bytes(frame_message(index * 40.0, frame))
+            error, code = refusal(client, "", None)
+            assert (error["error"], code) == ("busy", 1013)
+            answer = client.post("/v1/transcribe", files={"video": ("a.mp4", b"0")})
+            assert answer.status_code == 503
+            assert client.get("/healthz").status_code == 200
+            assert socket.receive_json()["type"] == "update"  # a grey picture: no face, a gap
+            socket.send_text(json.dumps({"type": "stop"}))
+            final = socket.receive_json()
+    assert final["type"] == "final" and final["gaps"] and final["text"] == ""
+    with client.websocket_connect("/v1/live") as socket:  # the place is given back
+        assert socket.receive_json()["type"] == "ready"
+
+
+def refusal(client, query: str, message) -> tuple[dict, int | None]:
+    """The error message and close code a session gets for one bad message (None: on
+    connecting)."""
     with client.websocket_connect("/v1/live" + query) as socket:
         first = socket.receive_json()
         if first["type"] == "ready":
+            if message is None:  # a session that should have been refused was not
+                return first, None
             send = socket.send_bytes if isinstance(message, bytes) else socket.send_text
             send(message)
             first = socket.receive_json()
