@@ -48,6 +48,7 @@ from starlette.websockets import WebSocketDisconnect
 from data_prep.detectors import build_detector
 from data_prep.mouth import CROP_PRESETS, crop_mouths, track_mouth
 from data_prep.video import _scaled_size
+from pipelines.inference.lipreading import PreparedInput
 from pipelines.inference.long_video import Windowing, _read_run, runs
 
 LOG = logging.getLogger(__name__)
@@ -276,8 +277,6 @@ class LiveSession:
 
     # _read_run calls the session as it calls a VideoTranscriber: on batched crops and lengths.
     def __call__(self, frames: np.ndarray, lengths: np.ndarray) -> dict:
-        from pipelines.inference.lipreading import PreparedInput
-
         crops = np.asarray(frames)[0, : int(lengths[0])]
         out = self.export.run(self.function, PreparedInput(crops, self.fps))
         return {key: np.asarray(value)[None] for key, value in out.items()}
