@@ -441,3 +441,21 @@ def test_grid_original_mpeg1(shared_data):
     assert track.ok and track.has_box.all()
     crops = crop_mouths(clip.frames, track.mouth_boxes, "lipnet")
     assert np.mean([lips_present(c) for c in crops]) >= 0.97
+
+
+@pytest.mark.parametrize("miss", [(), tuple(range(30, 60))])
+def test_track_and_crop_fills_only_frames_without_a_box(monkeypatch, miss):
+    """Every frame with a mouth box gets crop_mouths' crop of it, whether the clip has boxes
+    throughout (cropped without a copy of the frames) or loses the face for longer than the
+    allowed gap (those frames get zero crops)."""
+    from data_prep import lipreading
+
+    frames = stamp(face_frames(80))
+    monkeypatch.setattr(lipreading, "_detector", lambda name: ScriptedDetector(miss=miss))
+    settings = lipreading.LipreadingSettings(preset="gray80", detect_every=10, max_gap_frames=25)
+    crops, track = lipreading.track_and_crop(frames, settings)
+    usable = np.isfinite(track.mouth_boxes).all(axis=1)
+    assert usable.all() == (not miss) and usable.any()
+    expected = crop_mouths(frames[usable], track.mouth_boxes[usable], "gray80")
+    np.testing.assert_array_equal(crops[usable], expected)
+    assert not crops[~usable].any()
