@@ -140,6 +140,8 @@ def transcribe_long(
     total = 0
     started = time.monotonic()
     seconds = {"prepare": 0.0, "model": 0.0, "words": 0.0}
+    # A piece of face shorter than any sentence the export can say would only be guessed at.
+    shortest_piece = max(windowing.min_piece_frames, transcriber.export.shortest_frames)
     stream = stream_frames(video, fps, windowing.max_side)
     for start, frames, last in windows(stream, size, hop):
         total = max(total, start + len(frames))
@@ -154,7 +156,7 @@ def transcribe_long(
         usable = np.isfinite(track.mouth_boxes).all(axis=1)
         lost.extend(start + t for t in range(owned_from, owned_to) if not usable[t])
         for first, end in runs(usable):
-            if end - first < windowing.min_piece_frames:
+            if end - first < shortest_piece:
                 lost.extend(start + t for t in range(max(first, owned_from), min(end, owned_to)))
                 continue
             offset = (start + first) / fps

@@ -28,7 +28,7 @@ from pipelines.artifacts.exports import (
     signature,
     signature_catalogue,
 )
-from pipelines.inference.lipreading import preparation_settings
+from pipelines.inference.lipreading import preparation_settings, shortest_clip
 from pipelines.inputs.video import VideoAugmentation, crop_jitter_at, make_video_dataset
 from pipelines.scoring import attention_in_words, character_error_rate, word_error_rate
 from pipelines.signatures.transcriber import Transcriber, transcribe_batches
@@ -273,8 +273,12 @@ class LipreadingTask(Task):
     def _evaluate_videos(self, export_dir, videos, modes, batch_size) -> dict:
         data = self.config.data
         specs = evaluation_clips(videos, data.dataset)
-        settings = preparation_settings(read_export_info(export_dir))
+        info = read_export_info(export_dir)
+        settings = preparation_settings(info)
         settings.strict = False
+        # A clip too short for any sentence the export can say is not scored: it would be a guess.
+        shortest = info.get("shortest_clip") or shortest_clip(info)
+        settings.min_frames = max(settings.min_frames, int(shortest["frames"]))
         with tempfile.TemporaryDirectory(prefix="lipseq-videos-") as scratch:
             manifest = prepare_lipreading(
                 specs,

@@ -160,3 +160,40 @@ def test_a_4k_clip_is_scaled_down_while_decoding(tmp_path):
     clip = read_video(path, max_side=1280)
     assert clip.frames.shape == (4, 720, 1280, 3) and (clip.width, clip.height) == (3840, 2160)
     assert abs(int(clip.frames[0, 360, 600, 0]) - 200) < 8 and clip.frames[0, 360, 700, 0] < 8
+
+
+def test_a_piece_of_face_shorter_than_the_exports_minimum_is_a_gap_not_a_guess(monkeypatch):
+    """Inside a long video, a stretch of face too short for any sentence the export can say
+    (its shortest_frames) is not read: the model would only guess."""
+    from types import SimpleNamespace
+
+    import pipelines.inference.long_video as long_video
+
+    usable = np.zeros(100, bool)
+    usable[10:25] = usable[40:80] = True  # 15 frames, under the minimum of 20; then 40
+    frames = [(i / 25, np.full((2, 2, 1), i, np.uint8)) for i in range(100)]
+
+    def track_and_crop(window, settings):
+        seen = usable[window[:, 0, 0, 0].astype(int)]
+        boxes = np.where(seen[:, None], 1.0, np.nan) * np.ones((len(window), 4))
+        return window, SimpleNamespace(mouth_boxes=boxes, confidence=np.ones(len(window)))
+
+    read = []
+
+    def transcriber(crops, lengths):
+        read.append(int(lengths[0]))
+        return {"text": [b"w"], "alignments": np.zeros((1, 1, 1))}
+
+    transcriber.settings = SimpleNamespace(target_fps=25.0)
+    transcriber.export = SimpleNamespace(shortest_frames=20)
+    monkeypatch.setattr(long_video, "stream_frames", lambda *_: iter(frames))
+    monkeypatch.setattr(long_video, "track_and_crop", track_and_crop)
+    monkeypatch.setattr(
+        long_video, "timed_words", lambda _, text, __, crops, fps: [
+            {"word": text, "start": 0.0, "end": len(crops) / fps}
+        ]
+    )
+    result = long_video.transcribe_long("v.mp4", transcriber, Windowing(window_seconds=10.0))
+    assert read == [40]
+    assert result["gaps"] == [{"start": 0.0, "end": 1.6}, {"start": 3.2, "end": 4.0}]
+    assert [(p["start"], p["end"]) for p in result["pieces"]] == [(1.6, 3.2)]
