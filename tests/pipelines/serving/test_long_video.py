@@ -189,9 +189,9 @@ def test_a_piece_of_face_shorter_than_the_exports_minimum_is_a_gap_not_a_guess(m
     monkeypatch.setattr(long_video, "stream_frames", lambda *_: iter(frames))
     monkeypatch.setattr(long_video, "track_and_crop", track_and_crop)
     monkeypatch.setattr(
-        long_video, "timed_words", lambda _, text, __, crops, fps: [
-            {"word": text, "start": 0.0, "end": len(crops) / fps}
-        ]
+        long_video,
+        "timed_words",
+        lambda _, text, __, crops, fps: [{"word": text, "start": 0.0, "end": len(crops) / fps}],
     )
     result = long_video.transcribe_long("v.mp4", transcriber, Windowing(window_seconds=10.0))
     assert read == [40]
