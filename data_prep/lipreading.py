@@ -208,10 +208,10 @@ def corrupt_frames(frames: np.ndarray, stride: int = CORRUPT_CHECK_STRIDE) -> np
     return corrupt
 
 
-def _track(frames: np.ndarray, settings: LipreadingSettings):
-    """The mouth track of decoded frames with the settings' detector and limits."""
-
-    detector = _detector(settings.detector)
+def _track(frames: np.ndarray, settings: LipreadingSettings, detector=None):
+    """The mouth track of decoded frames with the settings' detector (or `detector`, one of
+    that kind a caller keeps, such as a live stream's) and limits."""
+    detector = detector or _detector(settings.detector)
     return track_mouth(
         frames,
         detector,
@@ -315,10 +315,10 @@ def prepare_video(
     return PreparedVideo(clip, crops, track, warnings)
 
 
-def track_and_crop(frames: np.ndarray, settings: LipreadingSettings) -> tuple:
+def track_and_crop(frames: np.ndarray, settings: LipreadingSettings, detector=None) -> tuple:
     """Decoded frames [T, H, W, C] -> (mouth crops [T, h, w, C], MouthTrack), as `prepare` makes
     them; frames where the face was lost have NaN boxes in the track (and filler crops)."""
-    track = _track(frames, settings)
+    track = _track(frames, settings, detector)
     preset = CROP_PRESETS[settings.preset]
     crops = np.zeros((len(frames), preset.height, preset.width, preset.channels), np.uint8)
     usable = np.isfinite(track.mouth_boxes).all(axis=1)

@@ -46,7 +46,7 @@ import numpy as np
 from starlette.websockets import WebSocketDisconnect
 
 from data_prep.detectors import build_detector
-from data_prep.mouth import CROP_PRESETS, crop_mouths, track_mouth
+from data_prep.lipreading import track_and_crop
 from data_prep.video import _scaled_size
 from pipelines.inference.lipreading import PreparedInput
 from pipelines.inference.long_video import Windowing, _read_run, runs
@@ -132,24 +132,6 @@ class CachedDetector:
             if len(self.found) > self.capacity:
                 self.found.popitem(last=False)
         return self.found[key]
-
-
-def track_and_crop(frames: np.ndarray, settings, detector: CachedDetector):
-    """data_prep.lipreading.track_and_crop with a detector of the session's own (the same
-    track and crops: the same settings, detector kind and crop preset)."""
-    track = track_mouth(
-        frames,
-        detector,
-        detect_every=settings.detect_every,
-        max_gap_frames=settings.max_gap_frames,
-        sideways=detector.searches_sideways,
-    )
-    preset = CROP_PRESETS[settings.preset]
-    crops = np.zeros((len(frames), preset.height, preset.width, preset.channels), np.uint8)
-    usable = np.isfinite(track.mouth_boxes).all(axis=1)
-    if usable.any():
-        crops[usable] = crop_mouths(frames[usable], track.mouth_boxes[usable], preset)
-    return crops, track
 
 
 class FrameBuffer:
