@@ -142,8 +142,11 @@ def test_nan_rollback_lowers_the_learning_rate_and_continues(prepared, monkeypat
     assert all(math.isfinite(r["loss"]) for r in records if "loss" in r)
 
 
-def test_seeded_deterministic_runs_in_one_process_have_identical_loss_curves(prepared, tmp_path):
-    # Op determinism is process-wide and cannot be scoped: the two runs train in a child.
+def test_seeded_deterministic_runs_have_identical_loss_curves_in_one_process_and_across_two(
+    prepared, tmp_path
+):
+    # Op determinism is process-wide and cannot be scoped: the runs train in children, two
+    # runs in one (nothing of the first leaks into the second) and one in another process.
     script = """
 import sys
 from pathlib import Path
@@ -151,18 +154,19 @@ from pipelines.runtime import use_onednn_kernels
 use_onednn_kernels()
 from configs import demo_toy
 from pipelines.training.loop import train
-root, out = Path(sys.argv[1]), Path(sys.argv[2])
-for name in ("a", "b"):
+root, out, *names = sys.argv[1:]
+for name in names:
     config = demo_toy.get_config("tiny")
-    config.data.prepared_dir = str(root / "data")
+    config.data.prepared_dir = str(Path(root) / "data")
     config.deterministic = True
-    train(config, out / name)
+    train(config, Path(out) / name)
 """
-    completed = run_python(script, str(prepared), str(tmp_path))
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    curves = [list(losses_by_step(tmp_path / name).values()) for name in ("a", "b")]
+    for names in (("a", "b"), ("c",)):
+        completed = run_python(script, str(prepared), str(tmp_path), *names)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+    curves = [list(losses_by_step(tmp_path / name).values()) for name in ("a", "b", "c")]
     assert len(curves[0]) == 12
-    assert curves[0] == curves[1]
+    assert curves[0] == curves[1] == curves[2]
 
 
 def _train_args(config_root, workdir, steps, extra=()):
@@ -187,18 +191,6 @@ def _batches(workdir):
             record = json.loads(line)
             order[record["step"]] = record["ids"]  # a rerun overwrites repeated steps
     return order
-
-
-def test_seeded_runs_in_two_processes_have_identical_loss_curves(prepared, tmp_path):
-    curves = []
-    for name in ("first", "second"):
-        workdir = tmp_path / name
-        extra = ["--config.deterministic=True", "--config.log_every=1"]
-        completed = run_lipseq(*_train_args(prepared, workdir, 8, extra), timeout=600)
-        assert completed.returncode == 0, completed.stderr[-3000:]
-        curves.append(list(losses_by_step(workdir).values()))
-    assert len(curves[0]) == 8
-    assert curves[0] == curves[1]
 
 
 def test_sigkill_mid_epoch_resumes_the_model_the_optimizer_and_the_data_order(prepared, tmp_path):
