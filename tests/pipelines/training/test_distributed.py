@@ -62,9 +62,28 @@ def _model_weights(checkpoint_path):
     }
 
 
+def stopped_at(workdir, copy, step: int) -> None:
+    """A copy of a run's folder as it stood after `step`: later checkpoints and log lines
+    gone, so training it again resumes from that step's checkpoint."""
+    shutil.copytree(workdir, copy)
+    (copy / "train_summary.json").unlink()
+    checkpoints = copy / "checkpoints"
+    kept = tf.train.get_checkpoint_state(str(checkpoints)).all_model_checkpoint_paths
+    kept = [os.path.basename(p) for p in kept if int(p.rsplit("-", 1)[1]) <= step]
+    for later in checkpoints.glob("ckpt-*"):
+        if int(later.name.split("-")[1].split(".")[0]) > step:
+            later.unlink()
+    tf.compat.v1.train.update_checkpoint_state(
+        str(checkpoints), kept[-1], all_model_checkpoint_paths=kept
+    )
+    lines = (copy / "metrics.jsonl").read_text().splitlines()
+    early = [x for x in lines if json.loads(x).get("step", 0) <= step]
+    (copy / "metrics.jsonl").write_text("".join(x + "\n" for x in early))
+
+
 def test_mirrored_strategy_on_two_logical_cpus_trains_and_resumes_exactly(prepared, tmp_path):
-    """Two replicas in one process; deterministic (EXACT_RESUME_FLAGS), so a run stopped at
-    step 4 and resumed to 6 must match one that ran 0 -> 6."""
+    """Two replicas in one process; deterministic (EXACT_RESUME_FLAGS), so the run resumed
+    from its step-4 checkpoint to 6 must match the one that ran 0 -> 6."""
     mirrored = ("--strategy=mirrored", "--logical_cpus=2", *EXACT_RESUME_FLAGS)
 
     def train_to(workdir, steps):
@@ -78,27 +97,27 @@ def test_mirrored_strategy_on_two_logical_cpus_trains_and_resumes_exactly(prepar
         assert result.returncode == 0, result.stderr[-3000:]
         return result
 
-    assert "with 2 replicas" in train_to(tmp_path / "run", 4).stderr
-    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
-    assert summary["final_step"] == 4
+    reference, resumed = tmp_path / "uninterrupted", tmp_path / "run"
+    assert "with 2 replicas" in train_to(reference, 6).stderr
     records = [
         json.loads(x)
-        for x in (tmp_path / "run" / "metrics.jsonl").read_text().split("\n")
+        for x in (reference / "metrics.jsonl").read_text().split("\n")
         if x and "loss" in x
     ]
-    assert len(records) == 4 and all(np.isfinite(r["loss"]) for r in records)
+    assert len(records) == 6 and all(np.isfinite(r["loss"]) for r in records)
     # Each step reads a global batch of 16 sentences, 8 a replica: the speeds count both
     # replicas' sentences, as the examples seen do.
     seen = [r["examples_seen"] for r in records]
-    assert seen == [16, 32, 48, 64]
+    assert seen == [16, 32, 48, 64, 80, 96]
     for record in records:
         per_step = record["sentences_per_second"] / record["steps_per_second"]
         assert per_step == pytest.approx(16), record
 
-    train_to(tmp_path / "run", 6)
-    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    # The run as it stood at step 4 (what a run stopped there leaves), resumed to 6.
+    stopped_at(reference, resumed, 4)
+    train_to(resumed, 6)
+    summary = json.loads((resumed / "train_summary.json").read_text())
     assert (summary["start_step"], summary["final_step"]) == (4, 6)
-    train_to(tmp_path / "uninterrupted", 6)
     assert_resumed_as_uninterrupted(tmp_path / "uninterrupted", tmp_path / "run", 4, 6)
 
 
