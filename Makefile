@@ -37,8 +37,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # Runs from a clean checkout (the shipped grid_s1 release for latency, ../shared/data for
-# clips; a part whose data is absent says so and is skipped). The committed run took 46
-# minutes on 2 cores that other work was loading (load average 6-9); a quiet host is faster.
+# clips; a part whose data is absent says so and is skipped). The committed run took 11.2
+# minutes on a quiet 2-core host (translation 4.2, video 0.7, lip reading 6.2; memory skipped
+# without prepared data), so budget about a quarter of an hour.
 # Quiet: BENCH_ARGS=--verbose shows the libraries' own lines.
 BENCH_ARGS ?=
 bench: $(STAMP)
