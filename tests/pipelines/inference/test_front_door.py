@@ -2,7 +2,6 @@
 export made before catalogues existed, the modes it offers, the errors that name what it
 has instead, and the clips too short for any sentence it could read."""
 
-import cv2
 import pytest
 
 import pipelines.inference.lipreading as front_door
@@ -16,6 +15,7 @@ from pipelines.inference.lipreading import (
     preparation_settings,
     shortest_clip,
 )
+from tests.videos import first_frames
 
 pytestmark = pytest.mark.skipif(
     "grid_s1" not in released_models(), reason="no grid_s1 release in models/releases"
@@ -71,18 +71,7 @@ def cut(tmp_path_factory):
     root = tmp_path_factory.mktemp("faces")
     face = write_synthetic_corpus(root / "faces", 1, seed=5)["clips"][0]["video"]
 
-    def first_frames(frames: int):
-        capture, path = cv2.VideoCapture(str(face)), root / f"first{frames}.mp4"
-        kept = [capture.read()[1] for _ in range(frames)]
-        capture.release()
-        height, width = kept[0].shape[:2]
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (width, height))
-        for frame in kept:
-            writer.write(frame)
-        writer.release()
-        return path
-
-    return first_frames
+    return lambda frames: first_frames(face, root / f"first{frames}.mp4", frames)
 
 
 def test_the_shortest_clip_of_an_older_export_is_worked_out_from_its_grammar(export):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pipelines.artifacts.exports import read_export_info, released_models
+from tests.videos import first_frames
 
 pytestmark = pytest.mark.skipif(
     "grid_s1" not in released_models(), reason="no grid_s1 release in models/releases"
@@ -30,15 +31,7 @@ def media(tmp_path_factory):
 
     def cut_video(_source: bytes, name: str, frames: int) -> bytes:
         """The first `frames` frames of the good face video."""
-        capture, path = cv2.VideoCapture(str(face)), root / name
-        kept = [capture.read()[1] for _ in range(frames)]
-        capture.release()
-        height, width = kept[0].shape[:2]
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (width, height))
-        for frame in kept:
-            writer.write(frame)
-        writer.release()
-        return path.read_bytes()
+        return first_frames(face, root / name, frames).read_bytes()
 
     def wall_video(name: str, frames: int) -> bytes:
         """A smooth, faceless gradient: decodes cleanly (not flat grey, which the clip core
