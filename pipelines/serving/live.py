@@ -6,8 +6,10 @@ they arrive, and the transcript sent back as it grows.
     update = session.step()             # off the event loop, every hop: the latest window
     last = session.step(final=True)     # on stop: everything up to the last frame
 
-Protocol of GET /v1/live (query `mode`, ctc_greedy by default, and `grammar`): the server
-first sends {"type": "ready", "fps", "window_seconds", "hop_seconds", "mode"}. Each binary
+Protocol of GET /v1/live (query `mode`, ctc_greedy by default, `grammar`, and `model`, the
+service's default lip reader when absent): the server first sends {"type": "ready", "model",
+"fps", "window_seconds", "hop_seconds", "mode"}; an unknown `model` gets an error message
+(unknown_model, with the names served) and close code 1008. Each binary
 message from the client is one frame: its capture time in milliseconds (float64, little
 endian, from any clock that starts with the stream) then a JPEG or PNG picture. A text
 message {"type": "stop"} ends the stream: the rest is read and a "final" update sent before
@@ -205,9 +207,10 @@ class LiveSession:
         self.final_until = 0  # frames before it are read for good
         self.read_until = 0  # the end of the last window read
 
-    def describe(self, mode: str) -> dict:
+    def describe(self, mode: str, model: str | None = None) -> dict:
         return {
             "type": "ready",
+            "model": model,
             "mode": mode,
             "fps": self.fps,
             "window_seconds": self.size / self.fps,
@@ -330,10 +333,12 @@ class LiveSession:
         }
 
 
-async def refuse(websocket, error: LiveError) -> None:
-    """The reason as a message, then the close code (the socket may be gone already)."""
+async def refuse(websocket, error: LiveError, extra: dict | None = None) -> None:
+    """The reason as a message (with `extra` keys), then the close code (the socket may be
+    gone already)."""
+    message = {"type": "error", "error": error.reason, "detail": error.detail} | (extra or {})
     try:
-        await websocket.send_json({"type": "error", "error": error.reason, "detail": error.detail})
+        await websocket.send_json(message)
         await websocket.close(error.code, error.reason)
     except (RuntimeError, OSError):  # the client left first
         pass
@@ -350,14 +355,14 @@ def _stop_message(text: str) -> None:
         raise LiveError("bad_message", detail, CLOSE_POLICY)
 
 
-async def serve_live(websocket, session: LiveSession, mode: str) -> None:
+async def serve_live(websocket, session: LiveSession, mode: str, model: str | None = None) -> None:
     """One accepted WebSocket: frames in, updates out, until stop, disconnect or bad input.
 
     Reading runs in a worker thread, one step at a time: while it works, frames keep
     arriving, and the next step takes the newest window (a slow host skips hops rather than
     falling behind). The event loop only decodes frames and moves messages.
     """
-    await websocket.send_json(session.describe(mode))
+    await websocket.send_json(session.describe(mode, model))
     reading: asyncio.Task | None = None
 
     async def read(final: bool = False) -> None:

@@ -1,27 +1,35 @@
 """The HTTP service: lip-reading and translation exports behind one FastAPI app, and its page.
 
     app = create_app(lipreading="grid_s1", translation=None, limits=ServiceLimits())
+    app = create_app(["grid_s1", "runs/s2/export"], ["multi30k_en_de"])   # several of a kind
     uvicorn.run(app, host="127.0.0.1", port=8000)          # what `lipseq serve` does
 
 Endpoints: GET / (the web page), POST /v1/transcribe (multipart `video` upload; options
 `mode`, `grammar`, `images`, `subtitles` (srt or vtt), and `lm_weight` / `lm_length_bonus`
 for fused `*_lm` modes), POST /v1/translate (JSON), GET /v1/models, GET /healthz,
 GET /metrics (Prometheus text), and WebSocket /v1/live (camera frames in, a growing
-transcript out: pipelines/serving/live.py). Every mode answers with word times. A long
+transcript out: pipelines/serving/live.py). Several exports of each kind may be served: each
+has a name (model_name), requests pick one with `model` (a form field of /v1/transcribe, a
+JSON key of /v1/translate, a query parameter of /v1/live; the first of its kind when absent),
+an unknown name answers 404 unknown_model with the names served, and every answer says
+which model gave it. Every mode answers with word times. A long
 upload (over 20 s, of unknown length, or frames above full HD) goes the command's long-video way
 (pipelines/inference/long_video.py): read in overlapping windows, it answers with pieces,
 gaps and words timed over the whole video, up to ServiceLimits.max_seconds.
 Every error is JSON {"error": reason, "detail": ...}:
 400 bad options, 413 upload too large or too long, 415 unsupported or undecodable media,
-422 no face or lips (the preparation's own reason), 503 with Retry-After when the bounded
-queue is full. Each model is loaded once and shared by all requests; uploads live in a
-private temporary folder and are removed on every path.
+404 no model of that kind or
+name, 422 no face or lips (the preparation's own reason), 503 with Retry-After when the bounded
+queue is full. Each model is loaded once and shared by all requests, and one admission queue
+holds every model's requests (they share the host's cores); uploads live in a private
+temporary folder and are removed on every path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import shutil
 import tempfile
 import threading
@@ -50,6 +58,7 @@ from pydantic import BaseModel
 from data_prep.errors import ConfigError
 from data_prep.lipreading import ClipSkipped, open_clip
 from data_prep.video import VideoError
+from pipelines.artifacts.exports import resolve_export
 from pipelines.inference.lipreading import LipReadingExport, PreparedInput
 from pipelines.inference.long_video import is_long, transcribe_long
 from pipelines.inference.translation import load_translate_modes, translate_all
@@ -106,11 +115,60 @@ class ServiceLimits:
 
 
 class ServiceError(Exception):
-    """A request the service refuses: HTTP status, machine-readable reason, detail."""
+    """A request the service refuses: HTTP status, machine-readable reason, detail, and
+    `extra` keys for the JSON body (unknown_model's list of the names served)."""
 
-    def __init__(self, status: int, reason: str, detail: str = "", headers: dict | None = None):
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        detail: str = "",
+        headers: dict | None = None,
+        extra: dict | None = None,
+    ):
         super().__init__(f"{status} {reason}: {detail}")
         self.status, self.reason, self.detail, self.headers = status, reason, detail, headers
+        self.extra = extra or {}
+
+
+def model_name(export: str | Path) -> str:
+    """What requests call an export: a shipped release by its name, any other by its
+    folder's name, or its parent's when that folder is `export` (`lipseq export` writes
+    <workdir>/export, so the workdir tells such exports apart)."""
+    folder = Path(os.path.abspath(resolve_export(export)))
+    return folder.parent.name if folder.name == "export" and folder.parent.name else folder.name
+
+
+def named_exports(exports: list[str | Path]) -> dict[str, str | Path]:
+    """name -> export, in the order given; ValueError naming both exports when two share a
+    name (a request could not pick between them)."""
+    named: dict[str, str | Path] = {}
+    for export in exports:
+        name = model_name(export)
+        if name in named:
+            raise ValueError(
+                f"two models named {name!r}: {named[name]} and {export}; "
+                "serve each from a folder of its own name"
+            )
+        named[name] = export
+    return named
+
+
+def pick_model(models: dict, name: str | None, kind: str):
+    """The model a request names, the first one (the default) when it names none."""
+    if not models:
+        raise ServiceError(404, "no_model", f"this service has no {kind} model")
+    if not name:
+        return next(iter(models.values()))
+    if name not in models:
+        served = ", ".join(models)
+        raise ServiceError(
+            404,
+            "unknown_model",
+            f"no {kind} model named {name!r}; this service has {served}",
+            extra={"models": list(models)},
+        )
+    return models[name]
 
 
 def _png_data_uri(image: np.ndarray) -> str:
@@ -144,9 +202,9 @@ def attention_heatmap(alignment: np.ndarray, cell: tuple[int, int] = (6, 10)) ->
 class LipReadingService:
     """A lip-reading export behind HTTP: the front door's answers as 4xx refusals."""
 
-    def __init__(self, export: str | Path):
+    def __init__(self, export: str | Path, name: str | None = None):
         self.export = LipReadingExport(export)
-        self.name = self.export.name
+        self.name = name or self.export.name
 
     def describe(self) -> dict:
         return {
@@ -219,8 +277,8 @@ class TranslationModel:
     """One translation export in memory, with every signature it has (beam, greedy, and
     beam_lm or beam_candidates where the export was made with them)."""
 
-    def __init__(self, export: str | Path):
-        self.name = str(export)
+    def __init__(self, export: str | Path, name: str | None = None):
+        self.name = name or str(export)
         self.functions = load_translate_modes(export, None)
         self._lock = threading.Lock()
 
@@ -297,6 +355,7 @@ class TranslateRequest(BaseModel):
 
     text: str | list[str]
     mode: str = "beam"
+    model: str | None = None
 
 
 def _parse_bool(value: str | None, name: str) -> bool:
@@ -395,19 +454,42 @@ def long_response(model: LipReadingService, mode: str, result: dict) -> dict:
     }
 
 
+def _as_list(exports) -> list:
+    if exports is None:
+        return []
+    return [exports] if isinstance(exports, (str, Path)) else list(exports)
+
+
+def load_models(lipreading: list, translation: list) -> tuple[dict, dict]:
+    """(name -> LipReadingService, name -> TranslationModel), each export loaded once and
+    each lip reader warmed up. Names are checked before anything loads, across both kinds, so
+    that /v1/models lists each name once and a clash costs no load."""
+    names = list(named_exports([*lipreading, *translation]))
+    readers = {
+        name: LipReadingService(export, name)
+        for name, export in zip(names[: len(lipreading)], lipreading, strict=True)
+    }
+    translators = {
+        name: TranslationModel(export, name)
+        for name, export in zip(names[len(lipreading) :], translation, strict=True)
+    }
+    for reader in readers.values():
+        reader.warm_up()
+    return readers, translators
+
+
 def create_app(
-    lipreading: str | Path | None = None,
-    translation: str | Path | None = None,
+    lipreading: str | Path | list[str | Path] | None = None,
+    translation: str | Path | list[str | Path] | None = None,
     limits: ServiceLimits | None = None,
 ):
-    """The FastAPI app serving the given exports (paths or shipped release names)."""
-    if lipreading is None and translation is None:
+    """The FastAPI app serving the given exports (paths or shipped release names, one or a
+    list of each kind; the first of a kind is its default)."""
+    lipreading, translation = _as_list(lipreading), _as_list(translation)
+    if not (lipreading or translation):
         raise ValueError("give a lip-reading export, a translation export, or both")
     limits = limits or ServiceLimits()
-    reader = LipReadingService(lipreading) if lipreading is not None else None
-    translator = TranslationModel(translation) if translation is not None else None
-    if reader is not None:
-        reader.warm_up()
+    readers, translators = load_models(lipreading, translation)
     queue = AdmissionQueue(limits.queue_size, limits.retry_after_seconds)
     metrics = Metrics()
     upload_dir = Path(tempfile.mkdtemp(prefix="lipseq-serve-"))
@@ -422,13 +504,15 @@ def create_app(
     app.state.limits = limits
     app.state.metrics = metrics
     app.state.queue = queue
-    app.state.reader = reader
+    # The default lip reader (the first), and every model by name.
+    app.state.reader = next(iter(readers.values()), None)
+    app.state.readers, app.state.translators = readers, translators
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(ServiceError)
     async def service_error(_request, error: ServiceError):
         return JSONResponse(
-            {"error": error.reason, "detail": error.detail},
+            {"error": error.reason, "detail": error.detail} | error.extra,
             status_code=error.status,
             headers=error.headers,
         )
@@ -464,7 +548,12 @@ def create_app(
 
     @app.get("/v1/models")
     async def models():
-        return {"models": [m.describe() for m in (reader, translator) if m is not None]}
+        """Every model served, lip readers first; `default` marks the first of each kind,
+        the one a request without `model` gets."""
+        listed = []
+        for kind in (readers, translators):
+            listed += [m.describe() | {"default": i == 0} for i, m in enumerate(kind.values())]
+        return {"models": listed}
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus():
@@ -481,9 +570,9 @@ def create_app(
         subtitles: Annotated[str | None, Form()] = None,
         lm_weight: Annotated[str | None, Form()] = None,
         lm_length_bonus: Annotated[str | None, Form()] = None,
+        model: Annotated[str | None, Form()] = None,
     ):
-        if reader is None:
-            raise ServiceError(404, "no_model", "this service has no lip-reading model")
+        reader = pick_model(readers, model, "lip-reading")
         declared = int(request.headers.get("content-length") or 0)
         if declared > limits.max_upload_bytes + UPLOAD_CHUNK_BYTES:
             raise ServiceError(
@@ -509,7 +598,9 @@ def create_app(
                 path.unlink(missing_ok=True)
             if isinstance(read, PreparedInput):
                 seconds = {"prepare": time.perf_counter() - started}
-                body = await answer_whole(entry.mode_name, function, read, want_images, seconds)
+                body = await answer_whole(
+                    reader, entry.mode_name, function, read, want_images, seconds
+                )
             else:
                 body = long_response(reader, entry.mode_name, read)
                 seconds = {key: read["seconds"][key] for key in ("prepare", "model", "words")}
@@ -520,7 +611,7 @@ def create_app(
             body["subtitles"] = subtitles_text(body["words"] or [], subtitle_format)
         return body
 
-    async def answer_whole(mode, function, clip, want_images, seconds) -> dict:
+    async def answer_whole(reader, mode, function, clip, want_images, seconds) -> dict:
         """A clip read whole: the model, its word times and the body; `seconds` gets each
         stage's time."""
         began = time.perf_counter()
@@ -536,25 +627,28 @@ def create_app(
         )
 
     @app.websocket("/v1/live")
-    async def live(websocket: WebSocket, mode: str | None = None, grammar: str | None = None):
+    async def live(
+        websocket: WebSocket,
+        mode: str | None = None,
+        grammar: str | None = None,
+        model: str | None = None,
+    ):
         await websocket.accept()
         try:
-            if reader is None:
-                raise ServiceError(404, "no_model", "this service has no lip-reading model")
+            reader = pick_model(readers, model, "lip-reading")
             mode = mode or default_mode(reader.export)
             entry, function = reader.signature(mode, _parse_bool(grammar, "grammar"))
             with queue:  # a stream holds a place in the queue while it lasts
                 settings = LiveSettings(max_seconds=limits.max_seconds)
                 session = LiveSession(reader.export, function, settings)
-                await serve_live(websocket, session, entry.mode_name)
+                await serve_live(websocket, session, entry.mode_name, reader.name)
         except ServiceError as error:
             code = CLOSE_TRY_LATER if error.status == 503 else 1008
-            await refuse(websocket, LiveError(error.reason, error.detail, code))
+            await refuse(websocket, LiveError(error.reason, error.detail, code), error.extra)
 
     @app.post("/v1/translate")
     async def translate(request: TranslateRequest):
-        if translator is None:
-            raise ServiceError(404, "no_model", "this service has no translation model")
+        translator = pick_model(translators, request.model, "translation")
         texts = [request.text] if isinstance(request.text, str) else list(request.text)
         if not texts or len(texts) > MAX_TRANSLATE_TEXTS:
             raise ServiceError(400, "bad_option", f"give 1 to {MAX_TRANSLATE_TEXTS} texts")
