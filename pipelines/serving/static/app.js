@@ -5,6 +5,7 @@
 const $ = (id) => document.getElementById(id);
 let recorded = null; // a Blob from the webcam, used when no file is chosen
 let subtitlesUrl = null; // the last answer's subtitles as a download, revoked when replaced
+let readers = []; // the lip-reading models served, as /v1/models lists them (default first)
 
 function setStatus(text) { $("status").textContent = text; }
 
@@ -13,23 +14,42 @@ function showError(text) {
   $("error").hidden = !text;
 }
 
+// The picker is shown only when there is a choice; with one model requests name none, as
+// before, and the service answers with its default.
+const picking = () => readers.length > 1;
+
+function showReader(reader) {
+  $("model-line").textContent =
+    `Model ${reader.name}: mouth crops ${reader.frame_shape.join("×")} at ${reader.fps} fps.`;
+  $("mode").replaceChildren();
+  for (const mode of reader.modes) {
+    const option = new Option(mode, mode, mode === reader.default_mode, mode === reader.default_mode);
+    $("mode").add(option);
+  }
+  $("grammar").disabled = reader.grammar_modes.length === 0;
+  if ($("grammar").disabled) $("grammar").checked = false;
+}
+
+function chosenReader() {
+  return readers.find((m) => m.name === $("model").value) || readers[0];
+}
+
 async function loadModels() {
   try {
     const response = await fetch("/v1/models");
     const { models } = await response.json();
-    const reader = models.find((m) => m.task === "lipreading");
-    if (!reader) {
+    readers = models.filter((m) => m.task === "lipreading");
+    if (!readers.length) {
       $("model-line").textContent = "This service has no lip-reading model.";
       $("submit").disabled = true;
       return;
     }
-    $("model-line").textContent =
-      `Model ${reader.name}: mouth crops ${reader.frame_shape.join("×")} at ${reader.fps} fps.`;
-    for (const mode of reader.modes) {
-      const option = new Option(mode, mode, mode === reader.default_mode, mode === reader.default_mode);
-      $("mode").add(option);
+    const initial = readers.find((m) => m.default) || readers[0];
+    if (picking()) {
+      for (const m of readers) $("model").add(new Option(m.name, m.name, m === initial, m === initial));
+      $("model-picker").hidden = false;
     }
-    $("grammar").disabled = reader.grammar_modes.length === 0;
+    showReader(initial);
   } catch (error) {
     showError(`Could not read the model list: ${error}`);
   }
@@ -92,9 +112,10 @@ function fillTable(table, rows) {
 function showTiming(body) {
   const stages = Object.entries(body.seconds).map(([stage, s]) => `${stage} ${s} s`).join(", ");
   const seconds = (body.num_frames / body.fps).toFixed(1);
+  const mode = picking() ? `${body.model}, ${body.mode}` : body.mode;
   $("timing").textContent = body.long
-    ? `${body.mode}; ${body.num_frames} frames (${seconds} s) in ${body.pieces.length} pieces; ${stages}`
-    : `${body.mode}, score ${body.score}; ${body.num_frames} frames; ${stages}`;
+    ? `${mode}; ${body.num_frames} frames (${seconds} s) in ${body.pieces.length} pieces; ${stages}`
+    : `${mode}, score ${body.score}; ${body.num_frames} frames; ${stages}`;
 }
 
 function showLongVideo(body) {
@@ -151,6 +172,7 @@ async function transcribe(event) {
   }
   const form = new FormData();
   form.append("video", video, file ? file.name : "webcam.webm");
+  if (picking()) form.append("model", $("model").value);
   form.append("mode", $("mode").value);
   form.append("grammar", $("grammar").checked ? "true" : "false");
   form.append("images", "true");
@@ -182,6 +204,7 @@ let live = null; // {socket, stream, words, fps, stopped} from Live until its so
 function liveUrl() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const query = new URLSearchParams({ mode: $("mode").value });
+  if (picking()) query.set("model", $("model").value);
   if ($("grammar").checked) query.set("grammar", "true");
   return `${scheme}://${location.host}/v1/live?${query}`;
 }
@@ -271,7 +294,8 @@ async function startLive() {
     const message = JSON.parse(event.data);
     if (message.type === "ready") {
       session.fps = message.fps;
-      setStatus(`Live (${message.mode}): windows of ${message.window_seconds} s every ${message.hop_seconds} s.`);
+      const who = picking() ? `${message.model}, ` : "";
+      setStatus(`Live (${who}${message.mode}): windows of ${message.window_seconds} s every ${message.hop_seconds} s.`);
       streamFrames(session, preview);
     } else if (message.type === "error") {
       showError(`${message.error}: ${message.detail}`);
@@ -304,4 +328,5 @@ $("record").addEventListener("click", record);
 $("live").addEventListener("click", startLive);
 $("live-stop").addEventListener("click", stopLive);
 $("upload-form").addEventListener("submit", transcribe);
+$("model").addEventListener("change", () => showReader(chosenReader()));
 loadModels();
