@@ -78,8 +78,9 @@ def server_url(served):
     return served[0]
 
 
-@pytest.fixture
-def browser():
+def chromium(*more_arguments: str):
+    """Headless chromium with a fake camera granted without a prompt (a synthetic picture,
+    unless `more_arguments` give it a file to play)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -92,9 +93,15 @@ def browser():
         "--window-size=1100,1600",
         "--use-fake-ui-for-media-stream",  # grant the camera without a prompt
         "--use-fake-device-for-media-stream",  # a synthetic camera picture
+        *more_arguments,
     ):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture
+def browser():
+    driver = chromium()
     yield driver
     driver.quit()
 

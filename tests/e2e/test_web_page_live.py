@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from data_prep.video import stream_frames
-from tests.e2e.test_web_page import CHROMEDRIVER, CHROMIUM, served, wait_for  # noqa: F401
+from tests.e2e.test_web_page import chromium, served, wait_for  # noqa: F401
 from tests.e2e.test_web_page import pytestmark as web_page_marks
 from tests.pipelines.serving.test_live import GRID_CLIP
 
@@ -26,38 +26,24 @@ def write_y4m(path, frames: list[np.ndarray], fps: int = 25) -> None:
 
 
 def camera_browser(video):
-    """Headless chromium whose camera plays `video` (a .y4m) in a loop, granted without a prompt."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1100,1600",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={video}",
-    ):
-        options.add_argument(argument)
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    """Headless chromium whose camera plays `video` (a .y4m) in a loop."""
+    return chromium(f"--use-file-for-fake-video-capture={video}")
 
 
-def edit_distance(a: list[str], b: list[str]) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
-    return row[-1]
+def word_errors(hypothesis: list[str], reference: list[str]) -> int:
+    """Substitutions, deletions and insertions between two word lists (jiwer's alignment)."""
+    import jiwer
+
+    if not hypothesis:
+        return len(reference)
+    out = jiwer.process_words(" ".join(reference), " ".join(hypothesis))
+    return out.substitutions + out.deletions + out.insertions
 
 
 def best_match(words: list[str], sentence: list[str]) -> tuple[int, list[str]]:
     """The fewest word errors of any run of len(sentence) words in `words` against it."""
     spans = [words[i : i + len(sentence)] for i in range(max(1, len(words) - len(sentence) + 1))]
-    return min((edit_distance(span, sentence), span) for span in spans)
+    return min((word_errors(span, sentence), span) for span in spans)
 
 
 def test_the_live_page_shows_the_sentence_the_camera_plays(served, shared_data, tmp_path):  # noqa: F811

@@ -55,19 +55,26 @@ async function loadModels() {
   }
 }
 
-async function record() {
-  showError("");
+// The webcam shown in the preview; null (with the reason shown) when it cannot be opened.
+async function openCamera(constraints) {
   let stream;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    stream = await navigator.mediaDevices.getUserMedia(constraints);
   } catch (error) {
     showError(`No webcam: ${error.message || error}`);
-    return;
+    return null;
   }
   const preview = $("preview");
   preview.srcObject = stream;
   preview.classList.add("live");
   await preview.play();
+  return stream;
+}
+
+async function record() {
+  showError("");
+  const stream = await openCamera({ video: true, audio: false });
+  if (!stream) return;
   const recorder = new MediaRecorder(stream);
   const chunks = [];
   recorder.ondataavailable = (event) => chunks.push(event.data);
@@ -78,7 +85,7 @@ async function record() {
   recorder.stop();
   await stopped;
   stream.getTracks().forEach((track) => track.stop());
-  preview.classList.remove("live");
+  $("preview").classList.remove("live");
   recorded = new Blob(chunks, { type: recorder.mimeType || "video/webm" });
   $("video-file").value = "";
   setStatus(`Recorded ${(recorded.size / 1024).toFixed(0)} KiB; press Transcribe.`);
@@ -270,17 +277,8 @@ function endLive(session) {
 
 async function startLive() {
   showError("");
-  let stream;
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { frameRate: 25 }, audio: false });
-  } catch (error) {
-    showError(`No webcam: ${error.message || error}`);
-    return;
-  }
-  const preview = $("preview");
-  preview.srcObject = stream;
-  preview.classList.add("live");
-  await preview.play();
+  const stream = await openCamera({ video: { frameRate: 25 }, audio: false });
+  if (!stream) return;
   const socket = new WebSocket(liveUrl());
   const session = { socket, stream, words: [], fps: 25, stopped: false };
   live = session;
@@ -296,7 +294,7 @@ async function startLive() {
       session.fps = message.fps;
       const who = picking() ? `${message.model}, ` : "";
       setStatus(`Live (${who}${message.mode}): windows of ${message.window_seconds} s every ${message.hop_seconds} s.`);
-      streamFrames(session, preview);
+      streamFrames(session, $("preview"));
     } else if (message.type === "error") {
       showError(`${message.error}: ${message.detail}`);
     } else {
