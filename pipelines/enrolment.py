@@ -105,14 +105,16 @@ def enrol(
     manifest = prepare_lipreading(
         specs, prepared_dir, settings, workers=1, split_of=lambda spec: splits[spec.id]
     )
-    if TRAIN not in manifest["splits"]:
+    # A split every clip of which was skipped is still listed, with no examples.
+    filled = {name for name, entry in manifest["splits"].items() if entry["num_examples"]}
+    if TRAIN not in filled:
         raise NotPreparedError(
             f"no clip of {videos} could be prepared for enrolment ({len(specs)} found; "
             f"skipped by reason: {manifest['skipped_by_reason'] or 'none'})"
         )
     run = enrolment_config(config, export_dir, prepared_dir, plan, scored.mode)
     summary = train(run, workdir / "train")
-    has_held_back = HELD_BACK in manifest["splits"]
+    has_held_back = HELD_BACK in filled
     checkpoint = "best" if has_held_back else "latest"
     enrolled = export_model(workdir / "train", workdir / "export", checkpoint)
     result = {

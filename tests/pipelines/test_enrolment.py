@@ -32,3 +32,22 @@ def test_the_run_is_the_exports_experiment_retargeted_at_the_speaker():
     assert (config.num_train_steps, config.max_train_minutes, config.batch_size) == (30, 2.0, 4)
     assert config.learning_rate < base.learning_rate
     assert config.early_stopping_patience == 2 and config.freeze_frontend_steps == 50
+
+
+def test_a_speaker_none_of_whose_clips_could_be_prepared_is_a_one_line_error(tmp_path, monkeypatch):
+    """Preparation lists a split whose every clip was skipped, with no examples: enrolment
+    says why nothing can be learnt instead of failing inside training."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    import pipelines.enrolment as enrolment
+    from data_prep.errors import NotPreparedError
+
+    nothing = {"splits": {TRAIN: {"num_examples": 0}}, "skipped_by_reason": {"no_face": 3}}
+    clips = [SimpleNamespace(id=f"clip{i}") for i in range(3)]
+    monkeypatch.setattr(enrolment, "evaluation_clips", lambda videos, dataset: clips)
+    monkeypatch.setattr(enrolment, "prepare_lipreading", lambda *args, **kwargs: nothing)
+    monkeypatch.setattr(enrolment, "train", lambda *args: pytest.fail("trained on nothing"))
+    with pytest.raises(NotPreparedError, match=r"3 found; skipped by reason: \{'no_face': 3\}"):
+        enrolment.enrol("grid_s1", tmp_path / "clips", tmp_path / "enrolled")
