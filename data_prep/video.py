@@ -622,7 +622,7 @@ def detect_corrupt_frames(
 # `fps`) and a frame's rotation metadata (phone videos) is applied.
 
 
-def _scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
     """_output_size rounded to even sides when scaled: FFmpeg's RGB conversion of 4:2:0
     video wants them."""
     scaled = _output_size(width, height, max_side)
@@ -658,7 +658,7 @@ def _resampled(source: VideoSource, fps: float, max_side: int | None):
         if frame.time is None:
             continue
         if size is None:
-            size = _scaled_size(frame.width, frame.height, max_side)
+            size = scaled_size(frame.width, frame.height, max_side)
         image = converter.rgb(frame, size)
         if previous is not None:
             # Output times before the midpoint of two decoded frames take the earlier one.

@@ -88,7 +88,7 @@ def _too_long(video, longest: int, fps: float) -> ClipSkipped:
     return ClipSkipped(Path(str(name)).stem, str(name), "too_long", detail)
 
 
-def _read_run(transcriber, crops: np.ndarray, fps: float, seconds: dict) -> list[dict]:
+def read_run(transcriber, crops: np.ndarray, fps: float, seconds: dict) -> list[dict]:
     """The words of one run of usable crops, timed from its first frame; `seconds` gets the
     time of the model and of the word timing."""
     began = time.monotonic()
@@ -162,7 +162,7 @@ def transcribe_long(
             offset = (start + first) / fps
             kept = [
                 w
-                for w in _read_run(transcriber, crops[first:end], fps, seconds)
+                for w in read_run(transcriber, crops[first:end], fps, seconds)
                 if owned_from <= first + (w["start"] + w["end"]) / 2 * fps < owned_to
             ]
             _append_in_order(words, kept, offset)

@@ -49,9 +49,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from data_prep.detectors import build_detector
 from data_prep.lipreading import track_and_crop
-from data_prep.video import _scaled_size
+from data_prep.video import scaled_size
 from pipelines.inference.lipreading import PreparedInput
-from pipelines.inference.long_video import Windowing, _read_run, runs
+from pipelines.inference.long_video import Windowing, read_run, runs
 
 LOG = logging.getLogger(__name__)
 HEADER = struct.Struct("<d")  # a frame's capture time in ms, before its picture
@@ -109,7 +109,7 @@ def decode_frame(message: bytes, max_bytes: int, max_side: int) -> tuple[float, 
     if image is None:
         raise LiveError("bad_frame", "the picture is not a JPEG or PNG image", CLOSE_BAD_DATA)
     height, width = image.shape[:2]
-    size = _scaled_size(width, height, max_side)  # as the long-video reader scales frames
+    size = scaled_size(width, height, max_side)  # as the long-video reader scales frames
     if size != (width, height):
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return float(capture_ms), cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -252,7 +252,7 @@ class LiveSession:
                 lost[first:last] = True
                 continue
             offset = (start + first) / self.fps
-            words = _shifted(_read_run(self, crops[first:last], self.fps, seconds), offset)
+            words = _shifted(read_run(self, crops[first:last], self.fps, seconds), offset)
             centres = [(w["start"] + w["end"]) / 2 * self.fps for w in words]
             run_kept = [w for w, c in zip(words, centres, strict=True) if keep_from <= c < keep_to]
             tentative += [w for w, c in zip(words, centres, strict=True) if c >= keep_to]
@@ -263,7 +263,7 @@ class LiveSession:
         self.final_until, self.read_until = keep_to, end
         return self._update(final, new, tentative, end, arrived, seconds)
 
-    # _read_run calls the session as it calls a VideoTranscriber: on batched crops and lengths.
+    # read_run calls the session as it calls a VideoTranscriber: on batched crops and lengths.
     def __call__(self, frames: np.ndarray, lengths: np.ndarray) -> dict:
         crops = np.asarray(frames)[0, : int(lengths[0])]
         out = self.export.run(self.function, PreparedInput(crops, self.fps))
