@@ -32,3 +32,22 @@ def run_python(code: str, *args: str, timeout: int = 600) -> subprocess.Complete
         timeout=timeout,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
+
+
+def train_command(config: str, data, workdir, steps: int, *flags: str) -> list[str]:
+    """The `lipseq train` command line (as `python -m pipelines`) of `config` on prepared
+    `data` for `steps` steps, checkpoints every 2 and no validation, plus `flags`: for tests
+    that start training processes themselves (several workers, a kill)."""
+    return [
+        sys.executable,
+        "-m",
+        "pipelines",
+        "train",
+        f"--config={config}",
+        f"--workdir={workdir}",
+        f"--config.data.prepared_dir={data}",
+        f"--config.num_train_steps={steps}",
+        "--config.checkpoint_every=2",
+        "--config.eval_every=0",
+        *flags,
+    ]

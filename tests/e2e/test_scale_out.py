@@ -4,7 +4,6 @@ workers (MultiWorkerMirroredStrategy over TF_CONFIG on this host), then resumed 
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from configs import demo_video
 from data_prep.beam_prep import prepare_with_beam
 from data_prep.synthetic.faces import write_synthetic_corpus
 from pipelines.training.distribute import local_cluster
+from tests.cli import train_command as lipseq_train
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 CONFIG = "configs/demo_video.py:tiny"
@@ -32,19 +32,7 @@ def beam_built(tmp_path_factory):
 
 
 def train_command(data, workdir, steps, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "pipelines",
-        "train",
-        f"--config={CONFIG}",
-        f"--workdir={workdir}",
-        f"--config.data.prepared_dir={data}",
-        f"--config.num_train_steps={steps}",
-        "--config.checkpoint_every=2",
-        "--config.eval_every=0",
-        *extra,
-    ]
+    return lipseq_train(CONFIG, data, workdir, steps, *extra)
 
 
 def test_two_workers_train_on_beam_built_clips_and_one_resumes(beam_built, tmp_path):

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from configs import demo_toy
 from data_prep.synthetic import toy_language
 from data_prep.translation import prepare_translation
 from pipelines.training.distribute import local_cluster
+from tests.cli import train_command
 from tests.pipelines.training.resume import (
     EXACT_RESUME_FLAGS,
     assert_resumed_as_uninterrupted,
@@ -36,22 +36,12 @@ def prepared(tmp_path_factory):
 
 
 def _command(data, workdir, steps, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "pipelines",
-        "train",
-        "--config=configs/demo_toy.py:tiny",
-        f"--workdir={workdir}",
-        f"--config.data.prepared_dir={data}",
-        f"--config.num_train_steps={steps}",
+    small = (
         "--config.warmup_steps=1",
-        "--config.checkpoint_every=2",
-        "--config.eval_every=0",
         "--config.eval_max_examples=8",
         "--config.decode.max_length=20",
-        *extra,
-    ]
+    )
+    return train_command("configs/demo_toy.py:tiny", data, workdir, steps, *small, *extra)
 
 
 def _model_weights(checkpoint_path):
