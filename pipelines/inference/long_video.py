@@ -40,6 +40,11 @@ class Windowing:
     max_side: int = 640
     min_piece_frames: int = 8
 
+    def shortest_piece(self, export) -> int:
+        """The fewest frames of face read as a piece: a shorter one, under any sentence the
+        export can say (its shortest_frames), would only be guessed at."""
+        return max(self.min_piece_frames, export.shortest_frames)
+
 
 def is_long(video: str | Path | VideoSource) -> bool:
     """True for videos that should be streamed: long, of unknown length, or very large frames
@@ -140,8 +145,7 @@ def transcribe_long(
     total = 0
     started = time.monotonic()
     seconds = {"prepare": 0.0, "model": 0.0, "words": 0.0}
-    # A piece of face shorter than any sentence the export can say would only be guessed at.
-    shortest_piece = max(windowing.min_piece_frames, transcriber.export.shortest_frames)
+    shortest_piece = windowing.shortest_piece(transcriber.export)
     stream = stream_frames(video, fps, windowing.max_side)
     for start, frames, last in windows(stream, size, hop):
         total = max(total, start + len(frames))

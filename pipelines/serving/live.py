@@ -196,9 +196,7 @@ class LiveSession:
         self.overlap = int(round(windowing.overlap_seconds * self.fps))
         self.hop = max(1, int(round(self.settings.hop_seconds * self.fps)))
         self.margin = int(round(self.settings.final_margin_seconds * self.fps))
-        # As the long-video reader: a piece of face shorter than any sentence the export can
-        # say would only be guessed at.
-        self.shortest_piece = max(windowing.min_piece_frames, export.shortest_frames)
+        self.shortest_piece = windowing.shortest_piece(export)
         self.buffer = FrameBuffer(self.fps, self.size)
         self.detector = CachedDetector(self.prep.detector, capacity=2 * self.size)
         self.words: list[dict] = []  # final
